@@ -1,0 +1,327 @@
+//! The `jobs` command line: arguments, and what each command does.
+
+use std::collections::BTreeMap;
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::envelope::{Envelope, Job, MailJob, UploadJob};
+use crate::queue::{
+    DEFAULT_MAX_MESSAGE_BYTES, EnqueueError, QUEUE_URL_ENV, Queue, SendOptions,
+};
+
+/// Exit code when the input was refused and nothing was sent.
+pub const EXIT_INVALID: u8 = 2;
+/// Exit code when SQS did not take some or all of the jobs.
+pub const EXIT_SEND_FAILED: u8 = 1;
+
+#[derive(Debug, Parser)]
+#[command(name = "jobs", version, about = "Enqueue background jobs on SQS")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate jobs and send them to the queue; nothing is sent if any job is invalid.
+    Enqueue(EnqueueArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct EnqueueArgs {
+    /// The job queue's URL.
+    #[arg(long, env = QUEUE_URL_ENV, global = true)]
+    pub queue_url: Option<String>,
+    /// The queue's `MaximumMessageSize`, if below SQS's 1 MiB.
+    #[arg(long, env = "JOBS_MAX_MESSAGE_BYTES", default_value_t = DEFAULT_MAX_MESSAGE_BYTES, global = true)]
+    pub max_message_bytes: usize,
+    /// Seconds before the job may run (0–900).
+    #[arg(long, default_value_t = 0, global = true)]
+    pub delay: u32,
+    /// A file holding one envelope, or one envelope per line (JSON Lines); `-` reads standard input.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    #[command(subcommand)]
+    pub kind: Option<EnqueueKind>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EnqueueKind {
+    /// An e-mail sent through SES.
+    Mail(MailArgs),
+    /// A file written to S3.
+    Upload(UploadArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MailArgs {
+    /// Sender: `addr@example.com` or `Name <addr@example.com>`, a verified SES identity.
+    #[arg(long, env = "JOBS_MAIL_FROM")]
+    pub from: String,
+    #[arg(long, required = true)]
+    pub to: Vec<String>,
+    #[arg(long)]
+    pub cc: Vec<String>,
+    #[arg(long)]
+    pub bcc: Vec<String>,
+    #[arg(long)]
+    pub reply_to: Vec<String>,
+    #[arg(long)]
+    pub subject: String,
+    /// Plain-text body.
+    #[arg(long, conflicts_with = "text_file")]
+    pub text: Option<String>,
+    #[arg(long, value_name = "FILE")]
+    pub text_file: Option<PathBuf>,
+    /// HTML body.
+    #[arg(long, conflicts_with = "html_file")]
+    pub html: Option<String>,
+    #[arg(long, value_name = "FILE")]
+    pub html_file: Option<PathBuf>,
+    /// The job's id; a random UUID when left out.
+    #[arg(long)]
+    pub id: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct UploadArgs {
+    #[arg(long, env = "JOBS_BUCKET")]
+    pub bucket: String,
+    #[arg(long)]
+    pub key: String,
+    /// The file to upload; its bytes travel in the message.
+    #[arg(long)]
+    pub file: PathBuf,
+    /// Media type; guessed from the file name when left out.
+    #[arg(long)]
+    pub content_type: Option<String>,
+    /// Object metadata as `name=value`; repeat for more.
+    #[arg(long, value_name = "NAME=VALUE")]
+    pub metadata: Vec<String>,
+    #[arg(long)]
+    pub id: Option<String>,
+}
+
+/// A refusal before anything was sent.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct InputError(String);
+
+/// Turns the arguments into envelopes, reading files as needed.
+pub fn envelopes(args: &EnqueueArgs) -> Result<Vec<Envelope>, InputError> {
+    match (&args.json, &args.kind) {
+        (Some(path), None) => read_envelopes(path),
+        (None, Some(EnqueueKind::Mail(mail))) => Ok(vec![mail_envelope(mail)?]),
+        (None, Some(EnqueueKind::Upload(upload))) => Ok(vec![upload_envelope(upload)?]),
+        _ => Err(InputError(
+            "say what to enqueue: `jobs enqueue mail …`, `jobs enqueue upload …` or `jobs enqueue --json FILE`".into(),
+        )),
+    }
+}
+
+fn read_file(path: &Path) -> Result<Vec<u8>, InputError> {
+    std::fs::read(path).map_err(|e| InputError(format!("cannot read `{}`: {e}", path.display())))
+}
+
+fn read_text(path: &Path) -> Result<String, InputError> {
+    String::from_utf8(read_file(path)?)
+        .map_err(|_| InputError(format!("`{}` is not UTF-8 text", path.display())))
+}
+
+fn mail_envelope(args: &MailArgs) -> Result<Envelope, InputError> {
+    let text = match &args.text_file {
+        Some(path) => Some(read_text(path)?),
+        None => args.text.clone(),
+    };
+    let html = match &args.html_file {
+        Some(path) => Some(read_text(path)?),
+        None => args.html.clone(),
+    };
+    let envelope = Envelope::new(Job::Mail(MailJob {
+        from: args.from.clone(),
+        to: args.to.clone(),
+        cc: args.cc.clone(),
+        bcc: args.bcc.clone(),
+        reply_to: args.reply_to.clone(),
+        subject: args.subject.clone(),
+        text,
+        html,
+    }));
+    Ok(match &args.id {
+        Some(id) => envelope.with_id(id),
+        None => envelope,
+    })
+}
+
+fn upload_envelope(args: &UploadArgs) -> Result<Envelope, InputError> {
+    let bytes = read_file(&args.file)?;
+    let mut upload = UploadJob::from_bytes(&args.bucket, &args.key, &bytes);
+    upload.content_type = Some(
+        args.content_type
+            .clone()
+            .unwrap_or_else(|| guess_content_type(&args.file).to_owned()),
+    );
+    let mut metadata = BTreeMap::new();
+    for pair in &args.metadata {
+        let (name, value) = pair.split_once('=').ok_or_else(|| {
+            InputError(format!("`--metadata` takes `name=value`, not `{pair}`"))
+        })?;
+        metadata.insert(name.to_owned(), value.to_owned());
+    }
+    upload.metadata = metadata;
+    let envelope = Envelope::new(Job::Upload(upload));
+    Ok(match &args.id {
+        Some(id) => envelope.with_id(id),
+        None => envelope,
+    })
+}
+
+fn guess_content_type(path: &Path) -> &'static str {
+    let extension = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    match extension.as_deref() {
+        Some("txt") => "text/plain",
+        Some("csv") => "text/csv",
+        Some("html" | "htm") => "text/html",
+        Some("json") => "application/json",
+        Some("pdf") => "application/pdf",
+        Some("png") => "image/png",
+        Some("jpg" | "jpeg") => "image/jpeg",
+        Some("gif") => "image/gif",
+        Some("svg") => "image/svg+xml",
+        Some("zip") => "application/zip",
+        _ => "application/octet-stream",
+    }
+}
+
+/// One envelope, or JSON Lines: one envelope per non-empty line.
+fn read_envelopes(path: &Path) -> Result<Vec<Envelope>, InputError> {
+    let text = if path == Path::new("-") {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .map_err(|e| InputError(format!("cannot read standard input: {e}")))?;
+        text
+    } else {
+        read_text(path)?
+    };
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return Err(InputError(format!("`{}` holds no jobs", path.display())));
+    }
+    if let Ok(envelope) = Envelope::decode(trimmed) {
+        return Ok(vec![envelope]);
+    }
+    let mut envelopes = Vec::new();
+    for (number, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let envelope = Envelope::decode(line)
+            .map_err(|e| InputError(format!("{} line {}: {e}", path.display(), number + 1)))?;
+        envelopes.push(envelope);
+    }
+    Ok(envelopes)
+}
+
+/// Runs a parsed command line; prints results on stdout and problems on stderr.
+pub async fn run(cli: Cli, sqs: aws_sdk_sqs::Client) -> ExitCode {
+    match cli.command {
+        Command::Enqueue(args) => enqueue(args, sqs).await,
+    }
+}
+
+async fn enqueue(args: EnqueueArgs, sqs: aws_sdk_sqs::Client) -> ExitCode {
+    let refuse = |message: String| {
+        eprintln!("error: {message}");
+        eprintln!("nothing was sent");
+        ExitCode::from(EXIT_INVALID)
+    };
+    let envelopes = match envelopes(&args) {
+        Ok(envelopes) => envelopes,
+        Err(e) => return refuse(e.0),
+    };
+    let Some(queue_url) = args.queue_url.clone().filter(|u| !u.is_empty()) else {
+        return refuse(format!("no queue: pass `--queue-url` or set `{QUEUE_URL_ENV}`"));
+    };
+    let queue = Queue::new(sqs, queue_url).with_max_message_bytes(args.max_message_bytes);
+    let options = SendOptions::delayed(args.delay);
+    if let [envelope] = envelopes.as_slice() {
+        return match queue.enqueue(envelope, options).await {
+            Ok(message_id) => {
+                println!("enqueued {} job {} as message {message_id}", envelope.kind(), envelope.id);
+                ExitCode::SUCCESS
+            }
+            Err(e @ EnqueueError::Invalid { .. }) => refuse(e.to_string()),
+            Err(e) => {
+                eprintln!("error: job {}: {e}", envelope.id);
+                ExitCode::from(EXIT_SEND_FAILED)
+            }
+        };
+    }
+    let jobs: Vec<_> = envelopes.into_iter().map(|e| (e, options)).collect();
+    let report = match queue.enqueue_all(&jobs).await {
+        Ok(report) => report,
+        Err(e) => return refuse(e.to_string()),
+    };
+    for sent in &report.sent {
+        let kind = jobs[sent.index].0.kind();
+        println!("enqueued {kind} job {} as message {}", sent.job_id, sent.message_id);
+    }
+    for failed in &report.failed {
+        eprintln!(
+            "failed: job {} (id `{}`): {}: {}{}",
+            failed.index,
+            failed.job_id,
+            failed.code,
+            failed.message,
+            if failed.sender_fault { "" } else { " (may succeed if sent again)" }
+        );
+    }
+    if report.all_sent() {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("{} of {} jobs were not sent", report.failed.len(), jobs.len());
+        ExitCode::from(EXIT_SEND_FAILED)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arguments_are_well_formed() {
+        use clap::CommandFactory as _;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn mail_arguments_become_a_mail_job() {
+        let cli = Cli::try_parse_from([
+            "jobs", "enqueue", "mail", "--from", "a@example.com", "--to", "b@example.com", "--to",
+            "c@example.com", "--subject", "hi", "--text", "body", "--id", "order-42",
+        ])
+        .expect("parses");
+        let Command::Enqueue(args) = cli.command;
+        let envelopes = envelopes(&args).expect("builds");
+        assert_eq!(envelopes[0].id, "order-42");
+        let Job::Mail(mail) = &envelopes[0].job else { panic!("not mail") };
+        assert_eq!(mail.to, ["b@example.com", "c@example.com"]);
+    }
+
+    #[test]
+    fn json_and_a_kind_conflict() {
+        let parsed = Cli::try_parse_from([
+            "jobs", "enqueue", "--json", "x.json", "mail", "--from", "a@example.com", "--to",
+            "b@example.com", "--subject", "s",
+        ]);
+        assert!(parsed.is_err());
+    }
+}

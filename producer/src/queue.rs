@@ -1,0 +1,460 @@
+//! Sending jobs to SQS: validate everything first, then send.
+
+use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
+use aws_smithy_types::error::metadata::ProvideErrorMetadata as _;
+
+use crate::aws::{ErrorClass, classify, describe};
+use crate::envelope::{Envelope, Job};
+use crate::validate::{FieldError, ValidationErrors, check_delay};
+
+/// The environment variable read for the queue URL when none is given.
+pub const QUEUE_URL_ENV: &str = "JOBS_QUEUE_URL";
+/// SQS's default and largest message size (1 MiB).
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 1_048_576;
+/// Room kept in every message for the reason the handler attaches when it
+/// dead-letters the message, so that a message that fits the queue always fits
+/// its dead-letter queue too.
+pub const DEAD_LETTER_HEADROOM_BYTES: usize = 4096;
+/// SQS takes at most ten entries per `SendMessageBatch` call.
+pub const MAX_BATCH_ENTRIES: usize = 10;
+
+/// Message attributes the producer sets, so a queue's contents can be told apart
+/// without decoding bodies.
+pub const ATTR_JOB_ID: &str = "jobs.id";
+pub const ATTR_JOB_KIND: &str = "jobs.kind";
+
+/// Per-message options.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SendOptions {
+    /// Seconds before the message becomes visible, 0–900.
+    pub delay_seconds: u32,
+}
+
+impl SendOptions {
+    pub fn delayed(delay_seconds: u32) -> Self {
+        SendOptions { delay_seconds }
+    }
+}
+
+/// A job that passed every check, ready for SQS.
+#[derive(Debug, Clone)]
+struct Prepared {
+    job_id: String,
+    kind: &'static str,
+    body: String,
+    delay_seconds: u32,
+}
+
+impl Prepared {
+    fn attributes(&self) -> [(&'static str, MessageAttributeValue); 2] {
+        [
+            (ATTR_JOB_ID, string_attribute(&self.job_id)),
+            (ATTR_JOB_KIND, string_attribute(self.kind)),
+        ]
+    }
+
+    /// Size as SQS counts it: the body plus each attribute's name, type and value.
+    fn size(&self) -> usize {
+        let attributes: usize = [(ATTR_JOB_ID, self.job_id.len()), (ATTR_JOB_KIND, self.kind.len())]
+            .iter()
+            .map(|(name, len)| name.len() + "String".len() + len)
+            .sum();
+        self.body.len() + attributes
+    }
+}
+
+/// Why a job was not sent.
+#[derive(Debug, thiserror::Error)]
+pub enum EnqueueError {
+    /// Nothing was sent: a job broke a rule. `index` is its place in the input.
+    #[error("job {index} (id `{job_id}`) is invalid: {errors}")]
+    Invalid {
+        index: usize,
+        job_id: String,
+        errors: ValidationErrors,
+    },
+    #[error("sqs did not take the message ({}): {message}", class.as_str())]
+    Send { class: ErrorClass, message: String },
+}
+
+/// One job that SQS accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentJob {
+    pub index: usize,
+    pub job_id: String,
+    pub message_id: String,
+}
+
+/// One job that SQS did not accept, with its reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedJob {
+    pub index: usize,
+    pub job_id: String,
+    pub code: String,
+    pub message: String,
+    /// SQS's own word: the entry itself was wrong, so resending it as is will fail again.
+    pub sender_fault: bool,
+}
+
+/// What happened to each job of a batch.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BatchReport {
+    pub sent: Vec<SentJob>,
+    pub failed: Vec<FailedJob>,
+}
+
+impl BatchReport {
+    pub fn all_sent(&self) -> bool {
+        self.failed.is_empty()
+    }
+}
+
+/// A job queue on SQS.
+#[derive(Debug, Clone)]
+pub struct Queue {
+    sqs: aws_sdk_sqs::Client,
+    url: String,
+    max_message_bytes: usize,
+}
+
+impl Queue {
+    pub fn new(sqs: aws_sdk_sqs::Client, url: impl Into<String>) -> Self {
+        Queue {
+            sqs,
+            url: url.into(),
+            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+        }
+    }
+
+    /// For a queue whose `MaximumMessageSize` is below SQS's 1 MiB.
+    pub fn with_max_message_bytes(mut self, max_message_bytes: usize) -> Self {
+        self.max_message_bytes = max_message_bytes;
+        self
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Checks a job and the send options and measures the message, without sending.
+    pub fn check(&self, envelope: &Envelope, options: SendOptions) -> Result<(), ValidationErrors> {
+        self.prepare(envelope, options).map(drop)
+    }
+
+    fn prepare(&self, envelope: &Envelope, options: SendOptions) -> Result<Prepared, ValidationErrors> {
+        let mut errors = match envelope.validate() {
+            Ok(()) => Vec::new(),
+            Err(ValidationErrors(errors)) => errors,
+        };
+        if let Err(e) = check_delay(options.delay_seconds) {
+            errors.push(e);
+        }
+        let prepared = Prepared {
+            job_id: envelope.id.clone(),
+            kind: envelope.kind(),
+            body: envelope.to_json(),
+            delay_seconds: options.delay_seconds,
+        };
+        let limit = self.max_message_bytes.saturating_sub(DEAD_LETTER_HEADROOM_BYTES);
+        if prepared.size() > limit {
+            errors.push(FieldError::new(
+                largest_field(&envelope.job),
+                format!(
+                    "makes the message {} bytes; the queue takes {} (its maximum of {} less {} kept for dead-letter reasons)",
+                    prepared.size(),
+                    limit,
+                    self.max_message_bytes,
+                    DEAD_LETTER_HEADROOM_BYTES
+                ),
+            ));
+        }
+        if errors.is_empty() {
+            Ok(prepared)
+        } else {
+            Err(ValidationErrors(errors))
+        }
+    }
+
+    /// Sends one job; returns the SQS message id.
+    pub async fn enqueue(&self, envelope: &Envelope, options: SendOptions) -> Result<String, EnqueueError> {
+        let prepared = self
+            .prepare(envelope, options)
+            .map_err(|errors| EnqueueError::Invalid {
+                index: 0,
+                job_id: envelope.id.clone(),
+                errors,
+            })?;
+        let mut request = self
+            .sqs
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(&prepared.body)
+            .delay_seconds(delay_as_i32(prepared.delay_seconds));
+        for (name, value) in prepared.attributes() {
+            request = request.message_attributes(name, value);
+        }
+        let output = request.send().await.map_err(|err| EnqueueError::Send {
+            class: classify(&err),
+            message: describe(&err),
+        })?;
+        Ok(output.message_id.unwrap_or_default())
+    }
+
+    /// Sends many jobs with `SendMessageBatch`, ten per call. Every job is checked
+    /// before the first call, so an invalid one means nothing was sent. After
+    /// that, each job's fate is reported on its own: SQS can accept some entries
+    /// of a call and refuse others.
+    pub async fn enqueue_all(&self, jobs: &[(Envelope, SendOptions)]) -> Result<BatchReport, EnqueueError> {
+        let mut prepared = Vec::with_capacity(jobs.len());
+        for (index, (envelope, options)) in jobs.iter().enumerate() {
+            let job = self
+                .prepare(envelope, *options)
+                .map_err(|errors| EnqueueError::Invalid {
+                    index,
+                    job_id: envelope.id.clone(),
+                    errors,
+                })?;
+            prepared.push((index, job));
+        }
+        let mut report = BatchReport::default();
+        for chunk in self.chunks(&prepared) {
+            self.send_chunk(chunk, &mut report).await;
+        }
+        report.sent.sort_by_key(|s| s.index);
+        report.failed.sort_by_key(|f| f.index);
+        Ok(report)
+    }
+
+    /// Splits into calls of at most ten entries and at most the queue's maximum
+    /// size in total, which SQS also applies to a whole batch.
+    fn chunks<'a>(&self, prepared: &'a [(usize, Prepared)]) -> Vec<&'a [(usize, Prepared)]> {
+        let mut chunks = Vec::new();
+        let mut start = 0;
+        let mut bytes = 0;
+        for (i, (_, job)) in prepared.iter().enumerate() {
+            let full = i - start == MAX_BATCH_ENTRIES || bytes + job.size() > self.max_message_bytes;
+            if full && i > start {
+                chunks.push(&prepared[start..i]);
+                start = i;
+                bytes = 0;
+            }
+            bytes += job.size();
+        }
+        if start < prepared.len() {
+            chunks.push(&prepared[start..]);
+        }
+        chunks
+    }
+
+    async fn send_chunk(&self, chunk: &[(usize, Prepared)], report: &mut BatchReport) {
+        let mut entries = Vec::with_capacity(chunk.len());
+        for (index, job) in chunk {
+            let mut entry = SendMessageBatchRequestEntry::builder()
+                // Batch entry ids only need to be unique within the call.
+                .id(format!("job{index}"))
+                .message_body(&job.body)
+                .delay_seconds(delay_as_i32(job.delay_seconds));
+            for (name, value) in job.attributes() {
+                entry = entry.message_attributes(name, value);
+            }
+            match entry.build() {
+                Ok(entry) => entries.push(entry),
+                Err(e) => report.failed.push(FailedJob {
+                    index: *index,
+                    job_id: job.job_id.clone(),
+                    code: "ConstructionFailure".into(),
+                    message: e.to_string(),
+                    sender_fault: true,
+                }),
+            }
+        }
+        let result = self
+            .sqs
+            .send_message_batch()
+            .queue_url(&self.url)
+            .set_entries(Some(entries))
+            .send()
+            .await;
+        let job_of = |entry_id: &str| {
+            chunk
+                .iter()
+                .find(|(index, _)| format!("job{index}") == entry_id)
+                .map(|(index, job)| (*index, job.job_id.clone()))
+        };
+        match result {
+            Ok(output) => {
+                for ok in output.successful {
+                    if let Some((index, job_id)) = job_of(&ok.id) {
+                        report.sent.push(SentJob {
+                            index,
+                            job_id,
+                            message_id: ok.message_id,
+                        });
+                    }
+                }
+                for failed in output.failed {
+                    if let Some((index, job_id)) = job_of(&failed.id) {
+                        report.failed.push(FailedJob {
+                            index,
+                            job_id,
+                            code: failed.code,
+                            message: failed.message.unwrap_or_default(),
+                            sender_fault: failed.sender_fault,
+                        });
+                    }
+                }
+                // SQS answers for every entry; one it left out is reported rather than assumed sent.
+                for (index, job) in chunk {
+                    let answered = report.sent.iter().any(|s| s.index == *index)
+                        || report.failed.iter().any(|f| f.index == *index);
+                    if !answered {
+                        report.failed.push(FailedJob {
+                            index: *index,
+                            job_id: job.job_id.clone(),
+                            code: "NoAnswer".into(),
+                            message: "sqs did not report on this entry".into(),
+                            sender_fault: false,
+                        });
+                    }
+                }
+            }
+            Err(err) => {
+                let message = describe(&err);
+                let sender_fault = classify(&err) == ErrorClass::Permanent;
+                for (index, job) in chunk {
+                    report.failed.push(FailedJob {
+                        index: *index,
+                        job_id: job.job_id.clone(),
+                        code: err.code().unwrap_or("RequestFailed").to_owned(),
+                        message: message.clone(),
+                        sender_fault,
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// A `String` message attribute.
+pub fn string_attribute(value: &str) -> MessageAttributeValue {
+    MessageAttributeValue::builder()
+        .data_type("String")
+        .string_value(value)
+        .build()
+        .expect("data_type is set, the only required field")
+}
+
+fn delay_as_i32(delay_seconds: u32) -> i32 {
+    // Validated to 0..=900 before any send.
+    i32::try_from(delay_seconds).unwrap_or(i32::MAX)
+}
+
+/// The field to blame when a message is too large.
+fn largest_field(job: &Job) -> &'static str {
+    match job {
+        Job::Upload(_) => "job.body_base64",
+        Job::Mail(mail) => {
+            let text = mail.text.as_deref().map_or(0, str::len);
+            let html = mail.html.as_deref().map_or(0, str::len);
+            if html > text { "job.html" } else { "job.text" }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::envelope::{MailJob, UploadJob};
+    use aws_sdk_sqs::operation::send_message_batch::SendMessageBatchOutput;
+    use aws_sdk_sqs::types::{BatchResultErrorEntry, SendMessageBatchResultEntry};
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+
+    fn mail(i: usize) -> Envelope {
+        Envelope::new(Job::Mail(MailJob {
+            from: "shop@example.com".into(),
+            to: vec![format!("user{i}@example.com")],
+            subject: format!("hello {i}"),
+            text: Some("hi".into()),
+            ..MailJob::default()
+        }))
+    }
+
+    fn unused_client() -> aws_sdk_sqs::Client {
+        let rule = mock!(aws_sdk_sqs::Client::send_message)
+            .then_output(|| aws_sdk_sqs::operation::send_message::SendMessageOutput::builder().build());
+        mock_client!(aws_sdk_sqs, [&rule])
+    }
+
+    #[tokio::test]
+    async fn an_invalid_job_anywhere_means_nothing_is_sent() {
+        let rule = mock!(aws_sdk_sqs::Client::send_message_batch)
+            .then_output(|| SendMessageBatchOutput::builder().build().expect("valid output"));
+        let sqs = mock_client!(aws_sdk_sqs, [&rule]);
+        let queue = Queue::new(sqs, "http://queue");
+        let mut jobs: Vec<_> = (0..15).map(|i| (mail(i), SendOptions::default())).collect();
+        jobs[12].1.delay_seconds = 901;
+        let err = queue.enqueue_all(&jobs).await.expect_err("refused");
+        match err {
+            EnqueueError::Invalid { index, errors, .. } => {
+                assert_eq!(index, 12);
+                assert_eq!(errors.fields().collect::<Vec<_>>(), ["delay_seconds"]);
+            }
+            other => panic!("unexpected {other}"),
+        }
+        assert_eq!(rule.num_calls(), 0);
+    }
+
+    #[tokio::test]
+    async fn too_large_names_the_field() {
+        let queue = Queue::new(unused_client(), "http://queue").with_max_message_bytes(20_000);
+        let upload = Envelope::new(Job::Upload(UploadJob::from_bytes("bucket", "k", &[7u8; 5000])));
+        assert!(queue.check(&upload, SendOptions::default()).is_ok());
+        let upload = Envelope::new(Job::Upload(UploadJob::from_bytes("bucket", "k", &[7u8; 12_000])));
+        let errors = queue.check(&upload, SendOptions::default()).expect_err("too large");
+        assert_eq!(errors.fields().collect::<Vec<_>>(), ["job.body_base64"]);
+        assert!(errors.to_string().contains("20000"), "{errors}");
+    }
+
+    #[tokio::test]
+    async fn batches_go_ten_at_a_time_and_failures_are_reported_per_entry() {
+        let rule = mock!(aws_sdk_sqs::Client::send_message_batch)
+            .then_compute_output(|input| {
+                let mut output = SendMessageBatchOutput::builder();
+                for entry in input.entries() {
+                    // Refuse every entry whose id ends in 3.
+                    if entry.id().ends_with('3') {
+                        output = output.failed(
+                            BatchResultErrorEntry::builder()
+                                .id(entry.id())
+                                .code("InternalError")
+                                .sender_fault(false)
+                                .message("try again")
+                                .build()
+                                .expect("valid entry"),
+                        );
+                    } else {
+                        output = output.successful(
+                            SendMessageBatchResultEntry::builder()
+                                .id(entry.id())
+                                .message_id(format!("m-{}", entry.id()))
+                                .md5_of_message_body("x")
+                                .build()
+                                .expect("valid entry"),
+                        );
+                    }
+                }
+                output.build().expect("valid output")
+            });
+        let sqs = mock_client!(aws_sdk_sqs, RuleMode::MatchAny, [&rule]);
+        let queue = Queue::new(sqs, "http://queue");
+        let jobs: Vec<_> = (0..25).map(|i| (mail(i), SendOptions::default())).collect();
+        let report = queue.enqueue_all(&jobs).await.expect("valid");
+        assert_eq!(rule.num_calls(), 3, "25 jobs take three calls");
+        let failed: Vec<usize> = report.failed.iter().map(|f| f.index).collect();
+        assert_eq!(failed, [3, 13, 23]);
+        assert_eq!(report.sent.len(), 22);
+        assert_eq!(report.failed[0].job_id, jobs[3].0.id);
+        assert_eq!(report.failed[0].code, "InternalError");
+        assert!(!report.all_sent());
+    }
+}

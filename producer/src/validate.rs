@@ -1,0 +1,428 @@
+//! Rules every job must meet before it is sent, and again before it is run.
+//!
+//! The producer refuses a job that breaks one of them, so nothing half-valid
+//! reaches the queue; the handler checks again, because other languages enqueue
+//! too, and dead-letters what fails.
+
+use std::fmt;
+
+use crate::envelope::{Envelope, Job, MailJob, UploadJob};
+
+/// SES v2 accepts at most 50 destinations (to + cc + bcc) per message.
+pub const MAX_RECIPIENTS: usize = 50;
+/// S3 object keys are at most 1024 bytes of UTF-8.
+pub const MAX_KEY_BYTES: usize = 1024;
+/// S3 user metadata: names and values together at most 2 KB.
+pub const MAX_METADATA_BYTES: usize = 2048;
+/// SQS `DelaySeconds` range.
+pub const MAX_DELAY_SECONDS: u32 = 900;
+pub const MAX_ID_CHARS: usize = 128;
+pub const MAX_SUBJECT_CHARS: usize = 998;
+
+/// One broken rule: the field's path in the envelope and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: String,
+    pub problem: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, problem: impl Into<String>) -> Self {
+        FieldError {
+            field: field.into(),
+            problem: problem.into(),
+        }
+    }
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "`{}` {}", self.field, self.problem)
+    }
+}
+
+/// Every rule a job breaks, not just the first.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ValidationErrors(pub Vec<FieldError>);
+
+impl fmt::Display for ValidationErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parts: Vec<String> = self.0.iter().map(ToString::to_string).collect();
+        f.write_str(&parts.join("; "))
+    }
+}
+
+impl ValidationErrors {
+    pub fn fields(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|e| e.field.as_str())
+    }
+}
+
+#[derive(Default)]
+struct Collector(Vec<FieldError>);
+
+impl Collector {
+    fn push(&mut self, field: impl Into<String>, problem: impl Into<String>) {
+        self.0.push(FieldError::new(field, problem));
+    }
+
+    fn finish(self) -> Result<(), ValidationErrors> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(ValidationErrors(self.0))
+        }
+    }
+}
+
+impl Envelope {
+    /// Checks every field. Field names in errors are paths such as `job.to[3]`.
+    pub fn validate(&self) -> Result<(), ValidationErrors> {
+        let mut errors = Collector::default();
+        check_id(&mut errors, &self.id);
+        if humantime::parse_rfc3339_weak(&self.created_at).is_err() {
+            errors.push("created_at", "is not an RFC 3339 time such as `2026-11-28T04:21:00Z`");
+        }
+        match &self.job {
+            Job::Mail(mail) => check_mail(&mut errors, mail),
+            Job::Upload(upload) => check_upload(&mut errors, upload),
+        }
+        errors.finish()
+    }
+}
+
+/// `DelaySeconds` must be 0–900.
+pub fn check_delay(delay_seconds: u32) -> Result<(), FieldError> {
+    if delay_seconds > MAX_DELAY_SECONDS {
+        return Err(FieldError::new(
+            "delay_seconds",
+            format!("is {delay_seconds}; SQS allows 0 to {MAX_DELAY_SECONDS} seconds"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_id(errors: &mut Collector, id: &str) {
+    if id.is_empty() || id.chars().count() > MAX_ID_CHARS {
+        errors.push("id", format!("must be 1 to {MAX_ID_CHARS} characters"));
+    } else if !id
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'))
+    {
+        errors.push("id", "may hold only ASCII letters, digits, `-`, `_`, `.` and `:`");
+    }
+}
+
+fn check_mail(errors: &mut Collector, mail: &MailJob) {
+    check_address(errors, "job.from", &mail.from);
+    if mail.to.is_empty() {
+        errors.push("job.to", "needs at least one recipient");
+    }
+    let recipients = mail.to.len() + mail.cc.len() + mail.bcc.len();
+    if recipients > MAX_RECIPIENTS {
+        errors.push(
+            "job.to",
+            format!("with `cc` and `bcc` has {recipients} recipients; SES allows at most {MAX_RECIPIENTS}"),
+        );
+    }
+    for (name, list) in [
+        ("job.to", &mail.to),
+        ("job.cc", &mail.cc),
+        ("job.bcc", &mail.bcc),
+        ("job.reply_to", &mail.reply_to),
+    ] {
+        for (i, address) in list.iter().enumerate() {
+            check_address(errors, &format!("{name}[{i}]"), address);
+        }
+    }
+    if mail.subject.trim().is_empty() {
+        errors.push("job.subject", "is empty");
+    } else if mail.subject.chars().count() > MAX_SUBJECT_CHARS {
+        errors.push("job.subject", format!("is longer than {MAX_SUBJECT_CHARS} characters"));
+    }
+    check_header_safe(errors, "job.subject", &mail.subject);
+    let has_text = mail.text.as_deref().is_some_and(|t| !t.is_empty());
+    let has_html = mail.html.as_deref().is_some_and(|t| !t.is_empty());
+    if !has_text && !has_html {
+        errors.push("job.text", "or `job.html` is needed: the mail has no body");
+    }
+}
+
+/// Header values must not carry CR or LF (header injection) nor other control characters.
+fn check_header_safe(errors: &mut Collector, field: &str, value: &str) {
+    if value.contains(['\r', '\n']) {
+        errors.push(field, "contains a line break (CR or LF), which is not allowed in a header");
+    } else if let Some(c) = value.chars().find(|c| c.is_control()) {
+        errors.push(
+            field,
+            format!("contains the control character U+{:04X}, which is not allowed in a header", c as u32),
+        );
+    }
+}
+
+fn check_address(errors: &mut Collector, field: &str, value: &str) {
+    let before = errors.0.len();
+    check_header_safe(errors, field, value);
+    if errors.0.len() > before {
+        return;
+    }
+    let address = match (value.find('<'), value.strip_suffix('>')) {
+        (Some(open), Some(inner)) => {
+            if value[..open].contains(['<', '>', '"']) {
+                errors.push(field, format!("has a display name SES cannot read: `{value}`"));
+                return;
+            }
+            &inner[open + 1..]
+        }
+        (None, None) => value.trim(),
+        _ => {
+            errors.push(field, format!("is not an e-mail address: `{value}`"));
+            return;
+        }
+    };
+    if let Err(problem) = address_problem(address) {
+        errors.push(field, format!("is not an e-mail address: `{value}` ({problem})"));
+    }
+}
+
+fn address_problem(address: &str) -> Result<(), &'static str> {
+    if address.len() > 254 {
+        return Err("longer than 254 characters");
+    }
+    let (local, domain) = address.rsplit_once('@').ok_or("no `@`")?;
+    if local.is_empty() || local.len() > 64 {
+        return Err("the part before `@` must be 1 to 64 characters");
+    }
+    let local_ok = local.chars().all(|c| {
+        c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c)
+    });
+    if !local_ok || local.starts_with('.') || local.ends_with('.') || local.contains("..") {
+        return Err("the part before `@` has characters an address cannot have");
+    }
+    let labels: Vec<&str> = domain.split('.').collect();
+    if labels.len() < 2 {
+        return Err("the domain needs a dot");
+    }
+    let labels_ok = labels.iter().all(|label| {
+        !label.is_empty()
+            && label.len() <= 63
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+            && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    });
+    if !labels_ok {
+        return Err("the domain is not a valid host name");
+    }
+    Ok(())
+}
+
+fn check_upload(errors: &mut Collector, upload: &UploadJob) {
+    if let Err(problem) = bucket_problem(&upload.bucket) {
+        errors.push("job.bucket", format!("`{}` is not a valid S3 bucket name: {problem}", upload.bucket));
+    }
+    check_key(errors, &upload.key);
+    if let Some(content_type) = &upload.content_type {
+        let before = errors.0.len();
+        check_header_safe(errors, "job.content_type", content_type);
+        if errors.0.len() == before && !content_type.contains('/') {
+            errors.push("job.content_type", format!("`{content_type}` is not a media type such as `text/plain`"));
+        }
+    }
+    let mut metadata_bytes = 0;
+    for (name, value) in &upload.metadata {
+        let field = format!("job.metadata.{name}");
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            errors.push(&field, "has a name S3 cannot store: use ASCII letters, digits, `-` and `_`");
+        }
+        check_header_safe(errors, &field, value);
+        if !value.is_ascii() {
+            errors.push(&field, "must be ASCII (S3 sends metadata as HTTP headers)");
+        }
+        metadata_bytes += name.len() + value.len();
+    }
+    if metadata_bytes > MAX_METADATA_BYTES {
+        errors.push(
+            "job.metadata",
+            format!("is {metadata_bytes} bytes; S3 allows {MAX_METADATA_BYTES}"),
+        );
+    }
+    let digest_ok = upload.sha256.len() == 64
+        && upload.sha256.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c));
+    if !digest_ok {
+        errors.push("job.sha256", "must be 64 lowercase hex digits");
+    }
+    match upload.body() {
+        Err(e) => errors.push("job.body_base64", format!("is not standard base64: {e}")),
+        Ok(bytes) => {
+            if digest_ok && crate::envelope::sha256_hex(&bytes) != upload.sha256 {
+                errors.push("job.sha256", "does not match the SHA-256 of `job.body_base64`");
+            }
+        }
+    }
+}
+
+fn check_key(errors: &mut Collector, key: &str) {
+    if key.is_empty() {
+        errors.push("job.key", "is empty");
+        return;
+    }
+    if key.len() > MAX_KEY_BYTES {
+        errors.push("job.key", format!("is {} bytes; S3 allows {MAX_KEY_BYTES}", key.len()));
+    }
+    if key.starts_with('/') {
+        errors.push("job.key", "starts with `/`");
+    }
+    if key.split('/').any(|segment| segment == ".." || segment == ".") {
+        errors.push("job.key", "has a `.` or `..` path segment");
+    }
+    if key.chars().any(char::is_control) {
+        errors.push("job.key", "contains a control character");
+    }
+}
+
+/// General-purpose bucket naming rules.
+fn bucket_problem(name: &str) -> Result<(), &'static str> {
+    if !(3..=63).contains(&name.len()) {
+        return Err("must be 3 to 63 characters");
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-')
+    {
+        return Err("only lowercase letters, digits, `.` and `-`");
+    }
+    let first_last_ok = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+    if !first_last_ok(name.chars().next()) || !first_last_ok(name.chars().last()) {
+        return Err("must begin and end with a letter or digit");
+    }
+    if name.contains("..") {
+        return Err("must not have two dots in a row");
+    }
+    if name.split('.').count() == 4 && name.split('.').all(|p| p.parse::<u8>().is_ok()) {
+        return Err("must not look like an IP address");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::envelope::{Envelope, Job, MailJob, UploadJob};
+
+    fn mail(edit: impl FnOnce(&mut MailJob)) -> Envelope {
+        let mut job = MailJob {
+            from: "Shop <shop@example.com>".into(),
+            to: vec!["ann@example.com".into()],
+            subject: "Hello".into(),
+            text: Some("hi".into()),
+            ..MailJob::default()
+        };
+        edit(&mut job);
+        Envelope::new(Job::Mail(job))
+    }
+
+    fn upload(edit: impl FnOnce(&mut UploadJob)) -> Envelope {
+        let mut job = UploadJob::from_bytes("my-bucket", "reports/2026/11.csv", b"a,b\n1,2\n");
+        edit(&mut job);
+        Envelope::new(Job::Upload(job))
+    }
+
+    fn fields(envelope: &Envelope) -> Vec<String> {
+        match envelope.validate() {
+            Ok(()) => vec![],
+            Err(errors) => errors.fields().map(str::to_owned).collect(),
+        }
+    }
+
+    #[test]
+    fn good_jobs_pass() {
+        assert_eq!(fields(&mail(|_| {})), Vec::<String>::new());
+        assert_eq!(fields(&upload(|_| {})), Vec::<String>::new());
+    }
+
+    #[test]
+    fn header_injection_is_refused_and_named() {
+        let envelope = mail(|m| m.subject = "Hi\r\nBcc: victim@example.com".into());
+        let errors = envelope.validate().expect_err("refused");
+        assert_eq!(errors.0[0].field, "job.subject");
+        assert!(errors.to_string().contains("line break"), "{errors}");
+        assert_eq!(fields(&mail(|m| m.to[0] = "a@example.com\nBcc: x@y.z".into())), ["job.to[0]"]);
+        assert_eq!(fields(&mail(|m| m.subject = "tab\u{7}".into())), ["job.subject"]);
+    }
+
+    #[test]
+    fn recipients_are_counted_across_to_cc_and_bcc() {
+        let envelope = mail(|m| {
+            m.to = (0..20).map(|i| format!("to{i}@example.com")).collect();
+            m.cc = (0..20).map(|i| format!("cc{i}@example.com")).collect();
+            m.bcc = (0..10).map(|i| format!("bcc{i}@example.com")).collect();
+        });
+        assert_eq!(fields(&envelope), Vec::<String>::new());
+        let envelope = mail(|m| m.to = (0..51).map(|i| format!("to{i}@example.com")).collect());
+        assert_eq!(fields(&envelope), ["job.to"]);
+    }
+
+    #[test]
+    fn addresses_are_checked() {
+        for bad in ["", "nobody", "a@b", "a@@b.com", "a b@c.com", "a@-b.com", "<a@b.com", "x <y> <a@b.com>"] {
+            assert_eq!(fields(&mail(|m| m.from = bad.into())), ["job.from"], "{bad:?}");
+        }
+        assert_eq!(fields(&mail(|m| m.reply_to = vec!["nope".into()])), ["job.reply_to[0]"]);
+        assert_eq!(fields(&mail(|m| m.cc = vec!["ok@example.com".into(), "bad".into()])), ["job.cc[1]"]);
+    }
+
+    #[test]
+    fn mail_needs_a_subject_recipient_and_body() {
+        assert_eq!(
+            fields(&mail(|m| {
+                m.to.clear();
+                m.subject = " ".into();
+                m.text = None;
+            })),
+            ["job.to", "job.subject", "job.text"]
+        );
+        assert_eq!(fields(&mail(|m| { m.text = None; m.html = Some("<p>hi</p>".into()); })), Vec::<String>::new());
+    }
+
+    #[test]
+    fn s3_key_rules() {
+        for bad in ["", "/abs", "a/../b", "../up", "a/./b", "tab\there", &"k".repeat(1025)] {
+            assert_eq!(fields(&upload(|u| u.key = bad.into())), ["job.key"], "{bad:?}");
+        }
+        assert_eq!(fields(&upload(|u| u.key = "a..b/c.d".into())), Vec::<String>::new());
+        assert_eq!(fields(&upload(|u| u.key = "k".repeat(1024))), Vec::<String>::new());
+    }
+
+    #[test]
+    fn upload_fields_are_checked() {
+        assert_eq!(fields(&upload(|u| u.bucket = "My_Bucket".into())), ["job.bucket"]);
+        assert_eq!(fields(&upload(|u| u.bucket = "192.168.1.1".into())), ["job.bucket"]);
+        assert_eq!(fields(&upload(|u| u.content_type = Some("text\r\nX: y".into()))), ["job.content_type"]);
+        assert_eq!(
+            fields(&upload(|u| {
+                u.metadata.insert("bad name".into(), "v".into());
+            })),
+            ["job.metadata.bad name"]
+        );
+        assert_eq!(fields(&upload(|u| u.sha256 = "0".repeat(64))), ["job.sha256"]);
+        assert_eq!(fields(&upload(|u| u.sha256 = "XYZ".into())), ["job.sha256"]);
+        assert_eq!(fields(&upload(|u| u.body_base64 = "***".into())), ["job.body_base64"]);
+    }
+
+    #[test]
+    fn envelope_fields_are_checked() {
+        assert_eq!(fields(&mail(|_| {}).with_id("has space")), ["id"]);
+        assert_eq!(fields(&mail(|_| {}).with_id("")), ["id"]);
+        let mut envelope = mail(|_| {});
+        envelope.created_at = "yesterday".into();
+        assert_eq!(fields(&envelope), ["created_at"]);
+    }
+
+    #[test]
+    fn delay_range() {
+        assert!(check_delay(0).is_ok());
+        assert!(check_delay(900).is_ok());
+        let err = check_delay(901).expect_err("too long");
+        assert_eq!(err.field, "delay_seconds");
+    }
+}
