@@ -1,0 +1,287 @@
+//! The batch logic shared by the Lambda function and the worker: each message
+//! is decoded on its own, run, and given one of three outcomes.
+
+use std::time::{Instant, SystemTime};
+
+use aws_config::SdkConfig;
+use futures::StreamExt as _;
+use producer::aws::ErrorClass;
+use producer::queue::string_attribute;
+use producer::{Envelope, Job};
+
+use crate::effects;
+use crate::error::JobError;
+
+/// This build's version, recorded on every dead-lettered message.
+pub const HANDLER_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Attributes set on a message the handler moves to the dead-letter queue. Its
+/// body is left exactly as it was received.
+pub mod dead_letter_attributes {
+    pub const ERROR_CLASS: &str = "jobs.error.class";
+    pub const ERROR_CODE: &str = "jobs.error.code";
+    pub const ERROR_MESSAGE: &str = "jobs.error.message";
+    pub const RECEIVE_COUNT: &str = "jobs.receive_count";
+    pub const HANDLER_VERSION: &str = "jobs.handler_version";
+    pub const FAILED_AT: &str = "jobs.failed_at";
+    pub const SOURCE_MESSAGE_ID: &str = "jobs.source_message_id";
+    pub use producer::queue::{ATTR_JOB_ID as JOB_ID, ATTR_JOB_KIND as JOB_KIND};
+}
+
+/// Longest error message kept on a dead-lettered message; the producer keeps
+/// room for it in every message.
+const MAX_REASON_CHARS: usize = 1000;
+
+/// One SQS message as the handler sees it, from Lambda or from the worker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub message_id: String,
+    /// Present when the worker received the message itself; Lambda deletes for us.
+    pub receipt_handle: Option<String>,
+    pub body: String,
+    /// SQS's `ApproximateReceiveCount`: 1 on the first delivery.
+    pub receive_count: u32,
+}
+
+/// What became of one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The job took effect; the message can be deleted.
+    Done,
+    /// The job can never succeed (or has used up its retries): the message is in
+    /// the dead-letter queue with its reason and can be deleted here.
+    DeadLettered { code: &'static str, reason: String },
+    /// Leave the message on the queue: it comes back after its visibility timeout,
+    /// and the redrive policy dead-letters it after `maxReceiveCount`.
+    Retry { reason: String },
+}
+
+impl Outcome {
+    /// True when the message must leave the source queue.
+    pub fn is_settled(&self) -> bool {
+        !matches!(self, Outcome::Retry { .. })
+    }
+
+    fn label(&self) -> &'static str {
+        match self {
+            Outcome::Done => "done",
+            Outcome::DeadLettered { .. } => "dead_lettered",
+            Outcome::Retry { .. } => "retry",
+        }
+    }
+}
+
+/// A delivery with its outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Processed {
+    pub delivery: Delivery,
+    pub outcome: Outcome,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// Where permanent failures go, with their reasons.
+    pub dead_letter_queue_url: String,
+    /// The queue's `maxReceiveCount`. When set, a job that fails transiently on its
+    /// last delivery is dead-lettered with its reason instead of being left for
+    /// the redrive policy, which moves it without one.
+    pub max_receive_count: Option<u32>,
+    /// Jobs of one batch run at the same time, at most this many.
+    pub concurrency: usize,
+}
+
+impl Settings {
+    pub const DLQ_URL_ENV: &str = "JOBS_DLQ_URL";
+    pub const MAX_RECEIVE_COUNT_ENV: &str = "JOBS_MAX_RECEIVE_COUNT";
+    pub const CONCURRENCY_ENV: &str = "JOBS_CONCURRENCY";
+    pub const DEFAULT_CONCURRENCY: usize = 10;
+
+    /// Reads `JOBS_DLQ_URL` (required), `JOBS_MAX_RECEIVE_COUNT` and `JOBS_CONCURRENCY`.
+    pub fn from_env() -> Result<Self, SettingsError> {
+        let dead_letter_queue_url = std::env::var(Self::DLQ_URL_ENV)
+            .ok()
+            .filter(|v| !v.is_empty())
+            .ok_or(SettingsError::Missing(Self::DLQ_URL_ENV))?;
+        let number = |name: &'static str| -> Result<Option<u32>, SettingsError> {
+            match std::env::var(name) {
+                Ok(v) if !v.is_empty() => v
+                    .parse()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .map(Some)
+                    .ok_or(SettingsError::NotAPositiveNumber(name, v)),
+                _ => Ok(None),
+            }
+        };
+        Ok(Settings {
+            dead_letter_queue_url,
+            max_receive_count: number(Self::MAX_RECEIVE_COUNT_ENV)?,
+            concurrency: number(Self::CONCURRENCY_ENV)?
+                .map_or(Self::DEFAULT_CONCURRENCY, |n| n as usize),
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("`{0}` is not set")]
+    Missing(&'static str),
+    #[error("`{0}` must be a whole number above 0, not `{1}`")]
+    NotAPositiveNumber(&'static str, String),
+}
+
+/// Runs jobs. Build it once per process (per Lambda cold start): it holds the clients.
+#[derive(Debug, Clone)]
+pub struct Handler {
+    ses: aws_sdk_sesv2::Client,
+    s3: aws_sdk_s3::Client,
+    sqs: aws_sdk_sqs::Client,
+    settings: Settings,
+}
+
+impl Handler {
+    pub fn new(config: &SdkConfig, settings: Settings) -> Self {
+        Handler::from_clients(
+            aws_sdk_sesv2::Client::new(config),
+            producer::aws::s3_client(config),
+            aws_sdk_sqs::Client::new(config),
+            settings,
+        )
+    }
+
+    pub fn from_clients(
+        ses: aws_sdk_sesv2::Client,
+        s3: aws_sdk_s3::Client,
+        sqs: aws_sdk_sqs::Client,
+        settings: Settings,
+    ) -> Self {
+        Handler {
+            ses,
+            s3,
+            sqs,
+            settings,
+        }
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Processes a batch, at most `concurrency` jobs at once. Returns every
+    /// delivery with its outcome, in no particular order.
+    pub async fn process_batch(&self, deliveries: Vec<Delivery>) -> Vec<Processed> {
+        futures::stream::iter(deliveries)
+            .map(|delivery| async move {
+                let outcome = self.process(&delivery).await;
+                Processed { delivery, outcome }
+            })
+            .buffer_unordered(self.settings.concurrency.max(1))
+            .collect()
+            .await
+    }
+
+    /// Processes one message and logs what happened to it.
+    pub async fn process(&self, delivery: &Delivery) -> Outcome {
+        let started = Instant::now();
+        let (result, envelope) = match Envelope::decode(&delivery.body) {
+            Ok(envelope) => (self.run(&envelope).await, Some(envelope)),
+            Err(e) => (Err(JobError::Decode(e)), None),
+        };
+        let outcome = match result {
+            Ok(()) => Outcome::Done,
+            Err(error) => self.settle_failure(delivery, envelope.as_ref(), &error).await,
+        };
+        let (job_id, kind) = envelope.as_ref().map_or(("", "unknown"), |e| (e.id.as_str(), e.kind()));
+        let duration_ms = started.elapsed().as_millis() as u64;
+        match &outcome {
+            Outcome::Done => tracing::info!(
+                job_id, kind, attempt = delivery.receive_count, outcome = outcome.label(),
+                duration_ms, message_id = %delivery.message_id, "job done"
+            ),
+            Outcome::DeadLettered { code, reason } => tracing::warn!(
+                job_id, kind, attempt = delivery.receive_count, outcome = outcome.label(),
+                duration_ms, message_id = %delivery.message_id, error_code = code, error = %reason,
+                "job dead-lettered"
+            ),
+            Outcome::Retry { reason } => tracing::warn!(
+                job_id, kind, attempt = delivery.receive_count, outcome = outcome.label(),
+                duration_ms, message_id = %delivery.message_id, error = %reason,
+                "job will be retried"
+            ),
+        }
+        outcome
+    }
+
+    /// Validates and carries out one job.
+    pub async fn run(&self, envelope: &Envelope) -> Result<(), JobError> {
+        envelope.validate()?;
+        match &envelope.job {
+            Job::Mail(mail) => effects::send_mail(&self.ses, mail).await.map(drop),
+            Job::Upload(upload) => effects::put_upload(&self.s3, upload).await,
+        }
+    }
+
+    async fn settle_failure(&self, delivery: &Delivery, envelope: Option<&Envelope>, error: &JobError) -> Outcome {
+        let last_delivery = self
+            .settings
+            .max_receive_count
+            .is_some_and(|max| delivery.receive_count >= max);
+        let reason = match error.class() {
+            ErrorClass::Permanent => error.to_string(),
+            ErrorClass::Transient if last_delivery => {
+                format!("gave up after {} deliveries: {error}", delivery.receive_count)
+            }
+            ErrorClass::Transient => return Outcome::Retry { reason: error.to_string() },
+        };
+        match self.dead_letter(delivery, envelope, error, &reason).await {
+            Ok(()) => Outcome::DeadLettered {
+                code: error.code(),
+                reason,
+            },
+            // Not in the dead-letter queue, so it must stay on the job queue.
+            Err(dlq_error) => Outcome::Retry {
+                reason: format!("{reason}; and it could not be dead-lettered: {dlq_error}"),
+            },
+        }
+    }
+
+    /// Sends the original body to the dead-letter queue with the reason as attributes.
+    async fn dead_letter(
+        &self,
+        delivery: &Delivery,
+        envelope: Option<&Envelope>,
+        error: &JobError,
+        reason: &str,
+    ) -> Result<(), JobError> {
+        use dead_letter_attributes as attr;
+        let reason: String = reason.chars().take(MAX_REASON_CHARS).collect();
+        let failed_at = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
+        let receive_count = aws_sdk_sqs::types::MessageAttributeValue::builder()
+            .data_type("Number")
+            .string_value(delivery.receive_count.to_string())
+            .build()
+            .expect("data_type is set");
+        let mut request = self
+            .sqs
+            .send_message()
+            .queue_url(&self.settings.dead_letter_queue_url)
+            .message_body(&delivery.body)
+            .message_attributes(attr::ERROR_CLASS, string_attribute(error.class().as_str()))
+            .message_attributes(attr::ERROR_CODE, string_attribute(error.code()))
+            .message_attributes(attr::ERROR_MESSAGE, string_attribute(&reason))
+            .message_attributes(attr::RECEIVE_COUNT, receive_count)
+            .message_attributes(attr::HANDLER_VERSION, string_attribute(HANDLER_VERSION))
+            .message_attributes(attr::FAILED_AT, string_attribute(&failed_at))
+            .message_attributes(attr::SOURCE_MESSAGE_ID, string_attribute(&delivery.message_id));
+        if let Some(envelope) = envelope.filter(|e| !e.id.is_empty()) {
+            request = request
+                .message_attributes(attr::JOB_ID, string_attribute(&envelope.id))
+                .message_attributes(attr::JOB_KIND, string_attribute(envelope.kind()));
+        }
+        request
+            .send()
+            .await
+            .map_err(|e| JobError::aws("sqs_send_to_dead_letter_queue", &e))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,80 @@
+//! The AWS calls that carry out each kind of job.
+
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
+use producer::{FieldError, MailJob, UploadJob, ValidationErrors};
+
+use crate::error::JobError;
+
+/// Sends a mail job through SES v2 `SendEmail`; returns SES's message id.
+pub async fn send_mail(ses: &aws_sdk_sesv2::Client, mail: &MailJob) -> Result<String, JobError> {
+    let utf8 = |data: &str| Content::builder().data(data).charset("UTF-8").build();
+    let mut body = Body::builder();
+    if let Some(text) = &mail.text {
+        body = body.text(utf8(text).map_err(invalid("job.text"))?);
+    }
+    if let Some(html) = &mail.html {
+        body = body.html(utf8(html).map_err(invalid("job.html"))?);
+    }
+    let message = Message::builder()
+        .subject(utf8(&mail.subject).map_err(invalid("job.subject"))?)
+        .body(body.build())
+        .build();
+    let destination = Destination::builder()
+        .set_to_addresses(Some(mail.to.clone()))
+        .set_cc_addresses(non_empty(&mail.cc))
+        .set_bcc_addresses(non_empty(&mail.bcc))
+        .build();
+    let output = ses
+        .send_email()
+        .from_email_address(&mail.from)
+        .destination(destination)
+        .set_reply_to_addresses(non_empty(&mail.reply_to))
+        .content(EmailContent::builder().simple(message).build())
+        .send()
+        .await
+        .map_err(|e| JobError::aws("ses_send_email", &e))?;
+    Ok(output.message_id.unwrap_or_default())
+}
+
+/// Writes an upload job to S3 `PutObject`. The envelope's SHA-256 goes with the
+/// request as `x-amz-checksum-sha256`, so S3 itself refuses bytes that do not match.
+pub async fn put_upload(s3: &aws_sdk_s3::Client, upload: &UploadJob) -> Result<(), JobError> {
+    let bytes = upload.body().map_err(|e| {
+        JobError::Invalid(ValidationErrors(vec![FieldError::new(
+            "job.body_base64",
+            format!("is not standard base64: {e}"),
+        )]))
+    })?;
+    let checksum = upload.sha256_base64().ok_or_else(|| {
+        JobError::Invalid(ValidationErrors(vec![FieldError::new(
+            "job.sha256",
+            "must be 64 lowercase hex digits",
+        )]))
+    })?;
+    s3.put_object()
+        .bucket(&upload.bucket)
+        .key(&upload.key)
+        .body(ByteStream::from(bytes))
+        .set_content_type(upload.content_type.clone())
+        .set_metadata((!upload.metadata.is_empty()).then(|| {
+            upload
+                .metadata
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        }))
+        .checksum_sha256(checksum)
+        .send()
+        .await
+        .map_err(|e| JobError::aws("s3_put_object", &e))?;
+    Ok(())
+}
+
+fn non_empty(list: &[String]) -> Option<Vec<String>> {
+    (!list.is_empty()).then(|| list.to_vec())
+}
+
+fn invalid<E: std::fmt::Display>(field: &'static str) -> impl Fn(E) -> JobError {
+    move |e| JobError::Invalid(ValidationErrors(vec![FieldError::new(field, e.to_string())]))
+}

@@ -1,0 +1,62 @@
+//! The Lambda side: an SQS event in, a partial batch response out.
+//!
+//! Only the messages listed in `batchItemFailures` come back; Lambda deletes the
+//! rest. This needs `FunctionResponseTypes: [ReportBatchItemFailures]` on the
+//! event source (see infra/template.yaml).
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+
+use crate::batch::{Delivery, Handler};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EventError {
+    /// A record that cannot be named cannot be reported as failed alone; failing
+    /// the whole invocation makes Lambda retry the batch rather than lose it.
+    #[error("record {0} of the event has no `messageId`")]
+    RecordWithoutId(usize),
+}
+
+/// Turns a Lambda SQS record into a delivery. The body is kept as it is: it is
+/// decoded later, on its own, so that one bad body fails one record.
+pub fn delivery_from_record(index: usize, record: SqsMessage) -> Result<Delivery, EventError> {
+    let message_id = record
+        .message_id
+        .filter(|id| !id.is_empty())
+        .ok_or(EventError::RecordWithoutId(index))?;
+    let receive_count = record
+        .attributes
+        .get("ApproximateReceiveCount")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1);
+    Ok(Delivery {
+        message_id,
+        receipt_handle: record.receipt_handle,
+        body: record.body.unwrap_or_default(),
+        receive_count,
+    })
+}
+
+impl Handler {
+    /// The Lambda function's work: process the batch, report what must come back.
+    pub async fn handle_sqs_event(&self, event: SqsEvent) -> Result<SqsBatchResponse, EventError> {
+        let deliveries = event
+            .records
+            .into_iter()
+            .enumerate()
+            .map(|(index, record)| delivery_from_record(index, record))
+            .collect::<Result<Vec<_>, _>>()?;
+        let order: Vec<String> = deliveries.iter().map(|d| d.message_id.clone()).collect();
+        let processed = self.process_batch(deliveries).await;
+        let mut response = SqsBatchResponse::default();
+        // Report in the event's order, which keeps responses stable for tests and logs.
+        for message_id in order {
+            let retry = processed
+                .iter()
+                .any(|p| p.delivery.message_id == message_id && !p.outcome.is_settled());
+            if retry {
+                response.add_failure(message_id);
+            }
+        }
+        Ok(response)
+    }
+}
