@@ -1,0 +1,253 @@
+//! Faults an emulator cannot produce on demand, with mocked SDK clients
+//! (`aws-smithy-mocks`) and, for timeouts, a socket that never answers.
+//! The same paths run against the local AWS in `tests/`.
+
+use std::time::Duration;
+
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use aws_sdk_s3::operation::put_object::PutObjectOutput;
+use aws_sdk_sesv2::operation::send_email::SendEmailOutput;
+use aws_sdk_sqs::operation::send_message::SendMessageOutput;
+use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::http::StatusCode;
+use aws_smithy_types::body::SdkBody;
+use aws_smithy_types::retry::RetryConfig;
+use handler::batch::dead_letter_attributes as attr;
+use handler::{Delivery, Handler, Outcome, Settings};
+use producer::{Envelope, Job, MailJob, UploadJob};
+
+fn mail() -> Envelope {
+    Envelope::new(Job::Mail(MailJob {
+        from: "shop@example.com".into(),
+        to: vec!["ann@example.com".into()],
+        subject: "Your product is about to expire!".into(),
+        text: Some("Renew it today.".into()),
+        ..MailJob::default()
+    }))
+}
+
+fn delivery(body: String, receive_count: u32) -> Delivery {
+    Delivery {
+        message_id: "m-1".into(),
+        receipt_handle: None,
+        body,
+        receive_count,
+    }
+}
+
+fn settings(max_receive_count: Option<u32>) -> Settings {
+    Settings {
+        dead_letter_queue_url: "https://sqs.us-east-1.amazonaws.com/1/dlq".into(),
+        max_receive_count,
+        concurrency: 4,
+    }
+}
+
+fn ses_answering(status: u16, error_type: &'static str) -> Rule {
+    mock!(aws_sdk_sesv2::Client::send_email).then_http_response(move || {
+        let body = format!(r#"{{"message":"injected {error_type}"}}"#);
+        let mut response = HttpResponse::new(
+            StatusCode::try_from(status).expect("valid status"),
+            SdkBody::from(body),
+        );
+        if !error_type.is_empty() {
+            response.headers_mut().insert("x-amzn-errortype", error_type);
+        }
+        response
+    })
+}
+
+fn ses_ok() -> Rule {
+    mock!(aws_sdk_sesv2::Client::send_email)
+        .then_output(|| SendEmailOutput::builder().message_id("ses-1").build())
+}
+
+fn s3_ok() -> Rule {
+    mock!(aws_sdk_s3::Client::put_object).then_output(|| PutObjectOutput::builder().build())
+}
+
+/// A dead-letter send that checks the reason attributes it carries.
+fn dlq_expecting(class: &'static str, code: &'static str) -> Rule {
+    mock!(aws_sdk_sqs::Client::send_message)
+        .match_requests(move |req| {
+            let attrs = req.message_attributes().cloned().unwrap_or_default();
+            let value = |name: &str| attrs.get(name).and_then(|v| v.string_value().map(str::to_owned));
+            value(attr::ERROR_CLASS).as_deref() == Some(class)
+                && value(attr::ERROR_CODE).as_deref() == Some(code)
+                && value(attr::RECEIVE_COUNT).is_some()
+                && value(attr::HANDLER_VERSION).is_some()
+                && value(attr::FAILED_AT).is_some()
+                && value(attr::ERROR_MESSAGE).is_some_and(|m| !m.is_empty())
+        })
+        .then_output(|| SendMessageOutput::builder().message_id("dlq-1").build())
+}
+
+fn handler(ses: &[&Rule], s3: &[&Rule], sqs: &[&Rule], max_receive_count: Option<u32>) -> Handler {
+    let no_retries = |b: aws_sdk_sesv2::config::Builder| b.retry_config(RetryConfig::disabled());
+    let ses = mock_client!(aws_sdk_sesv2, RuleMode::MatchAny, ses, no_retries);
+    let s3 = mock_client!(aws_sdk_s3, RuleMode::MatchAny, s3, |b| b.retry_config(RetryConfig::disabled()));
+    let sqs = mock_client!(aws_sdk_sqs, RuleMode::MatchAny, sqs, |b| b.retry_config(RetryConfig::disabled()));
+    Handler::from_clients(ses, s3, sqs, settings(max_receive_count))
+}
+
+#[tokio::test]
+async fn throttling_and_5xx_are_transient_and_left_for_retry() {
+    for (status, error_type) in [
+        (429, "TooManyRequestsException"),
+        (400, "ThrottlingException"),
+        (500, "InternalFailure"),
+        (503, ""),
+    ] {
+        let ses = ses_answering(status, error_type);
+        let dlq = dlq_expecting("transient", "ses_send_email");
+        let handler = handler(&[&ses], &[], &[&dlq], Some(5));
+        let outcome = handler.process(&delivery(mail().to_json(), 1)).await;
+        assert!(
+            matches!(&outcome, Outcome::Retry { reason } if reason.contains("ses_send_email")),
+            "HTTP {status} {error_type}: {outcome:?}"
+        );
+        assert_eq!(ses.num_calls(), 1);
+        assert_eq!(dlq.num_calls(), 0, "a transient failure is not dead-lettered early");
+    }
+}
+
+#[tokio::test]
+async fn a_transient_failure_on_the_last_delivery_is_dead_lettered_with_its_reason() {
+    let ses = ses_answering(503, "");
+    let dlq = dlq_expecting("transient", "ses_send_email");
+    let handler = handler(&[&ses], &[], &[&dlq], Some(3));
+    let outcome = handler.process(&delivery(mail().to_json(), 3)).await;
+    match outcome {
+        Outcome::DeadLettered { reason, .. } => assert!(reason.starts_with("gave up after 3 deliveries"), "{reason}"),
+        other => panic!("expected a dead letter, got {other:?}"),
+    }
+    assert_eq!(dlq.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn a_rejected_mail_is_permanent() {
+    let ses = ses_answering(400, "MessageRejected");
+    let dlq = dlq_expecting("permanent", "ses_send_email");
+    let handler = handler(&[&ses], &[], &[&dlq], None);
+    let outcome = handler.process(&delivery(mail().to_json(), 1)).await;
+    assert!(
+        matches!(&outcome, Outcome::DeadLettered { reason, .. } if reason.contains("MessageRejected")),
+        "{outcome:?}"
+    );
+    assert_eq!(dlq.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn invalid_jobs_are_permanent_and_make_no_aws_call() {
+    let ses = ses_ok();
+    let s3 = s3_ok();
+    let mut bad_upload = UploadJob::from_bytes("bucket-1", "../escape", b"x");
+    bad_upload.sha256 = "0".repeat(64);
+    let mut bad_mail = mail();
+    if let Job::Mail(m) = &mut bad_mail.job {
+        m.subject = "hi\r\nBcc: everyone@example.com".into();
+    }
+    let cases = [
+        ("{not json".to_owned(), "malformed_json"),
+        (mail().to_json().replace("\"kind\":\"mail\"", "\"kind\":\"fax\""), "unknown_kind"),
+        (bad_mail.to_json(), "invalid_job"),
+        (Envelope::new(Job::Upload(bad_upload)).to_json(), "invalid_job"),
+    ];
+    for (body, code) in cases {
+        let dlq = dlq_expecting("permanent", code);
+        let handler = handler(&[&ses], &[&s3], &[&dlq], None);
+        let outcome = handler.process(&delivery(body.clone(), 1)).await;
+        assert!(
+            matches!(&outcome, Outcome::DeadLettered { code: c, .. } if *c == code),
+            "{body}: {outcome:?}"
+        );
+        assert_eq!(dlq.num_calls(), 1, "{body}");
+    }
+    assert_eq!(ses.num_calls(), 0, "no mail may be sent for an invalid job");
+    assert_eq!(s3.num_calls(), 0, "no object may be written for an invalid job");
+}
+
+#[tokio::test]
+async fn a_permanent_failure_that_cannot_be_dead_lettered_comes_back() {
+    let dlq_down = mock!(aws_sdk_sqs::Client::send_message).then_http_response(|| {
+        HttpResponse::new(StatusCode::try_from(503).expect("valid"), SdkBody::from("{}"))
+    });
+    let handler = handler(&[], &[], &[&dlq_down], None);
+    let outcome = handler.process(&delivery("{not json".into(), 1)).await;
+    assert!(
+        matches!(&outcome, Outcome::Retry { reason } if reason.contains("could not be dead-lettered")),
+        "{outcome:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_timeout_is_transient() {
+    // Accepts connections and never answers.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let address = listener.local_addr().expect("address");
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            open.push(socket);
+        }
+    });
+    let ses_config = aws_sdk_sesv2::Config::builder()
+        .behavior_version_latest()
+        .region(aws_sdk_sesv2::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_sesv2::config::Credentials::new("test", "test", None, None, "test"))
+        .endpoint_url(format!("http://{address}"))
+        .retry_config(RetryConfig::disabled())
+        .timeout_config(
+            aws_smithy_types::timeout::TimeoutConfig::builder()
+                .operation_attempt_timeout(Duration::from_millis(300))
+                .build(),
+        )
+        .build();
+    let dlq = dlq_expecting("transient", "ses_send_email");
+    let handler = Handler::from_clients(
+        aws_sdk_sesv2::Client::from_conf(ses_config),
+        mock_client!(aws_sdk_s3, [&s3_ok()]),
+        mock_client!(aws_sdk_sqs, [&dlq]),
+        settings(Some(5)),
+    );
+    let outcome = handler.process(&delivery(mail().to_json(), 1)).await;
+    assert!(matches!(&outcome, Outcome::Retry { reason } if reason.contains("timeout")), "{outcome:?}");
+    held.abort();
+}
+
+#[tokio::test]
+async fn lambda_reports_only_what_must_come_back() {
+    let ses = mock!(aws_sdk_sesv2::Client::send_email)
+        .match_requests(|req| req.from_email_address() == Some("slow@example.com"))
+        .then_http_response(|| HttpResponse::new(StatusCode::try_from(503).expect("valid"), SdkBody::from("{}")));
+    let ses_good = ses_ok();
+    let dlq = dlq_expecting("permanent", "malformed_json");
+    let handler = handler(&[&ses, &ses_good], &[], &[&dlq], None);
+    let mut throttled = mail();
+    if let Job::Mail(m) = &mut throttled.job {
+        m.from = "slow@example.com".into();
+    }
+    let record = |id: &str, body: String| {
+        let mut record = SqsMessage::default();
+        record.message_id = Some(id.into());
+        record.body = Some(body);
+        record.attributes.insert("ApproximateReceiveCount".into(), "1".into());
+        record
+    };
+    let mut event = SqsEvent::default();
+    event.records = vec![
+        record("good", mail().to_json()),
+        record("transient", throttled.to_json()),
+        record("poison", "{not json".into()),
+    ];
+    let response = handler.handle_sqs_event(event).await.expect("handled");
+    let failed: Vec<_> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+    assert_eq!(failed, ["transient"]);
+    assert_eq!(dlq.num_calls(), 1);
+
+    let mut event = SqsEvent::default();
+    event.records = vec![record("good", mail().to_json()), SqsMessage::default()];
+    let err = handler.handle_sqs_event(event).await.expect_err("a record without id fails the batch");
+    assert_eq!(err.to_string(), "record 1 of the event has no `messageId`");
+}
