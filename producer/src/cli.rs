@@ -31,7 +31,6 @@ pub enum Command {
 }
 
 #[derive(Debug, Args)]
-#[command(args_conflicts_with_subcommands = true)]
 pub struct EnqueueArgs {
     /// The job queue's URL.
     #[arg(long, env = QUEUE_URL_ENV, global = true)]
@@ -118,7 +117,7 @@ pub fn envelopes(args: &EnqueueArgs) -> Result<Vec<Envelope>, InputError> {
         (None, Some(EnqueueKind::Mail(mail))) => Ok(vec![mail_envelope(mail)?]),
         (None, Some(EnqueueKind::Upload(upload))) => Ok(vec![upload_envelope(upload)?]),
         _ => Err(InputError(
-            "say what to enqueue: `jobs enqueue mail …`, `jobs enqueue upload …` or `jobs enqueue --json FILE`".into(),
+            "say what to enqueue, one way only: `jobs enqueue mail …`, `jobs enqueue upload …` or `jobs enqueue --json FILE`".into(),
         )),
     }
 }
@@ -318,10 +317,13 @@ mod tests {
 
     #[test]
     fn json_and_a_kind_conflict() {
-        let parsed = Cli::try_parse_from([
+        let cli = Cli::try_parse_from([
             "jobs", "enqueue", "--json", "x.json", "mail", "--from", "a@example.com", "--to",
             "b@example.com", "--subject", "s",
-        ]);
-        assert!(parsed.is_err());
+        ])
+        .expect("parses");
+        let Command::Enqueue(args) = cli.command;
+        let err = envelopes(&args).expect_err("one or the other");
+        assert!(err.to_string().starts_with("say what to enqueue, one way only"), "{err}");
     }
 }

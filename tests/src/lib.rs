@@ -1,1 +1,375 @@
+//! Helpers for the end-to-end tests: clients for the local AWS that `make test`
+//! starts, fresh queues per test, and readers for what the emulators recorded.
+//!
+//! The tests fail (they never skip) when the local AWS is not there.
 
+use std::collections::HashMap;
+use std::future::Future;
+use std::io::{Read as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail};
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_sqs::types::{Message, MessageSystemAttributeName, QueueAttributeName};
+use handler::worker::{WorkerSettings, WorkerStats, shutdown_channel};
+use handler::{Handler, Settings};
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A binary of this workspace, built next to the test executable.
+pub fn workspace_binary(name: &str) -> Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    // target/<profile>/deps/<test> -> target/<profile>/<name>
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .context("test executable has no target directory")?;
+    let path = dir.join(name);
+    if !path.exists() {
+        bail!("{} is missing: build the workspace first (`make test` does)", path.display());
+    }
+    Ok(path)
+}
+
+/// Settings of the local AWS: from the environment, else from `.local/env`
+/// written by `make local-up`.
+#[derive(Debug, Clone)]
+pub struct LocalEnv {
+    vars: HashMap<String, String>,
+}
+
+impl LocalEnv {
+    pub fn load() -> Result<Self> {
+        let mut vars = HashMap::new();
+        let file = repo_root().join(".local/env");
+        if let Ok(text) = std::fs::read_to_string(&file) {
+            for line in text.lines() {
+                if let Some((k, v)) = line.strip_prefix("export ").and_then(|l| l.split_once('=')) {
+                    vars.insert(k.to_owned(), v.trim_matches('"').to_owned());
+                }
+            }
+        }
+        for (k, v) in std::env::vars() {
+            if k.starts_with("AWS_") || k.starts_with("JOBS_") || k == "MOTO_URL" {
+                vars.insert(k, v);
+            }
+        }
+        let env = LocalEnv { vars };
+        for required in ["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SESV2", "MOTO_URL", "JOBS_BUCKET", "JOBS_MAIL_FROM"] {
+            if env.get(required).is_err() {
+                bail!(
+                    "`{required}` is not set and .local/env does not have it: these tests need the local AWS; \
+                     run them with `make test`, or after `make local-up`"
+                );
+            }
+        }
+        Ok(env)
+    }
+
+    pub fn get(&self, name: &str) -> Result<&str> {
+        self.vars
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+            .with_context(|| format!("`{name}` is not set"))
+    }
+
+    /// What a child process (the worker, the `jobs` CLI, the AWS CLI) needs to
+    /// reach the local AWS.
+    pub fn child_env(&self) -> Vec<(String, String)> {
+        let mut vars: Vec<_> = self
+            .vars
+            .iter()
+            .filter(|(k, _)| k.starts_with("AWS_") || k.starts_with("JOBS_"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        vars.push(("AWS_ACCESS_KEY_ID".into(), "test".into()));
+        vars.push(("AWS_SECRET_ACCESS_KEY".into(), "test".into()));
+        vars.push(("AWS_EC2_METADATA_DISABLED".into(), "true".into()));
+        vars
+    }
+}
+
+/// Clients for the local AWS.
+#[derive(Debug, Clone)]
+pub struct LocalAws {
+    pub env: LocalEnv,
+    pub config: SdkConfig,
+    pub sqs: aws_sdk_sqs::Client,
+    pub s3: aws_sdk_s3::Client,
+    pub ses: aws_sdk_sesv2::Client,
+    pub bucket: String,
+    pub sender: String,
+}
+
+impl LocalAws {
+    pub async fn connect() -> Result<Self> {
+        let env = LocalEnv::load()?;
+        let region = env.get("AWS_REGION").unwrap_or("us-east-1").to_owned();
+        let config = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(region))
+            .endpoint_url(env.get("AWS_ENDPOINT_URL")?)
+            .credentials_provider(aws_sdk_sqs::config::Credentials::new("test", "test", None, None, "local"))
+            .load()
+            .await;
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&config).force_path_style(true).build(),
+        );
+        let ses = aws_sdk_sesv2::Client::from_conf(
+            aws_sdk_sesv2::config::Builder::from(&config)
+                .endpoint_url(env.get("AWS_ENDPOINT_URL_SESV2")?)
+                .build(),
+        );
+        let local = LocalAws {
+            sqs: aws_sdk_sqs::Client::new(&config),
+            s3,
+            ses,
+            bucket: env.get("JOBS_BUCKET")?.to_owned(),
+            sender: env.get("JOBS_MAIL_FROM")?.to_owned(),
+            config,
+            env,
+        };
+        local
+            .sqs
+            .list_queues()
+            .send()
+            .await
+            .context("LocalStack does not answer: start the local AWS with `make local-up`")?;
+        http_get(local.env.get("MOTO_URL")?, "/moto-api/data.json")
+            .context("moto does not answer: start the local AWS with `make local-up`")?;
+        Ok(local)
+    }
+
+    /// A job queue and its dead-letter queue, made for one test.
+    pub async fn fresh_queues(&self, hint: &str, max_receive_count: u32, visibility_timeout: u32) -> Result<TestQueues> {
+        let suffix = unique_suffix();
+        let dlq_url = self.create_queue(&format!("t-{hint}-dlq-{suffix}"), HashMap::new()).await?;
+        let dlq_arn = self.queue_attribute(&dlq_url, QueueAttributeName::QueueArn).await?;
+        let redrive = serde_json::json!({
+            "deadLetterTargetArn": dlq_arn,
+            "maxReceiveCount": max_receive_count,
+        });
+        let url = self
+            .create_queue(
+                &format!("t-{hint}-{suffix}"),
+                HashMap::from([
+                    (QueueAttributeName::VisibilityTimeout, visibility_timeout.to_string()),
+                    (QueueAttributeName::RedrivePolicy, redrive.to_string()),
+                ]),
+            )
+            .await?;
+        Ok(TestQueues { url, dlq_url })
+    }
+
+    async fn create_queue(&self, name: &str, attributes: HashMap<QueueAttributeName, String>) -> Result<String> {
+        let output = self
+            .sqs
+            .create_queue()
+            .queue_name(name)
+            .set_attributes(Some(attributes))
+            .send()
+            .await
+            .with_context(|| format!("create queue {name}"))?;
+        output.queue_url.context("no queue url")
+    }
+
+    pub async fn queue_attribute(&self, url: &str, name: QueueAttributeName) -> Result<String> {
+        let output = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(name.clone())
+            .send()
+            .await?;
+        output
+            .attributes
+            .and_then(|mut a| a.remove(&name))
+            .with_context(|| format!("queue has no {name:?}"))
+    }
+
+    /// Messages visible, in flight and delayed, as SQS counts them.
+    pub async fn queue_depth(&self, url: &str) -> Result<u64> {
+        let mut total = 0;
+        for name in [
+            QueueAttributeName::ApproximateNumberOfMessages,
+            QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
+            QueueAttributeName::ApproximateNumberOfMessagesDelayed,
+        ] {
+            total += self.queue_attribute(url, name).await?.parse::<u64>()?;
+        }
+        Ok(total)
+    }
+
+    /// Receives every message now on a queue (with all attributes) and deletes them.
+    pub async fn drain(&self, url: &str) -> Result<Vec<Message>> {
+        let mut all = Vec::new();
+        loop {
+            let output = self
+                .sqs
+                .receive_message()
+                .queue_url(url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(1)
+                .message_attribute_names("All")
+                .message_system_attribute_names(MessageSystemAttributeName::All)
+                .send()
+                .await?;
+            let messages = output.messages.unwrap_or_default();
+            if messages.is_empty() {
+                return Ok(all);
+            }
+            for m in &messages {
+                if let Some(handle) = &m.receipt_handle {
+                    self.sqs.delete_message().queue_url(url).receipt_handle(handle).send().await?;
+                }
+            }
+            all.extend(messages);
+        }
+    }
+
+    /// A handler like the deployed one, dead-lettering to `dlq_url`.
+    pub fn handler(&self, dlq_url: &str, max_receive_count: Option<u32>) -> Handler {
+        self.handler_with_ses(self.ses.clone(), dlq_url, max_receive_count)
+    }
+
+    pub fn handler_with_ses(&self, ses: aws_sdk_sesv2::Client, dlq_url: &str, max_receive_count: Option<u32>) -> Handler {
+        Handler::from_clients(
+            ses,
+            self.s3.clone(),
+            self.sqs.clone(),
+            Settings {
+                dead_letter_queue_url: dlq_url.to_owned(),
+                max_receive_count,
+                concurrency: 10,
+            },
+        )
+    }
+
+    /// Every mail moto has recorded.
+    pub fn sent_mails(&self) -> Result<Vec<SentMail>> {
+        let body = http_get(self.env.get("MOTO_URL")?, "/moto-api/data.json")?;
+        let data: serde_json::Value = serde_json::from_str(&body).context("moto data is not JSON")?;
+        let messages = data["ses"]["Message"].as_array().cloned().unwrap_or_default();
+        Ok(messages
+            .into_iter()
+            .map(|m| {
+                let list = |key: &str| -> Vec<String> {
+                    m["destinations"][key]
+                        .as_array()
+                        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+                        .unwrap_or_default()
+                };
+                SentMail {
+                    source: m["source"].as_str().unwrap_or_default().to_owned(),
+                    to: list("ToAddresses"),
+                    cc: list("CcAddresses"),
+                    bcc: list("BccAddresses"),
+                    subject: m["subject"].as_str().unwrap_or_default().to_owned(),
+                    body: m["body"].as_str().unwrap_or_default().to_owned(),
+                }
+            })
+            .collect())
+    }
+
+    /// The mails whose subject contains `marker`.
+    pub fn mails_with(&self, marker: &str) -> Result<Vec<SentMail>> {
+        Ok(self.sent_mails()?.into_iter().filter(|m| m.subject.contains(marker)).collect())
+    }
+
+    pub async fn object_exists(&self, key: &str) -> Result<bool> {
+        match self.s3.head_object().bucket(&self.bucket).key(key).send().await {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct TestQueues {
+    pub url: String,
+    pub dlq_url: String,
+}
+
+/// A mail as moto recorded it (moto keeps only the html part of a mail that has both).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentMail {
+    pub source: String,
+    pub to: Vec<String>,
+    pub cc: Vec<String>,
+    pub bcc: Vec<String>,
+    pub subject: String,
+    pub body: String,
+}
+
+/// A short random suffix for names and markers.
+pub fn unique_suffix() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..12].to_owned()
+}
+
+/// Polls `check` until it returns `Some`, or fails after `timeout`.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Option<T>>>,
+{
+    let started = Instant::now();
+    loop {
+        if let Some(value) = check().await? {
+            return Ok(value);
+        }
+        if started.elapsed() > timeout {
+            bail!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Runs the worker loop in this process until `done` says so, then stops it the
+/// way SIGTERM does and returns its counts.
+pub async fn run_worker_until<F, Fut>(handler: Handler, local: &LocalAws, queue_url: &str, timeout: Duration, done: F) -> Result<WorkerStats>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Option<()>>>,
+{
+    let (stop, stopped) = shutdown_channel();
+    let sqs = local.sqs.clone();
+    let mut settings = WorkerSettings::new(queue_url);
+    settings.wait_seconds = 1;
+    let worker = tokio::spawn(async move { handler::worker::run(&handler, &sqs, &settings, stopped).await });
+    let waited = eventually("the worker's effects", timeout, done).await;
+    stop.send(true).ok();
+    let stats = worker.await.context("worker task")??;
+    waited?;
+    Ok(stats)
+}
+
+/// A plain HTTP/1.0 GET on loopback, enough for moto's state endpoint.
+pub fn http_get(base_url: &str, path: &str) -> Result<String> {
+    let host = base_url.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream = std::net::TcpStream::connect(host).with_context(|| format!("connect {host}"))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {host}\r\nConnection: close\r\n\r\n")?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response)?;
+    let response = String::from_utf8(response).context("response is not UTF-8")?;
+    let (head, body) = response.split_once("\r\n\r\n").context("no HTTP header")?;
+    if !head.starts_with("HTTP/1.0 200") && !head.starts_with("HTTP/1.1 200") {
+        bail!("GET {path}: {}", head.lines().next().unwrap_or_default());
+    }
+    Ok(body.to_owned())
+}
+
+/// A message attribute's string value.
+pub fn attribute(message: &Message, name: &str) -> Option<String> {
+    message
+        .message_attributes
+        .as_ref()?
+        .get(name)?
+        .string_value()
+        .map(str::to_owned)
+}

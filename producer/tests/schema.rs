@@ -1,0 +1,84 @@
+//! The JSON Schema and the Rust type describe the same format: every sample
+//! passes both and round-trips, and broken samples fail both.
+
+use std::path::{Path, PathBuf};
+
+use producer::Envelope;
+use serde_json::{Value, json};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn read_json(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn validator() -> jsonschema::Validator {
+    let schema = read_json(&repo().join("schema/envelope.schema.json"));
+    jsonschema::validator_for(&schema).expect("the schema compiles")
+}
+
+fn samples() -> Vec<(PathBuf, Value)> {
+    let mut paths: Vec<_> = std::fs::read_dir(repo().join("schema/examples"))
+        .expect("schema/examples")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    paths.sort();
+    assert!(paths.len() >= 2, "samples of each kind are expected");
+    paths.into_iter().map(|p| (p.clone(), read_json(&p))).collect()
+}
+
+/// What the Rust side thinks of a JSON value: decodable and valid?
+fn rust_accepts(value: &Value) -> bool {
+    Envelope::decode(&value.to_string()).is_ok_and(|e| e.validate().is_ok())
+}
+
+#[test]
+fn every_sample_passes_the_schema_and_round_trips_through_the_rust_type() {
+    let validator = validator();
+    for (path, sample) in samples() {
+        let errors: Vec<String> = validator.iter_errors(&sample).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{}: {errors:?}", path.display());
+        let envelope = Envelope::decode(&sample.to_string()).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        envelope.validate().unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let again: Value = serde_json::from_str(&envelope.to_json()).expect("json");
+        assert_eq!(again, sample, "{} changes in a round trip", path.display());
+    }
+}
+
+#[test]
+fn both_refuse_the_same_broken_messages() {
+    let validator = validator();
+    let samples = samples();
+    let mail = &samples.iter().find(|(p, _)| p.ends_with("mail.json")).expect("mail.json").1;
+    let upload = &samples.iter().find(|(p, _)| p.ends_with("upload.json")).expect("upload.json").1;
+    let edit = |base: &Value, pointer: &str, value: Value| {
+        let mut v = base.clone();
+        *v.pointer_mut(pointer).unwrap_or_else(|| panic!("{pointer}")) = value;
+        v
+    };
+    let broken = [
+        edit(mail, "/kind", json!("fax")),
+        edit(mail, "/version", json!(2)),
+        edit(mail, "/id", json!("has space")),
+        edit(mail, "/job/subject", json!("hi\r\nBcc: all@example.com")),
+        edit(mail, "/job/to", json!([])),
+        edit(mail, "/job/to", json!(["not-an-address"])),
+        edit(mail, "/job/to", Value::Array((0..51).map(|i| json!(format!("u{i}@example.com"))).collect())),
+        edit(mail, "/job/text", json!(null)),
+        edit(mail, "/job", json!({"from": "a@example.com", "to": ["b@example.com"], "subject": "s"})),
+        { let mut v = mail.clone(); v["job"]["subjct"] = json!("typo"); v },
+        edit(upload, "/job/key", json!("../etc/passwd")),
+        edit(upload, "/job/key", json!("/abs")),
+        edit(upload, "/job/bucket", json!("Bad_Bucket")),
+        edit(upload, "/job/sha256", json!("XYZ")),
+        edit(upload, "/job/content_type", json!("text/csv\r\nX-Evil: 1")),
+    ];
+    for value in broken {
+        assert!(!validator.is_valid(&value), "the schema accepts {value}");
+        assert!(!rust_accepts(&value), "the Rust type accepts {value}");
+    }
+}
