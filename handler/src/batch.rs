@@ -189,9 +189,14 @@ impl Handler {
         };
         let outcome = match result {
             Ok(()) => Outcome::Done,
-            Err(error) => self.settle_failure(delivery, envelope.as_ref(), &error).await,
+            Err(error) => {
+                self.settle_failure(delivery, envelope.as_ref(), &error)
+                    .await
+            }
         };
-        let (job_id, kind) = envelope.as_ref().map_or(("", "unknown"), |e| (e.id.as_str(), e.kind()));
+        let (job_id, kind) = envelope
+            .as_ref()
+            .map_or(("", "unknown"), |e| (e.id.as_str(), e.kind()));
         let duration_ms = started.elapsed().as_millis() as u64;
         match &outcome {
             Outcome::Done => tracing::info!(
@@ -221,7 +226,12 @@ impl Handler {
         }
     }
 
-    async fn settle_failure(&self, delivery: &Delivery, envelope: Option<&Envelope>, error: &JobError) -> Outcome {
+    async fn settle_failure(
+        &self,
+        delivery: &Delivery,
+        envelope: Option<&Envelope>,
+        error: &JobError,
+    ) -> Outcome {
         let last_delivery = self
             .settings
             .max_receive_count
@@ -229,9 +239,16 @@ impl Handler {
         let reason = match error.class() {
             ErrorClass::Permanent => error.to_string(),
             ErrorClass::Transient if last_delivery => {
-                format!("gave up after {} deliveries: {error}", delivery.receive_count)
+                format!(
+                    "gave up after {} deliveries: {error}",
+                    delivery.receive_count
+                )
             }
-            ErrorClass::Transient => return Outcome::Retry { reason: error.to_string() },
+            ErrorClass::Transient => {
+                return Outcome::Retry {
+                    reason: error.to_string(),
+                };
+            }
         };
         match self.dead_letter(delivery, envelope, error, &reason).await {
             Ok(()) => Outcome::DeadLettered {
@@ -272,7 +289,10 @@ impl Handler {
             .message_attributes(attr::RECEIVE_COUNT, receive_count)
             .message_attributes(attr::HANDLER_VERSION, string_attribute(HANDLER_VERSION))
             .message_attributes(attr::FAILED_AT, string_attribute(&failed_at))
-            .message_attributes(attr::SOURCE_MESSAGE_ID, string_attribute(&delivery.message_id));
+            .message_attributes(
+                attr::SOURCE_MESSAGE_ID,
+                string_attribute(&delivery.message_id),
+            );
         if let Some(envelope) = envelope.filter(|e| !e.id.is_empty()) {
             request = request
                 .message_attributes(attr::JOB_ID, string_attribute(&envelope.id))

@@ -76,5 +76,10 @@ fn non_empty(list: &[String]) -> Option<Vec<String>> {
 }
 
 fn invalid<E: std::fmt::Display>(field: &'static str) -> impl Fn(E) -> JobError {
-    move |e| JobError::Invalid(ValidationErrors(vec![FieldError::new(field, e.to_string())]))
+    move |e| {
+        JobError::Invalid(ValidationErrors(vec![FieldError::new(
+            field,
+            e.to_string(),
+        )]))
+    }
 }

@@ -135,8 +135,11 @@ pub async fn run(
         delete(sqs, &settings.queue_url, &settled).await;
     }
     tracing::info!(
-        batches = stats.batches, done = stats.done, dead_lettered = stats.dead_lettered,
-        retried = stats.retried, "worker stopped"
+        batches = stats.batches,
+        done = stats.done,
+        dead_lettered = stats.dead_lettered,
+        retried = stats.retried,
+        "worker stopped"
     );
     Ok(stats)
 }

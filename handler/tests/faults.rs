@@ -52,7 +52,9 @@ fn ses_answering(status: u16, error_type: &'static str) -> Rule {
             SdkBody::from(body),
         );
         if !error_type.is_empty() {
-            response.headers_mut().insert("x-amzn-errortype", error_type);
+            response
+                .headers_mut()
+                .insert("x-amzn-errortype", error_type);
         }
         response
     })
@@ -72,7 +74,11 @@ fn dlq_expecting(class: &'static str, code: &'static str) -> Rule {
     mock!(aws_sdk_sqs::Client::send_message)
         .match_requests(move |req| {
             let attrs = req.message_attributes().cloned().unwrap_or_default();
-            let value = |name: &str| attrs.get(name).and_then(|v| v.string_value().map(str::to_owned));
+            let value = |name: &str| {
+                attrs
+                    .get(name)
+                    .and_then(|v| v.string_value().map(str::to_owned))
+            };
             value(attr::ERROR_CLASS).as_deref() == Some(class)
                 && value(attr::ERROR_CODE).as_deref() == Some(code)
                 && value(attr::RECEIVE_COUNT).is_some()
@@ -86,8 +92,10 @@ fn dlq_expecting(class: &'static str, code: &'static str) -> Rule {
 fn handler(ses: &[&Rule], s3: &[&Rule], sqs: &[&Rule], max_receive_count: Option<u32>) -> Handler {
     let no_retries = |b: aws_sdk_sesv2::config::Builder| b.retry_config(RetryConfig::disabled());
     let ses = mock_client!(aws_sdk_sesv2, RuleMode::MatchAny, ses, no_retries);
-    let s3 = mock_client!(aws_sdk_s3, RuleMode::MatchAny, s3, |b| b.retry_config(RetryConfig::disabled()));
-    let sqs = mock_client!(aws_sdk_sqs, RuleMode::MatchAny, sqs, |b| b.retry_config(RetryConfig::disabled()));
+    let s3 = mock_client!(aws_sdk_s3, RuleMode::MatchAny, s3, |b| b
+        .retry_config(RetryConfig::disabled()));
+    let sqs = mock_client!(aws_sdk_sqs, RuleMode::MatchAny, sqs, |b| b
+        .retry_config(RetryConfig::disabled()));
     Handler::from_clients(ses, s3, sqs, settings(max_receive_count))
 }
 
@@ -108,7 +116,11 @@ async fn throttling_and_5xx_are_transient_and_left_for_retry() {
             "HTTP {status} {error_type}: {outcome:?}"
         );
         assert_eq!(ses.num_calls(), 1);
-        assert_eq!(dlq.num_calls(), 0, "a transient failure is not dead-lettered early");
+        assert_eq!(
+            dlq.num_calls(),
+            0,
+            "a transient failure is not dead-lettered early"
+        );
     }
 }
 
@@ -119,7 +131,9 @@ async fn a_transient_failure_on_the_last_delivery_is_dead_lettered_with_its_reas
     let handler = handler(&[&ses], &[], &[&dlq], Some(3));
     let outcome = handler.process(&delivery(mail().to_json(), 3)).await;
     match outcome {
-        Outcome::DeadLettered { reason, .. } => assert!(reason.starts_with("gave up after 3 deliveries"), "{reason}"),
+        Outcome::DeadLettered { reason, .. } => {
+            assert!(reason.starts_with("gave up after 3 deliveries"), "{reason}")
+        }
         other => panic!("expected a dead letter, got {other:?}"),
     }
     assert_eq!(dlq.num_calls(), 1);
@@ -150,9 +164,17 @@ async fn invalid_jobs_are_permanent_and_make_no_aws_call() {
     }
     let cases = [
         ("{not json".to_owned(), "malformed_json"),
-        (mail().to_json().replace("\"kind\":\"mail\"", "\"kind\":\"fax\""), "unknown_kind"),
+        (
+            mail()
+                .to_json()
+                .replace("\"kind\":\"mail\"", "\"kind\":\"fax\""),
+            "unknown_kind",
+        ),
         (bad_mail.to_json(), "invalid_job"),
-        (Envelope::new(Job::Upload(bad_upload)).to_json(), "invalid_job"),
+        (
+            Envelope::new(Job::Upload(bad_upload)).to_json(),
+            "invalid_job",
+        ),
     ];
     for (body, code) in cases {
         let dlq = dlq_expecting("permanent", code);
@@ -165,13 +187,20 @@ async fn invalid_jobs_are_permanent_and_make_no_aws_call() {
         assert_eq!(dlq.num_calls(), 1, "{body}");
     }
     assert_eq!(ses.num_calls(), 0, "no mail may be sent for an invalid job");
-    assert_eq!(s3.num_calls(), 0, "no object may be written for an invalid job");
+    assert_eq!(
+        s3.num_calls(),
+        0,
+        "no object may be written for an invalid job"
+    );
 }
 
 #[tokio::test]
 async fn a_permanent_failure_that_cannot_be_dead_lettered_comes_back() {
     let dlq_down = mock!(aws_sdk_sqs::Client::send_message).then_http_response(|| {
-        HttpResponse::new(StatusCode::try_from(503).expect("valid"), SdkBody::from("{}"))
+        HttpResponse::new(
+            StatusCode::try_from(503).expect("valid"),
+            SdkBody::from("{}"),
+        )
     });
     let handler = handler(&[], &[], &[&dlq_down], None);
     let outcome = handler.process(&delivery("{not json".into(), 1)).await;
@@ -184,7 +213,9 @@ async fn a_permanent_failure_that_cannot_be_dead_lettered_comes_back() {
 #[tokio::test]
 async fn a_timeout_is_transient() {
     // Accepts connections and never answers.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let address = listener.local_addr().expect("address");
     let held = tokio::spawn(async move {
         let mut open = Vec::new();
@@ -195,7 +226,9 @@ async fn a_timeout_is_transient() {
     let ses_config = aws_sdk_sesv2::Config::builder()
         .behavior_version_latest()
         .region(aws_sdk_sesv2::config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_sesv2::config::Credentials::new("test", "test", None, None, "test"))
+        .credentials_provider(aws_sdk_sesv2::config::Credentials::new(
+            "test", "test", None, None, "test",
+        ))
         .endpoint_url(format!("http://{address}"))
         .retry_config(RetryConfig::disabled())
         .timeout_config(
@@ -212,7 +245,10 @@ async fn a_timeout_is_transient() {
         settings(Some(5)),
     );
     let outcome = handler.process(&delivery(mail().to_json(), 1)).await;
-    assert!(matches!(&outcome, Outcome::Retry { reason } if reason.contains("timeout")), "{outcome:?}");
+    assert!(
+        matches!(&outcome, Outcome::Retry { reason } if reason.contains("timeout")),
+        "{outcome:?}"
+    );
     held.abort();
 }
 
@@ -220,7 +256,12 @@ async fn a_timeout_is_transient() {
 async fn lambda_reports_only_what_must_come_back() {
     let ses = mock!(aws_sdk_sesv2::Client::send_email)
         .match_requests(|req| req.from_email_address() == Some("slow@example.com"))
-        .then_http_response(|| HttpResponse::new(StatusCode::try_from(503).expect("valid"), SdkBody::from("{}")));
+        .then_http_response(|| {
+            HttpResponse::new(
+                StatusCode::try_from(503).expect("valid"),
+                SdkBody::from("{}"),
+            )
+        });
     let ses_good = ses_ok();
     let dlq = dlq_expecting("permanent", "malformed_json");
     let handler = handler(&[&ses, &ses_good], &[], &[&dlq], None);
@@ -232,7 +273,9 @@ async fn lambda_reports_only_what_must_come_back() {
         let mut record = SqsMessage::default();
         record.message_id = Some(id.into());
         record.body = Some(body);
-        record.attributes.insert("ApproximateReceiveCount".into(), "1".into());
+        record
+            .attributes
+            .insert("ApproximateReceiveCount".into(), "1".into());
         record
     };
     let mut event = SqsEvent::default();
@@ -242,12 +285,19 @@ async fn lambda_reports_only_what_must_come_back() {
         record("poison", "{not json".into()),
     ];
     let response = handler.handle_sqs_event(event).await.expect("handled");
-    let failed: Vec<_> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+    let failed: Vec<_> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
     assert_eq!(failed, ["transient"]);
     assert_eq!(dlq.num_calls(), 1);
 
     let mut event = SqsEvent::default();
     event.records = vec![record("good", mail().to_json()), SqsMessage::default()];
-    let err = handler.handle_sqs_event(event).await.expect_err("a record without id fails the batch");
+    let err = handler
+        .handle_sqs_event(event)
+        .await
+        .expect_err("a record without id fails the batch");
     assert_eq!(err.to_string(), "record 1 of the event has no `messageId`");
 }

@@ -6,6 +6,8 @@
 #   local.sh install   create the virtualenvs from the pin files (only what changed)
 #   local.sh up        install, start both emulators, deploy the stack, write .local/env
 #   local.sh down      stop what `up` started, by process id
+#   local.sh run CMD…  run CMD with the local AWS up and its settings in the
+#                      environment; stops it afterwards unless it was already up
 #
 # Settings (environment): LOCALSTACK_PORT (4566), MOTO_PORT (5000),
 # LOCAL_AWS=docker to run the pinned LocalStack image instead of the host package,
@@ -207,9 +209,22 @@ up() {
   trap - EXIT
 }
 
+run() {
+  local started=no status=0
+  if [ ! -f "$state/env" ]; then
+    up
+    started=yes
+  fi
+  # shellcheck disable=SC1091
+  (. "$state/env" && "$@") || status=$?
+  if [ "$started" = yes ]; then down; fi
+  return "$status"
+}
+
 case ${1:-} in
   install) install ;;
   up) up ;;
   down) down ;;
-  *) echo "usage: $0 install|up|down" >&2; exit 2 ;;
+  run) shift; run "$@" ;;
+  *) echo "usage: $0 install|up|down|run CMD..." >&2; exit 2 ;;
 esac

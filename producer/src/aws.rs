@@ -91,7 +91,9 @@ pub fn classify<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> Err
 }
 
 /// The error with its code and message, for logs and dead-letter reasons.
-pub fn describe<E: ProvideErrorMetadata + std::error::Error + 'static>(err: &SdkError<E, HttpResponse>) -> String {
+pub fn describe<E: ProvideErrorMetadata + std::error::Error + 'static>(
+    err: &SdkError<E, HttpResponse>,
+) -> String {
     match err {
         SdkError::ServiceError(context) => {
             let e = context.err();

@@ -8,9 +8,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 use crate::envelope::{Envelope, Job, MailJob, UploadJob};
-use crate::queue::{
-    DEFAULT_MAX_MESSAGE_BYTES, EnqueueError, QUEUE_URL_ENV, Queue, SendOptions,
-};
+use crate::queue::{DEFAULT_MAX_MESSAGE_BYTES, EnqueueError, QUEUE_URL_ENV, Queue, SendOptions};
 
 /// Exit code when the input was refused and nothing was sent.
 pub const EXIT_INVALID: u8 = 2;
@@ -166,9 +164,9 @@ fn upload_envelope(args: &UploadArgs) -> Result<Envelope, InputError> {
     );
     let mut metadata = BTreeMap::new();
     for pair in &args.metadata {
-        let (name, value) = pair.split_once('=').ok_or_else(|| {
-            InputError(format!("`--metadata` takes `name=value`, not `{pair}`"))
-        })?;
+        let (name, value) = pair
+            .split_once('=')
+            .ok_or_else(|| InputError(format!("`--metadata` takes `name=value`, not `{pair}`")))?;
         metadata.insert(name.to_owned(), value.to_owned());
     }
     upload.metadata = metadata;
@@ -247,14 +245,20 @@ async fn enqueue(args: EnqueueArgs, sqs: aws_sdk_sqs::Client) -> ExitCode {
         Err(e) => return refuse(e.0),
     };
     let Some(queue_url) = args.queue_url.clone().filter(|u| !u.is_empty()) else {
-        return refuse(format!("no queue: pass `--queue-url` or set `{QUEUE_URL_ENV}`"));
+        return refuse(format!(
+            "no queue: pass `--queue-url` or set `{QUEUE_URL_ENV}`"
+        ));
     };
     let queue = Queue::new(sqs, queue_url).with_max_message_bytes(args.max_message_bytes);
     let options = SendOptions::delayed(args.delay);
     if let [envelope] = envelopes.as_slice() {
         return match queue.enqueue(envelope, options).await {
             Ok(message_id) => {
-                println!("enqueued {} job {} as message {message_id}", envelope.kind(), envelope.id);
+                println!(
+                    "enqueued {} job {} as message {message_id}",
+                    envelope.kind(),
+                    envelope.id
+                );
                 ExitCode::SUCCESS
             }
             Err(e @ EnqueueError::Invalid { .. }) => refuse(e.to_string()),
@@ -271,7 +275,10 @@ async fn enqueue(args: EnqueueArgs, sqs: aws_sdk_sqs::Client) -> ExitCode {
     };
     for sent in &report.sent {
         let kind = jobs[sent.index].0.kind();
-        println!("enqueued {kind} job {} as message {}", sent.job_id, sent.message_id);
+        println!(
+            "enqueued {kind} job {} as message {}",
+            sent.job_id, sent.message_id
+        );
     }
     for failed in &report.failed {
         eprintln!(
@@ -280,13 +287,21 @@ async fn enqueue(args: EnqueueArgs, sqs: aws_sdk_sqs::Client) -> ExitCode {
             failed.job_id,
             failed.code,
             failed.message,
-            if failed.sender_fault { "" } else { " (may succeed if sent again)" }
+            if failed.sender_fault {
+                ""
+            } else {
+                " (may succeed if sent again)"
+            }
         );
     }
     if report.all_sent() {
         ExitCode::SUCCESS
     } else {
-        eprintln!("{} of {} jobs were not sent", report.failed.len(), jobs.len());
+        eprintln!(
+            "{} of {} jobs were not sent",
+            report.failed.len(),
+            jobs.len()
+        );
         ExitCode::from(EXIT_SEND_FAILED)
     }
 }
@@ -304,26 +319,54 @@ mod tests {
     #[test]
     fn mail_arguments_become_a_mail_job() {
         let cli = Cli::try_parse_from([
-            "jobs", "enqueue", "mail", "--from", "a@example.com", "--to", "b@example.com", "--to",
-            "c@example.com", "--subject", "hi", "--text", "body", "--id", "order-42",
+            "jobs",
+            "enqueue",
+            "mail",
+            "--from",
+            "a@example.com",
+            "--to",
+            "b@example.com",
+            "--to",
+            "c@example.com",
+            "--subject",
+            "hi",
+            "--text",
+            "body",
+            "--id",
+            "order-42",
         ])
         .expect("parses");
         let Command::Enqueue(args) = cli.command;
         let envelopes = envelopes(&args).expect("builds");
         assert_eq!(envelopes[0].id, "order-42");
-        let Job::Mail(mail) = &envelopes[0].job else { panic!("not mail") };
+        let Job::Mail(mail) = &envelopes[0].job else {
+            panic!("not mail")
+        };
         assert_eq!(mail.to, ["b@example.com", "c@example.com"]);
     }
 
     #[test]
     fn json_and_a_kind_conflict() {
         let cli = Cli::try_parse_from([
-            "jobs", "enqueue", "--json", "x.json", "mail", "--from", "a@example.com", "--to",
-            "b@example.com", "--subject", "s",
+            "jobs",
+            "enqueue",
+            "--json",
+            "x.json",
+            "mail",
+            "--from",
+            "a@example.com",
+            "--to",
+            "b@example.com",
+            "--subject",
+            "s",
         ])
         .expect("parses");
         let Command::Enqueue(args) = cli.command;
         let err = envelopes(&args).expect_err("one or the other");
-        assert!(err.to_string().starts_with("say what to enqueue, one way only"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("say what to enqueue, one way only"),
+            "{err}"
+        );
     }
 }

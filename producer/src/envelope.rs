@@ -239,7 +239,10 @@ mod tests {
         ));
         let fax = good.replace("\"kind\":\"mail\"", "\"kind\":\"fax\"");
         let err = Envelope::decode(&fax).expect_err("unknown kind");
-        assert_eq!(err.to_string(), "unknown job `kind` `fax` (expected `mail` or `upload`)");
+        assert_eq!(
+            err.to_string(),
+            "unknown job `kind` `fax` (expected `mail` or `upload`)"
+        );
         let v2 = good.replace("\"version\":1", "\"version\":2");
         assert!(matches!(
             Envelope::decode(&v2),

@@ -55,10 +55,13 @@ impl Prepared {
 
     /// Size as SQS counts it: the body plus each attribute's name, type and value.
     fn size(&self) -> usize {
-        let attributes: usize = [(ATTR_JOB_ID, self.job_id.len()), (ATTR_JOB_KIND, self.kind.len())]
-            .iter()
-            .map(|(name, len)| name.len() + "String".len() + len)
-            .sum();
+        let attributes: usize = [
+            (ATTR_JOB_ID, self.job_id.len()),
+            (ATTR_JOB_KIND, self.kind.len()),
+        ]
+        .iter()
+        .map(|(name, len)| name.len() + "String".len() + len)
+        .sum();
         self.body.len() + attributes
     }
 }
@@ -141,7 +144,11 @@ impl Queue {
         self.prepare(envelope, options).map(drop)
     }
 
-    fn prepare(&self, envelope: &Envelope, options: SendOptions) -> Result<Prepared, ValidationErrors> {
+    fn prepare(
+        &self,
+        envelope: &Envelope,
+        options: SendOptions,
+    ) -> Result<Prepared, ValidationErrors> {
         let mut errors = match envelope.validate() {
             Ok(()) => Vec::new(),
             Err(ValidationErrors(errors)) => errors,
@@ -155,7 +162,9 @@ impl Queue {
             body: envelope.to_json(),
             delay_seconds: options.delay_seconds,
         };
-        let limit = self.max_message_bytes.saturating_sub(DEAD_LETTER_HEADROOM_BYTES);
+        let limit = self
+            .max_message_bytes
+            .saturating_sub(DEAD_LETTER_HEADROOM_BYTES);
         if prepared.size() > limit {
             errors.push(FieldError::new(
                 largest_field(&envelope.job),
@@ -176,7 +185,11 @@ impl Queue {
     }
 
     /// Sends one job; returns the SQS message id.
-    pub async fn enqueue(&self, envelope: &Envelope, options: SendOptions) -> Result<String, EnqueueError> {
+    pub async fn enqueue(
+        &self,
+        envelope: &Envelope,
+        options: SendOptions,
+    ) -> Result<String, EnqueueError> {
         let prepared = self
             .prepare(envelope, options)
             .map_err(|errors| EnqueueError::Invalid {
@@ -204,7 +217,10 @@ impl Queue {
     /// before the first call, so an invalid one means nothing was sent. After
     /// that, each job's fate is reported on its own: SQS can accept some entries
     /// of a call and refuse others.
-    pub async fn enqueue_all(&self, jobs: &[(Envelope, SendOptions)]) -> Result<BatchReport, EnqueueError> {
+    pub async fn enqueue_all(
+        &self,
+        jobs: &[(Envelope, SendOptions)],
+    ) -> Result<BatchReport, EnqueueError> {
         let mut prepared = Vec::with_capacity(jobs.len());
         for (index, (envelope, options)) in jobs.iter().enumerate() {
             let job = self
@@ -232,7 +248,8 @@ impl Queue {
         let mut start = 0;
         let mut bytes = 0;
         for (i, (_, job)) in prepared.iter().enumerate() {
-            let full = i - start == MAX_BATCH_ENTRIES || bytes + job.size() > self.max_message_bytes;
+            let full =
+                i - start == MAX_BATCH_ENTRIES || bytes + job.size() > self.max_message_bytes;
             if full && i > start {
                 chunks.push(&prepared[start..i]);
                 start = i;
@@ -380,15 +397,19 @@ mod tests {
     }
 
     fn unused_client() -> aws_sdk_sqs::Client {
-        let rule = mock!(aws_sdk_sqs::Client::send_message)
-            .then_output(|| aws_sdk_sqs::operation::send_message::SendMessageOutput::builder().build());
+        let rule = mock!(aws_sdk_sqs::Client::send_message).then_output(|| {
+            aws_sdk_sqs::operation::send_message::SendMessageOutput::builder().build()
+        });
         mock_client!(aws_sdk_sqs, [&rule])
     }
 
     #[tokio::test]
     async fn an_invalid_job_anywhere_means_nothing_is_sent() {
-        let rule = mock!(aws_sdk_sqs::Client::send_message_batch)
-            .then_output(|| SendMessageBatchOutput::builder().build().expect("valid output"));
+        let rule = mock!(aws_sdk_sqs::Client::send_message_batch).then_output(|| {
+            SendMessageBatchOutput::builder()
+                .build()
+                .expect("valid output")
+        });
         let sqs = mock_client!(aws_sdk_sqs, [&rule]);
         let queue = Queue::new(sqs, "http://queue");
         let mut jobs: Vec<_> = (0..15).map(|i| (mail(i), SendOptions::default())).collect();
@@ -407,44 +428,53 @@ mod tests {
     #[tokio::test]
     async fn too_large_names_the_field() {
         let queue = Queue::new(unused_client(), "http://queue").with_max_message_bytes(20_000);
-        let upload = Envelope::new(Job::Upload(UploadJob::from_bytes("bucket", "k", &[7u8; 5000])));
+        let upload = Envelope::new(Job::Upload(UploadJob::from_bytes(
+            "bucket",
+            "k",
+            &[7u8; 5000],
+        )));
         assert!(queue.check(&upload, SendOptions::default()).is_ok());
-        let upload = Envelope::new(Job::Upload(UploadJob::from_bytes("bucket", "k", &[7u8; 12_000])));
-        let errors = queue.check(&upload, SendOptions::default()).expect_err("too large");
+        let upload = Envelope::new(Job::Upload(UploadJob::from_bytes(
+            "bucket",
+            "k",
+            &[7u8; 12_000],
+        )));
+        let errors = queue
+            .check(&upload, SendOptions::default())
+            .expect_err("too large");
         assert_eq!(errors.fields().collect::<Vec<_>>(), ["job.body_base64"]);
         assert!(errors.to_string().contains("20000"), "{errors}");
     }
 
     #[tokio::test]
     async fn batches_go_ten_at_a_time_and_failures_are_reported_per_entry() {
-        let rule = mock!(aws_sdk_sqs::Client::send_message_batch)
-            .then_compute_output(|input| {
-                let mut output = SendMessageBatchOutput::builder();
-                for entry in input.entries() {
-                    // Refuse every entry whose id ends in 3.
-                    if entry.id().ends_with('3') {
-                        output = output.failed(
-                            BatchResultErrorEntry::builder()
-                                .id(entry.id())
-                                .code("InternalError")
-                                .sender_fault(false)
-                                .message("try again")
-                                .build()
-                                .expect("valid entry"),
-                        );
-                    } else {
-                        output = output.successful(
-                            SendMessageBatchResultEntry::builder()
-                                .id(entry.id())
-                                .message_id(format!("m-{}", entry.id()))
-                                .md5_of_message_body("x")
-                                .build()
-                                .expect("valid entry"),
-                        );
-                    }
+        let rule = mock!(aws_sdk_sqs::Client::send_message_batch).then_compute_output(|input| {
+            let mut output = SendMessageBatchOutput::builder();
+            for entry in input.entries() {
+                // Refuse every entry whose id ends in 3.
+                if entry.id().ends_with('3') {
+                    output = output.failed(
+                        BatchResultErrorEntry::builder()
+                            .id(entry.id())
+                            .code("InternalError")
+                            .sender_fault(false)
+                            .message("try again")
+                            .build()
+                            .expect("valid entry"),
+                    );
+                } else {
+                    output = output.successful(
+                        SendMessageBatchResultEntry::builder()
+                            .id(entry.id())
+                            .message_id(format!("m-{}", entry.id()))
+                            .md5_of_message_body("x")
+                            .build()
+                            .expect("valid entry"),
+                    );
                 }
-                output.build().expect("valid output")
-            });
+            }
+            output.build().expect("valid output")
+        });
         let sqs = mock_client!(aws_sdk_sqs, RuleMode::MatchAny, [&rule]);
         let queue = Queue::new(sqs, "http://queue");
         let jobs: Vec<_> = (0..25).map(|i| (mail(i), SendOptions::default())).collect();

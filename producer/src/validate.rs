@@ -81,7 +81,10 @@ impl Envelope {
         let mut errors = Collector::default();
         check_id(&mut errors, &self.id);
         if humantime::parse_rfc3339_weak(&self.created_at).is_err() {
-            errors.push("created_at", "is not an RFC 3339 time such as `2026-11-28T04:21:00Z`");
+            errors.push(
+                "created_at",
+                "is not an RFC 3339 time such as `2026-11-28T04:21:00Z`",
+            );
         }
         match &self.job {
             Job::Mail(mail) => check_mail(&mut errors, mail),
@@ -109,7 +112,10 @@ fn check_id(errors: &mut Collector, id: &str) {
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'))
     {
-        errors.push("id", "may hold only ASCII letters, digits, `-`, `_`, `.` and `:`");
+        errors.push(
+            "id",
+            "may hold only ASCII letters, digits, `-`, `_`, `.` and `:`",
+        );
     }
 }
 
@@ -138,7 +144,10 @@ fn check_mail(errors: &mut Collector, mail: &MailJob) {
     if mail.subject.trim().is_empty() {
         errors.push("job.subject", "is empty");
     } else if mail.subject.chars().count() > MAX_SUBJECT_CHARS {
-        errors.push("job.subject", format!("is longer than {MAX_SUBJECT_CHARS} characters"));
+        errors.push(
+            "job.subject",
+            format!("is longer than {MAX_SUBJECT_CHARS} characters"),
+        );
     }
     check_header_safe(errors, "job.subject", &mail.subject);
     let has_text = mail.text.as_deref().is_some_and(|t| !t.is_empty());
@@ -151,11 +160,17 @@ fn check_mail(errors: &mut Collector, mail: &MailJob) {
 /// Header values must not carry CR or LF (header injection) nor other control characters.
 fn check_header_safe(errors: &mut Collector, field: &str, value: &str) {
     if value.contains(['\r', '\n']) {
-        errors.push(field, "contains a line break (CR or LF), which is not allowed in a header");
+        errors.push(
+            field,
+            "contains a line break (CR or LF), which is not allowed in a header",
+        );
     } else if let Some(c) = value.chars().find(|c| c.is_control()) {
         errors.push(
             field,
-            format!("contains the control character U+{:04X}, which is not allowed in a header", c as u32),
+            format!(
+                "contains the control character U+{:04X}, which is not allowed in a header",
+                c as u32
+            ),
         );
     }
 }
@@ -169,7 +184,10 @@ fn check_address(errors: &mut Collector, field: &str, value: &str) {
     let address = match (value.find('<'), value.strip_suffix('>')) {
         (Some(open), Some(inner)) => {
             if value[..open].contains(['<', '>', '"']) {
-                errors.push(field, format!("has a display name SES cannot read: `{value}`"));
+                errors.push(
+                    field,
+                    format!("has a display name SES cannot read: `{value}`"),
+                );
                 return;
             }
             &inner[open + 1..]
@@ -181,7 +199,10 @@ fn check_address(errors: &mut Collector, field: &str, value: &str) {
         }
     };
     if let Err(problem) = address_problem(address) {
-        errors.push(field, format!("is not an e-mail address: `{value}` ({problem})"));
+        errors.push(
+            field,
+            format!("is not an e-mail address: `{value}` ({problem})"),
+        );
     }
 }
 
@@ -193,9 +214,9 @@ fn address_problem(address: &str) -> Result<(), &'static str> {
     if local.is_empty() || local.len() > 64 {
         return Err("the part before `@` must be 1 to 64 characters");
     }
-    let local_ok = local.chars().all(|c| {
-        c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c)
-    });
+    let local_ok = local
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c));
     if !local_ok || local.starts_with('.') || local.ends_with('.') || local.contains("..") {
         return Err("the part before `@` has characters an address cannot have");
     }
@@ -218,21 +239,37 @@ fn address_problem(address: &str) -> Result<(), &'static str> {
 
 fn check_upload(errors: &mut Collector, upload: &UploadJob) {
     if let Err(problem) = bucket_problem(&upload.bucket) {
-        errors.push("job.bucket", format!("`{}` is not a valid S3 bucket name: {problem}", upload.bucket));
+        errors.push(
+            "job.bucket",
+            format!(
+                "`{}` is not a valid S3 bucket name: {problem}",
+                upload.bucket
+            ),
+        );
     }
     check_key(errors, &upload.key);
     if let Some(content_type) = &upload.content_type {
         let before = errors.0.len();
         check_header_safe(errors, "job.content_type", content_type);
         if errors.0.len() == before && !content_type.contains('/') {
-            errors.push("job.content_type", format!("`{content_type}` is not a media type such as `text/plain`"));
+            errors.push(
+                "job.content_type",
+                format!("`{content_type}` is not a media type such as `text/plain`"),
+            );
         }
     }
     let mut metadata_bytes = 0;
     for (name, value) in &upload.metadata {
         let field = format!("job.metadata.{name}");
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-            errors.push(&field, "has a name S3 cannot store: use ASCII letters, digits, `-` and `_`");
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            errors.push(
+                &field,
+                "has a name S3 cannot store: use ASCII letters, digits, `-` and `_`",
+            );
         }
         check_header_safe(errors, &field, value);
         if !value.is_ascii() {
@@ -247,7 +284,10 @@ fn check_upload(errors: &mut Collector, upload: &UploadJob) {
         );
     }
     let digest_ok = upload.sha256.len() == 64
-        && upload.sha256.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c));
+        && upload
+            .sha256
+            .chars()
+            .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c));
     if !digest_ok {
         errors.push("job.sha256", "must be 64 lowercase hex digits");
     }
@@ -255,7 +295,10 @@ fn check_upload(errors: &mut Collector, upload: &UploadJob) {
         Err(e) => errors.push("job.body_base64", format!("is not standard base64: {e}")),
         Ok(bytes) => {
             if digest_ok && crate::envelope::sha256_hex(&bytes) != upload.sha256 {
-                errors.push("job.sha256", "does not match the SHA-256 of `job.body_base64`");
+                errors.push(
+                    "job.sha256",
+                    "does not match the SHA-256 of `job.body_base64`",
+                );
             }
         }
     }
@@ -267,12 +310,18 @@ fn check_key(errors: &mut Collector, key: &str) {
         return;
     }
     if key.len() > MAX_KEY_BYTES {
-        errors.push("job.key", format!("is {} bytes; S3 allows {MAX_KEY_BYTES}", key.len()));
+        errors.push(
+            "job.key",
+            format!("is {} bytes; S3 allows {MAX_KEY_BYTES}", key.len()),
+        );
     }
     if key.starts_with('/') {
         errors.push("job.key", "starts with `/`");
     }
-    if key.split('/').any(|segment| segment == ".." || segment == ".") {
+    if key
+        .split('/')
+        .any(|segment| segment == ".." || segment == ".")
+    {
         errors.push("job.key", "has a `.` or `..` path segment");
     }
     if key.chars().any(char::is_control) {
@@ -346,8 +395,14 @@ mod tests {
         let errors = envelope.validate().expect_err("refused");
         assert_eq!(errors.0[0].field, "job.subject");
         assert!(errors.to_string().contains("line break"), "{errors}");
-        assert_eq!(fields(&mail(|m| m.to[0] = "a@example.com\nBcc: x@y.z".into())), ["job.to[0]"]);
-        assert_eq!(fields(&mail(|m| m.subject = "tab\u{7}".into())), ["job.subject"]);
+        assert_eq!(
+            fields(&mail(|m| m.to[0] = "a@example.com\nBcc: x@y.z".into())),
+            ["job.to[0]"]
+        );
+        assert_eq!(
+            fields(&mail(|m| m.subject = "tab\u{7}".into())),
+            ["job.subject"]
+        );
     }
 
     #[test]
@@ -364,11 +419,30 @@ mod tests {
 
     #[test]
     fn addresses_are_checked() {
-        for bad in ["", "nobody", "a@b", "a@@b.com", "a b@c.com", "a@-b.com", "<a@b.com", "x <y> <a@b.com>"] {
-            assert_eq!(fields(&mail(|m| m.from = bad.into())), ["job.from"], "{bad:?}");
+        for bad in [
+            "",
+            "nobody",
+            "a@b",
+            "a@@b.com",
+            "a b@c.com",
+            "a@-b.com",
+            "<a@b.com",
+            "x <y> <a@b.com>",
+        ] {
+            assert_eq!(
+                fields(&mail(|m| m.from = bad.into())),
+                ["job.from"],
+                "{bad:?}"
+            );
         }
-        assert_eq!(fields(&mail(|m| m.reply_to = vec!["nope".into()])), ["job.reply_to[0]"]);
-        assert_eq!(fields(&mail(|m| m.cc = vec!["ok@example.com".into(), "bad".into()])), ["job.cc[1]"]);
+        assert_eq!(
+            fields(&mail(|m| m.reply_to = vec!["nope".into()])),
+            ["job.reply_to[0]"]
+        );
+        assert_eq!(
+            fields(&mail(|m| m.cc = vec!["ok@example.com".into(), "bad".into()])),
+            ["job.cc[1]"]
+        );
     }
 
     #[test]
@@ -381,32 +455,71 @@ mod tests {
             })),
             ["job.to", "job.subject", "job.text"]
         );
-        assert_eq!(fields(&mail(|m| { m.text = None; m.html = Some("<p>hi</p>".into()); })), Vec::<String>::new());
+        assert_eq!(
+            fields(&mail(|m| {
+                m.text = None;
+                m.html = Some("<p>hi</p>".into());
+            })),
+            Vec::<String>::new()
+        );
     }
 
     #[test]
     fn s3_key_rules() {
-        for bad in ["", "/abs", "a/../b", "../up", "a/./b", "tab\there", &"k".repeat(1025)] {
-            assert_eq!(fields(&upload(|u| u.key = bad.into())), ["job.key"], "{bad:?}");
+        for bad in [
+            "",
+            "/abs",
+            "a/../b",
+            "../up",
+            "a/./b",
+            "tab\there",
+            &"k".repeat(1025),
+        ] {
+            assert_eq!(
+                fields(&upload(|u| u.key = bad.into())),
+                ["job.key"],
+                "{bad:?}"
+            );
         }
-        assert_eq!(fields(&upload(|u| u.key = "a..b/c.d".into())), Vec::<String>::new());
-        assert_eq!(fields(&upload(|u| u.key = "k".repeat(1024))), Vec::<String>::new());
+        assert_eq!(
+            fields(&upload(|u| u.key = "a..b/c.d".into())),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            fields(&upload(|u| u.key = "k".repeat(1024))),
+            Vec::<String>::new()
+        );
     }
 
     #[test]
     fn upload_fields_are_checked() {
-        assert_eq!(fields(&upload(|u| u.bucket = "My_Bucket".into())), ["job.bucket"]);
-        assert_eq!(fields(&upload(|u| u.bucket = "192.168.1.1".into())), ["job.bucket"]);
-        assert_eq!(fields(&upload(|u| u.content_type = Some("text\r\nX: y".into()))), ["job.content_type"]);
+        assert_eq!(
+            fields(&upload(|u| u.bucket = "My_Bucket".into())),
+            ["job.bucket"]
+        );
+        assert_eq!(
+            fields(&upload(|u| u.bucket = "192.168.1.1".into())),
+            ["job.bucket"]
+        );
+        assert_eq!(
+            fields(&upload(|u| u.content_type = Some("text\r\nX: y".into()))),
+            ["job.content_type"]
+        );
         assert_eq!(
             fields(&upload(|u| {
                 u.metadata.insert("bad name".into(), "v".into());
             })),
             ["job.metadata.bad name"]
         );
-        assert_eq!(fields(&upload(|u| u.sha256 = "0".repeat(64))), ["job.sha256"]);
+        assert_eq!(
+            fields(&upload(|u| u.sha256 = "0".repeat(64))),
+            ["job.sha256"]
+        );
         assert_eq!(fields(&upload(|u| u.sha256 = "XYZ".into())), ["job.sha256"]);
-        assert_eq!(fields(&upload(|u| u.body_base64 = "***".into())), ["job.body_base64"]);
+        assert_eq!(
+            fields(&upload(|u| u.body_base64 = "***".into())),
+            ["job.body_base64"]
+        );
     }
 
     #[test]

@@ -28,7 +28,10 @@ fn samples() -> Vec<(PathBuf, Value)> {
         .collect();
     paths.sort();
     assert!(paths.len() >= 2, "samples of each kind are expected");
-    paths.into_iter().map(|p| (p.clone(), read_json(&p))).collect()
+    paths
+        .into_iter()
+        .map(|p| (p.clone(), read_json(&p)))
+        .collect()
 }
 
 /// What the Rust side thinks of a JSON value: decodable and valid?
@@ -40,10 +43,16 @@ fn rust_accepts(value: &Value) -> bool {
 fn every_sample_passes_the_schema_and_round_trips_through_the_rust_type() {
     let validator = validator();
     for (path, sample) in samples() {
-        let errors: Vec<String> = validator.iter_errors(&sample).map(|e| e.to_string()).collect();
+        let errors: Vec<String> = validator
+            .iter_errors(&sample)
+            .map(|e| e.to_string())
+            .collect();
         assert!(errors.is_empty(), "{}: {errors:?}", path.display());
-        let envelope = Envelope::decode(&sample.to_string()).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        envelope.validate().unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let envelope = Envelope::decode(&sample.to_string())
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        envelope
+            .validate()
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let again: Value = serde_json::from_str(&envelope.to_json()).expect("json");
         assert_eq!(again, sample, "{} changes in a round trip", path.display());
     }
@@ -53,11 +62,20 @@ fn every_sample_passes_the_schema_and_round_trips_through_the_rust_type() {
 fn both_refuse_the_same_broken_messages() {
     let validator = validator();
     let samples = samples();
-    let mail = &samples.iter().find(|(p, _)| p.ends_with("mail.json")).expect("mail.json").1;
-    let upload = &samples.iter().find(|(p, _)| p.ends_with("upload.json")).expect("upload.json").1;
+    let mail = &samples
+        .iter()
+        .find(|(p, _)| p.ends_with("mail.json"))
+        .expect("mail.json")
+        .1;
+    let upload = &samples
+        .iter()
+        .find(|(p, _)| p.ends_with("upload.json"))
+        .expect("upload.json")
+        .1;
     let edit = |base: &Value, pointer: &str, value: Value| {
         let mut v = base.clone();
-        *v.pointer_mut(pointer).unwrap_or_else(|| panic!("{pointer}")) = value;
+        *v.pointer_mut(pointer)
+            .unwrap_or_else(|| panic!("{pointer}")) = value;
         v
     };
     let broken = [
@@ -67,10 +85,26 @@ fn both_refuse_the_same_broken_messages() {
         edit(mail, "/job/subject", json!("hi\r\nBcc: all@example.com")),
         edit(mail, "/job/to", json!([])),
         edit(mail, "/job/to", json!(["not-an-address"])),
-        edit(mail, "/job/to", Value::Array((0..51).map(|i| json!(format!("u{i}@example.com"))).collect())),
+        edit(
+            mail,
+            "/job/to",
+            Value::Array(
+                (0..51)
+                    .map(|i| json!(format!("u{i}@example.com")))
+                    .collect(),
+            ),
+        ),
         edit(mail, "/job/text", json!(null)),
-        edit(mail, "/job", json!({"from": "a@example.com", "to": ["b@example.com"], "subject": "s"})),
-        { let mut v = mail.clone(); v["job"]["subjct"] = json!("typo"); v },
+        edit(
+            mail,
+            "/job",
+            json!({"from": "a@example.com", "to": ["b@example.com"], "subject": "s"}),
+        ),
+        {
+            let mut v = mail.clone();
+            v["job"]["subjct"] = json!("typo");
+            v
+        },
         edit(upload, "/job/key", json!("../etc/passwd")),
         edit(upload, "/job/key", json!("/abs")),
         edit(upload, "/job/bucket", json!("Bad_Bucket")),

@@ -30,7 +30,10 @@ pub fn workspace_binary(name: &str) -> Result<PathBuf> {
         .context("test executable has no target directory")?;
     let path = dir.join(name);
     if !path.exists() {
-        bail!("{} is missing: build the workspace first (`make test` does)", path.display());
+        bail!(
+            "{} is missing: build the workspace first (`make test` does)",
+            path.display()
+        );
     }
     Ok(path)
 }
@@ -59,7 +62,13 @@ impl LocalEnv {
             }
         }
         let env = LocalEnv { vars };
-        for required in ["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SESV2", "MOTO_URL", "JOBS_BUCKET", "JOBS_MAIL_FROM"] {
+        for required in [
+            "AWS_ENDPOINT_URL",
+            "AWS_ENDPOINT_URL_SESV2",
+            "MOTO_URL",
+            "JOBS_BUCKET",
+            "JOBS_MAIL_FROM",
+        ] {
             if env.get(required).is_err() {
                 bail!(
                     "`{required}` is not set and .local/env does not have it: these tests need the local AWS; \
@@ -113,11 +122,15 @@ impl LocalAws {
         let config = aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new(region))
             .endpoint_url(env.get("AWS_ENDPOINT_URL")?)
-            .credentials_provider(aws_sdk_sqs::config::Credentials::new("test", "test", None, None, "local"))
+            .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+                "test", "test", None, None, "local",
+            ))
             .load()
             .await;
         let s3 = aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::config::Builder::from(&config).force_path_style(true).build(),
+            aws_sdk_s3::config::Builder::from(&config)
+                .force_path_style(true)
+                .build(),
         );
         let ses = aws_sdk_sesv2::Client::from_conf(
             aws_sdk_sesv2::config::Builder::from(&config)
@@ -145,10 +158,19 @@ impl LocalAws {
     }
 
     /// A job queue and its dead-letter queue, made for one test.
-    pub async fn fresh_queues(&self, hint: &str, max_receive_count: u32, visibility_timeout: u32) -> Result<TestQueues> {
+    pub async fn fresh_queues(
+        &self,
+        hint: &str,
+        max_receive_count: u32,
+        visibility_timeout: u32,
+    ) -> Result<TestQueues> {
         let suffix = unique_suffix();
-        let dlq_url = self.create_queue(&format!("t-{hint}-dlq-{suffix}"), HashMap::new()).await?;
-        let dlq_arn = self.queue_attribute(&dlq_url, QueueAttributeName::QueueArn).await?;
+        let dlq_url = self
+            .create_queue(&format!("t-{hint}-dlq-{suffix}"), HashMap::new())
+            .await?;
+        let dlq_arn = self
+            .queue_attribute(&dlq_url, QueueAttributeName::QueueArn)
+            .await?;
         let redrive = serde_json::json!({
             "deadLetterTargetArn": dlq_arn,
             "maxReceiveCount": max_receive_count,
@@ -157,7 +179,10 @@ impl LocalAws {
             .create_queue(
                 &format!("t-{hint}-{suffix}"),
                 HashMap::from([
-                    (QueueAttributeName::VisibilityTimeout, visibility_timeout.to_string()),
+                    (
+                        QueueAttributeName::VisibilityTimeout,
+                        visibility_timeout.to_string(),
+                    ),
                     (QueueAttributeName::RedrivePolicy, redrive.to_string()),
                 ]),
             )
@@ -165,7 +190,11 @@ impl LocalAws {
         Ok(TestQueues { url, dlq_url })
     }
 
-    async fn create_queue(&self, name: &str, attributes: HashMap<QueueAttributeName, String>) -> Result<String> {
+    async fn create_queue(
+        &self,
+        name: &str,
+        attributes: HashMap<QueueAttributeName, String>,
+    ) -> Result<String> {
         let output = self
             .sqs
             .create_queue()
@@ -224,7 +253,12 @@ impl LocalAws {
             }
             for m in &messages {
                 if let Some(handle) = &m.receipt_handle {
-                    self.sqs.delete_message().queue_url(url).receipt_handle(handle).send().await?;
+                    self.sqs
+                        .delete_message()
+                        .queue_url(url)
+                        .receipt_handle(handle)
+                        .send()
+                        .await?;
                 }
             }
             all.extend(messages);
@@ -236,7 +270,12 @@ impl LocalAws {
         self.handler_with_ses(self.ses.clone(), dlq_url, max_receive_count)
     }
 
-    pub fn handler_with_ses(&self, ses: aws_sdk_sesv2::Client, dlq_url: &str, max_receive_count: Option<u32>) -> Handler {
+    pub fn handler_with_ses(
+        &self,
+        ses: aws_sdk_sesv2::Client,
+        dlq_url: &str,
+        max_receive_count: Option<u32>,
+    ) -> Handler {
         Handler::from_clients(
             ses,
             self.s3.clone(),
@@ -252,15 +291,23 @@ impl LocalAws {
     /// Every mail moto has recorded.
     pub fn sent_mails(&self) -> Result<Vec<SentMail>> {
         let body = http_get(self.env.get("MOTO_URL")?, "/moto-api/data.json")?;
-        let data: serde_json::Value = serde_json::from_str(&body).context("moto data is not JSON")?;
-        let messages = data["ses"]["Message"].as_array().cloned().unwrap_or_default();
+        let data: serde_json::Value =
+            serde_json::from_str(&body).context("moto data is not JSON")?;
+        let messages = data["ses"]["Message"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         Ok(messages
             .into_iter()
             .map(|m| {
                 let list = |key: &str| -> Vec<String> {
                     m["destinations"][key]
                         .as_array()
-                        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(|v| v.as_str().map(str::to_owned))
+                                .collect()
+                        })
                         .unwrap_or_default()
                 };
                 SentMail {
@@ -277,11 +324,22 @@ impl LocalAws {
 
     /// The mails whose subject contains `marker`.
     pub fn mails_with(&self, marker: &str) -> Result<Vec<SentMail>> {
-        Ok(self.sent_mails()?.into_iter().filter(|m| m.subject.contains(marker)).collect())
+        Ok(self
+            .sent_mails()?
+            .into_iter()
+            .filter(|m| m.subject.contains(marker))
+            .collect())
     }
 
     pub async fn object_exists(&self, key: &str) -> Result<bool> {
-        match self.s3.head_object().bucket(&self.bucket).key(key).send().await {
+        match self
+            .s3
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
             Ok(_) => Ok(true),
             Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(false),
             Err(e) => Err(e.into()),
@@ -331,7 +389,13 @@ where
 
 /// Runs the worker loop in this process until `done` says so, then stops it the
 /// way SIGTERM does and returns its counts.
-pub async fn run_worker_until<F, Fut>(handler: Handler, local: &LocalAws, queue_url: &str, timeout: Duration, done: F) -> Result<WorkerStats>
+pub async fn run_worker_until<F, Fut>(
+    handler: Handler,
+    local: &LocalAws,
+    queue_url: &str,
+    timeout: Duration,
+    done: F,
+) -> Result<WorkerStats>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<Option<()>>>,
@@ -340,7 +404,8 @@ where
     let sqs = local.sqs.clone();
     let mut settings = WorkerSettings::new(queue_url);
     settings.wait_seconds = 1;
-    let worker = tokio::spawn(async move { handler::worker::run(&handler, &sqs, &settings, stopped).await });
+    let worker =
+        tokio::spawn(async move { handler::worker::run(&handler, &sqs, &settings, stopped).await });
     let waited = eventually("the worker's effects", timeout, done).await;
     stop.send(true).ok();
     let stats = worker.await.context("worker task")??;
@@ -351,9 +416,13 @@ where
 /// A plain HTTP/1.0 GET on loopback, enough for moto's state endpoint.
 pub fn http_get(base_url: &str, path: &str) -> Result<String> {
     let host = base_url.trim_start_matches("http://").trim_end_matches('/');
-    let mut stream = std::net::TcpStream::connect(host).with_context(|| format!("connect {host}"))?;
+    let mut stream =
+        std::net::TcpStream::connect(host).with_context(|| format!("connect {host}"))?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {host}\r\nConnection: close\r\n\r\n")?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.0\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )?;
     let mut response = Vec::new();
     stream.read_to_end(&mut response)?;
     let response = String::from_utf8(response).context("response is not UTF-8")?;

@@ -15,7 +15,10 @@ async fn main() -> ExitCode {
         return fail(&format!("`{QUEUE_URL_ENV}` is not set"));
     };
     let mut worker = WorkerSettings::new(queue_url);
-    if let Some(wait) = std::env::var("JOBS_WAIT_SECONDS").ok().and_then(|w| w.parse().ok()) {
+    if let Some(wait) = std::env::var("JOBS_WAIT_SECONDS")
+        .ok()
+        .and_then(|w| w.parse().ok())
+    {
         worker.wait_seconds = wait;
     }
     let config = producer::aws::load_config().await;

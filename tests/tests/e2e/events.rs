@@ -37,27 +37,43 @@ fn event_files() -> Result<Vec<(String, SqsEvent, Expected)>> {
             let expected = std::fs::read_to_string(dir.join("expected").join(&name))
                 .with_context(|| format!("events/expected/{name} is missing"))?;
             let event: SqsEvent = serde_json::from_str(&event).with_context(|| name.clone())?;
-            let expected: Expected = serde_json::from_str(&expected).with_context(|| name.clone())?;
+            let expected: Expected =
+                serde_json::from_str(&expected).with_context(|| name.clone())?;
             Ok((name, event, expected))
         })
         .collect()
 }
 
 fn message_ids(event: &SqsEvent) -> Vec<String> {
-    event.records.iter().filter_map(|r| r.message_id.clone()).collect()
+    event
+        .records
+        .iter()
+        .filter_map(|r| r.message_id.clone())
+        .collect()
 }
 
 #[tokio::test]
 async fn every_event_file_gives_its_expected_batch_item_failures() -> Result<()> {
     let local = LocalAws::connect().await?;
     let files = event_files()?;
-    assert!(files.len() >= 3, "events/ holds each kind and a mixed batch");
+    assert!(
+        files.len() >= 3,
+        "events/ holds each kind and a mixed batch"
+    );
     for (name, event, expected) in files {
         let queues = local.fresh_queues("events", 3, 5).await?;
         let handler = local.handler(&queues.dlq_url, None);
         let response = handler.handle_sqs_event(event.clone()).await?;
-        let failures: Vec<String> = response.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect();
-        let expected_failures: Vec<String> = expected.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect();
+        let failures: Vec<String> = response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.clone())
+            .collect();
+        let expected_failures: Vec<String> = expected
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.clone())
+            .collect();
         assert_eq!(failures, expected_failures, "{name}: batchItemFailures");
 
         let dead: BTreeSet<String> = local
@@ -73,9 +89,19 @@ async fn every_event_file_gives_its_expected_batch_item_failures() -> Result<()>
         // and must come back instead: nothing is dropped.
         let handler = local.handler(&format!("{}-gone", queues.dlq_url), None);
         let response = handler.handle_sqs_event(event.clone()).await?;
-        let failures: BTreeSet<String> = response.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect();
-        let must_come_back: BTreeSet<String> = expected_dead.union(&expected_failures.iter().cloned().collect()).cloned().collect();
-        assert_eq!(failures, must_come_back, "{name}: without a dead-letter queue");
+        let failures: BTreeSet<String> = response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.clone())
+            .collect();
+        let must_come_back: BTreeSet<String> = expected_dead
+            .union(&expected_failures.iter().cloned().collect())
+            .cloned()
+            .collect();
+        assert_eq!(
+            failures, must_come_back,
+            "{name}: without a dead-letter queue"
+        );
         assert!(message_ids(&event).len() >= failures.len());
     }
     Ok(())

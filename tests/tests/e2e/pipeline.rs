@@ -43,10 +43,17 @@ async fn mail_is_sent_with_its_sender_recipients_subject_and_body() -> Result<()
     assert_eq!(mail.to, ["ann@example.com", "Bob <bob@example.com>"]);
     assert_eq!(mail.cc, ["carol@example.com"]);
     assert_eq!(mail.bcc, ["audit@example.com"]);
-    assert_eq!(mail.subject, format!("Your product is about to expire! {marker}"));
+    assert_eq!(
+        mail.subject,
+        format!("Your product is about to expire! {marker}")
+    );
     assert_eq!(mail.body, format!("Product 42 expires in 3 days. {marker}"));
     assert_eq!(stats.done, 1);
-    assert_eq!(local.queue_depth(&queues.url).await?, 0, "the message was deleted");
+    assert_eq!(
+        local.queue_depth(&queues.url).await?,
+        0,
+        "the message was deleted"
+    );
     assert!(local.drain(&queues.dlq_url).await?.is_empty());
     Ok(())
 }
@@ -64,10 +71,16 @@ async fn an_html_mail_is_sent() -> Result<()> {
         html: Some(html.clone()),
         ..MailJob::default()
     }));
-    Queue::new(local.sqs.clone(), &queues.url).enqueue(&envelope, SendOptions::default()).await?;
-    run_worker_until(local.handler(&queues.dlq_url, None), &local, &queues.url, WAIT, || async {
-        Ok((!local.mails_with(&marker)?.is_empty()).then_some(()))
-    })
+    Queue::new(local.sqs.clone(), &queues.url)
+        .enqueue(&envelope, SendOptions::default())
+        .await?;
+    run_worker_until(
+        local.handler(&queues.dlq_url, None),
+        &local,
+        &queues.url,
+        WAIT,
+        || async { Ok((!local.mails_with(&marker)?.is_empty()).then_some(())) },
+    )
     .await?;
     assert_eq!(local.mails_with(&marker)?[0].body, html);
     Ok(())
@@ -82,21 +95,36 @@ async fn upload_is_stored_with_its_bytes_type_and_metadata() -> Result<()> {
     let mut upload = UploadJob::from_bytes(&local.bucket, &key, &bytes);
     upload.content_type = Some("text/csv".into());
     upload.metadata.insert("owner".into(), "ann".into());
-    upload.metadata.insert("report-month".into(), "2026-11".into());
+    upload
+        .metadata
+        .insert("report-month".into(), "2026-11".into());
     Queue::new(local.sqs.clone(), &queues.url)
         .enqueue(&Envelope::new(Job::Upload(upload)), SendOptions::default())
         .await?;
 
-    run_worker_until(local.handler(&queues.dlq_url, None), &local, &queues.url, WAIT, || async {
-        Ok(local.object_exists(&key).await?.then_some(()))
-    })
+    run_worker_until(
+        local.handler(&queues.dlq_url, None),
+        &local,
+        &queues.url,
+        WAIT,
+        || async { Ok(local.object_exists(&key).await?.then_some(())) },
+    )
     .await?;
 
-    let object = local.s3.get_object().bucket(&local.bucket).key(&key).send().await?;
+    let object = local
+        .s3
+        .get_object()
+        .bucket(&local.bucket)
+        .key(&key)
+        .send()
+        .await?;
     assert_eq!(object.content_type(), Some("text/csv"));
     let metadata = object.metadata().cloned().unwrap_or_default();
     assert_eq!(metadata.get("owner").map(String::as_str), Some("ann"));
-    assert_eq!(metadata.get("report-month").map(String::as_str), Some("2026-11"));
+    assert_eq!(
+        metadata.get("report-month").map(String::as_str),
+        Some("2026-11")
+    );
     let stored = object.body.collect().await?.into_bytes();
     assert_eq!(stored.as_ref(), bytes.as_slice());
     Ok(())
@@ -118,10 +146,20 @@ async fn s3_refuses_bytes_that_do_not_match_the_sha256() -> Result<()> {
     // Through the pipeline the handler refuses it before S3, with the field named.
     let queues = local.fresh_queues("sha", 3, 5).await?;
     let body = Envelope::new(Job::Upload(upload)).to_json();
-    local.sqs.send_message().queue_url(&queues.url).message_body(&body).send().await?;
-    run_worker_until(local.handler(&queues.dlq_url, None), &local, &queues.url, WAIT, || async {
-        Ok((local.queue_depth(&queues.dlq_url).await? > 0).then_some(()))
-    })
+    local
+        .sqs
+        .send_message()
+        .queue_url(&queues.url)
+        .message_body(&body)
+        .send()
+        .await?;
+    run_worker_until(
+        local.handler(&queues.dlq_url, None),
+        &local,
+        &queues.url,
+        WAIT,
+        || async { Ok((local.queue_depth(&queues.dlq_url).await? > 0).then_some(())) },
+    )
     .await?;
     let dead = local.drain(&queues.dlq_url).await?;
     assert_eq!(dead.len(), 1);
@@ -137,22 +175,47 @@ async fn a_delayed_job_is_not_delivered_before_its_delay() -> Result<()> {
     let queues = local.fresh_queues("delay", 3, 5).await?;
     let delay = 4;
     let sent_at = Instant::now();
-    let envelope = Envelope::new(Job::Upload(UploadJob::from_bytes(&local.bucket, "tests/delayed.txt", b"later")));
+    let envelope = Envelope::new(Job::Upload(UploadJob::from_bytes(
+        &local.bucket,
+        "tests/delayed.txt",
+        b"later",
+    )));
     Queue::new(local.sqs.clone(), &queues.url)
         .enqueue(&envelope, SendOptions::delayed(delay))
         .await?;
 
-    let early = local.sqs.receive_message().queue_url(&queues.url).wait_time_seconds(2).send().await?;
-    assert!(sent_at.elapsed() < Duration::from_secs(delay.into()), "the early look came too late to mean anything");
-    assert!(early.messages.unwrap_or_default().is_empty(), "delivered before its delay");
+    let early = local
+        .sqs
+        .receive_message()
+        .queue_url(&queues.url)
+        .wait_time_seconds(2)
+        .send()
+        .await?;
+    assert!(
+        sent_at.elapsed() < Duration::from_secs(delay.into()),
+        "the early look came too late to mean anything"
+    );
+    assert!(
+        early.messages.unwrap_or_default().is_empty(),
+        "delivered before its delay"
+    );
 
     let message = eventually("the delayed message", Duration::from_secs(30), || async {
-        let output = local.sqs.receive_message().queue_url(&queues.url).wait_time_seconds(5).send().await?;
+        let output = local
+            .sqs
+            .receive_message()
+            .queue_url(&queues.url)
+            .wait_time_seconds(5)
+            .send()
+            .await?;
         Ok(output.messages.unwrap_or_default().into_iter().next())
     })
     .await?;
     assert!(sent_at.elapsed() >= Duration::from_secs(delay.into()));
-    assert_eq!(Envelope::decode(message.body().unwrap_or_default())?.id, envelope.id);
+    assert_eq!(
+        Envelope::decode(message.body().unwrap_or_default())?.id,
+        envelope.id
+    );
     Ok(())
 }
 
@@ -169,8 +232,14 @@ async fn a_mixed_batch_sends_the_good_and_dead_letters_the_permanent_failures() 
         text: Some("good".into()),
         ..MailJob::default()
     }));
-    let good_upload = Envelope::new(Job::Upload(UploadJob::from_bytes(&local.bucket, &key, b"good")));
-    let unknown_kind = good_mail.to_json().replace("\"kind\":\"mail\"", "\"kind\":\"fax\"");
+    let good_upload = Envelope::new(Job::Upload(UploadJob::from_bytes(
+        &local.bucket,
+        &key,
+        b"good",
+    )));
+    let unknown_kind = good_mail
+        .to_json()
+        .replace("\"kind\":\"mail\"", "\"kind\":\"fax\"");
     let mut bad_address = good_mail.clone().with_id(format!("bad-address-{marker}"));
     if let Job::Mail(m) = &mut bad_address.job {
         m.to = vec!["ann-at-example.com".into()];
@@ -184,18 +253,38 @@ async fn a_mixed_batch_sends_the_good_and_dead_letters_the_permanent_failures() 
         good_upload.to_json(),
     ];
     for body in &bodies {
-        local.sqs.send_message().queue_url(&queues.url).message_body(body).send().await?;
+        local
+            .sqs
+            .send_message()
+            .queue_url(&queues.url)
+            .message_body(body)
+            .send()
+            .await?;
     }
 
-    let stats = run_worker_until(local.handler(&queues.dlq_url, None), &local, &queues.url, WAIT, || async {
-        let mail_sent = !local.mails_with(&marker)?.is_empty();
-        let stored = local.object_exists(&key).await?;
-        let drained = local.queue_depth(&queues.url).await? == 0;
-        Ok((mail_sent && stored && drained).then_some(()))
-    })
+    let stats = run_worker_until(
+        local.handler(&queues.dlq_url, None),
+        &local,
+        &queues.url,
+        WAIT,
+        || async {
+            let mail_sent = !local.mails_with(&marker)?.is_empty();
+            let stored = local.object_exists(&key).await?;
+            let drained = local.queue_depth(&queues.url).await? == 0;
+            Ok((mail_sent && stored && drained).then_some(()))
+        },
+    )
     .await?;
-    assert_eq!((stats.done, stats.dead_lettered, stats.retried), (2, 3, 0), "{stats:?}");
-    assert_eq!(local.mails_with(&marker)?.len(), 1, "the bad address was not sent");
+    assert_eq!(
+        (stats.done, stats.dead_lettered, stats.retried),
+        (2, 3, 0),
+        "{stats:?}"
+    );
+    assert_eq!(
+        local.mails_with(&marker)?.len(),
+        1,
+        "the bad address was not sent"
+    );
 
     let dead = local.drain(&queues.dlq_url).await?;
     let mut found: Vec<(String, String, String)> = dead
@@ -210,15 +299,39 @@ async fn a_mixed_batch_sends_the_good_and_dead_letters_the_permanent_failures() 
         .collect();
     found.sort();
     let mut expected = vec![
-        ("invalid_job".to_owned(), "permanent".to_owned(), bodies[3].clone()),
-        ("malformed_json".to_owned(), "permanent".to_owned(), bodies[1].clone()),
-        ("unknown_kind".to_owned(), "permanent".to_owned(), bodies[2].clone()),
+        (
+            "invalid_job".to_owned(),
+            "permanent".to_owned(),
+            bodies[3].clone(),
+        ),
+        (
+            "malformed_json".to_owned(),
+            "permanent".to_owned(),
+            bodies[1].clone(),
+        ),
+        (
+            "unknown_kind".to_owned(),
+            "permanent".to_owned(),
+            bodies[2].clone(),
+        ),
     ];
     expected.sort();
-    assert_eq!(found, expected, "exactly the three poison messages, bodies unchanged");
+    assert_eq!(
+        found, expected,
+        "exactly the three poison messages, bodies unchanged"
+    );
     for message in &dead {
-        for name in [attr::ERROR_MESSAGE, attr::RECEIVE_COUNT, attr::HANDLER_VERSION, attr::FAILED_AT, attr::SOURCE_MESSAGE_ID] {
-            ensure!(attribute(message, name).is_some_and(|v| !v.is_empty()), "dead letter lacks {name}");
+        for name in [
+            attr::ERROR_MESSAGE,
+            attr::RECEIVE_COUNT,
+            attr::HANDLER_VERSION,
+            attr::FAILED_AT,
+            attr::SOURCE_MESSAGE_ID,
+        ] {
+            ensure!(
+                attribute(message, name).is_some_and(|v| !v.is_empty()),
+                "dead letter lacks {name}"
+            );
         }
     }
     let bad_address_reason = dead
@@ -226,7 +339,10 @@ async fn a_mixed_batch_sends_the_good_and_dead_letters_the_permanent_failures() 
         .find(|m| m.body() == Some(bodies[3].as_str()))
         .and_then(|m| attribute(m, attr::ERROR_MESSAGE))
         .unwrap_or_default();
-    assert!(bad_address_reason.contains("job.to[0]"), "{bad_address_reason}");
+    assert!(
+        bad_address_reason.contains("job.to[0]"),
+        "{bad_address_reason}"
+    );
     Ok(())
 }
 
@@ -240,9 +356,14 @@ fn unreachable_ses(local: &LocalAws) -> aws_sdk_sesv2::Client {
     )
 }
 
-async fn keeps_failing(local: &LocalAws, handler_knows_max: bool) -> Result<(WorkerStats, aws_sdk_sqs::types::Message)> {
+async fn keeps_failing(
+    local: &LocalAws,
+    handler_knows_max: bool,
+) -> Result<(WorkerStats, aws_sdk_sqs::types::Message)> {
     let max_receive_count = 2;
-    let queues = local.fresh_queues("transient", max_receive_count, 1).await?;
+    let queues = local
+        .fresh_queues("transient", max_receive_count, 1)
+        .await?;
     let marker = unique_suffix();
     let envelope = Envelope::new(Job::Mail(MailJob {
         from: local.sender.clone(),
@@ -251,40 +372,62 @@ async fn keeps_failing(local: &LocalAws, handler_knows_max: bool) -> Result<(Wor
         text: Some("x".into()),
         ..MailJob::default()
     }));
-    Queue::new(local.sqs.clone(), &queues.url).enqueue(&envelope, SendOptions::default()).await?;
+    Queue::new(local.sqs.clone(), &queues.url)
+        .enqueue(&envelope, SendOptions::default())
+        .await?;
     let handler = local.handler_with_ses(
         unreachable_ses(local),
         &queues.dlq_url,
         handler_knows_max.then_some(max_receive_count),
     );
     let stats = run_worker_until(handler, local, &queues.url, WAIT, || async {
-        Ok((local.queue_depth(&queues.dlq_url).await? > 0 && local.queue_depth(&queues.url).await? == 0).then_some(()))
+        Ok((local.queue_depth(&queues.dlq_url).await? > 0
+            && local.queue_depth(&queues.url).await? == 0)
+            .then_some(()))
     })
     .await?;
     let mut dead = local.drain(&queues.dlq_url).await?;
     assert_eq!(dead.len(), 1);
     let message = dead.remove(0);
-    assert_eq!(Envelope::decode(message.body().unwrap_or_default())?.id, envelope.id);
+    assert_eq!(
+        Envelope::decode(message.body().unwrap_or_default())?.id,
+        envelope.id
+    );
     Ok((stats, message))
 }
 
 #[tokio::test]
-async fn a_job_that_keeps_failing_transiently_reaches_the_dlq_after_max_receive_count() -> Result<()> {
+async fn a_job_that_keeps_failing_transiently_reaches_the_dlq_after_max_receive_count() -> Result<()>
+{
     let local = LocalAws::connect().await?;
 
     // The queue's redrive policy moves it after maxReceiveCount deliveries.
     let (stats, moved) = keeps_failing(&local, false).await?;
-    assert_eq!((stats.retried, stats.dead_lettered), (2, 0), "two failed deliveries, then SQS moved it");
-    assert_eq!(attribute(&moved, attr::ERROR_CLASS), None, "the redrive policy moves the body alone");
+    assert_eq!(
+        (stats.retried, stats.dead_lettered),
+        (2, 0),
+        "two failed deliveries, then SQS moved it"
+    );
+    assert_eq!(
+        attribute(&moved, attr::ERROR_CLASS),
+        None,
+        "the redrive policy moves the body alone"
+    );
 
     // Told the same maxReceiveCount, the handler moves it itself on the last
     // delivery and says why.
     let (stats, dead) = keeps_failing(&local, true).await?;
     assert_eq!((stats.retried, stats.dead_lettered), (1, 1));
-    assert_eq!(attribute(&dead, attr::ERROR_CLASS).as_deref(), Some("transient"));
+    assert_eq!(
+        attribute(&dead, attr::ERROR_CLASS).as_deref(),
+        Some("transient")
+    );
     assert_eq!(attribute(&dead, attr::RECEIVE_COUNT).as_deref(), Some("2"));
     let reason = attribute(&dead, attr::ERROR_MESSAGE).unwrap_or_default();
-    assert!(reason.starts_with("gave up after 2 deliveries: ses_send_email failed"), "{reason}");
+    assert!(
+        reason.starts_with("gave up after 2 deliveries: ses_send_email failed"),
+        "{reason}"
+    );
     Ok(())
 }
 
@@ -294,7 +437,13 @@ async fn a_permanent_failure_stays_queued_while_the_dlq_is_missing() -> Result<(
     let queues = local.fresh_queues("nodlq", 5, 1).await?;
     let missing_dlq = format!("{}-missing", queues.dlq_url);
     let handler = local.handler(&missing_dlq, None);
-    local.sqs.send_message().queue_url(&queues.url).message_body("{not json").send().await?;
+    local
+        .sqs
+        .send_message()
+        .queue_url(&queues.url)
+        .message_body("{not json")
+        .send()
+        .await?;
     let output = local
         .sqs
         .receive_message()
@@ -303,7 +452,12 @@ async fn a_permanent_failure_stays_queued_while_the_dlq_is_missing() -> Result<(
         .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
         .send()
         .await?;
-    let message = output.messages.unwrap_or_default().into_iter().next().expect("a message");
+    let message = output
+        .messages
+        .unwrap_or_default()
+        .into_iter()
+        .next()
+        .expect("a message");
     let delivery = handler::Delivery {
         message_id: message.message_id.clone().unwrap_or_default(),
         receipt_handle: message.receipt_handle.clone(),

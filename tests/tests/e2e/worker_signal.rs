@@ -51,10 +51,16 @@ async fn the_worker_finishes_its_batch_on_sigterm_and_exits_0() -> Result<()> {
             (envelope, SendOptions::default())
         })
         .collect();
-    let report = Queue::new(local.sqs.clone(), &queues.url).enqueue_all(&jobs).await?;
+    let report = Queue::new(local.sqs.clone(), &queues.url)
+        .enqueue_all(&jobs)
+        .await?;
     assert!(report.all_sent());
 
-    let moto: SocketAddr = local.env.get("MOTO_URL")?.trim_start_matches("http://").parse()?;
+    let moto: SocketAddr = local
+        .env
+        .get("MOTO_URL")?
+        .trim_start_matches("http://")
+        .parse()?;
     let (proxy, accepted) = slow_proxy(moto, Duration::from_millis(1500)).await?;
     let mut worker = tokio::process::Command::new(workspace_binary("worker")?)
         .envs(local.env.child_env())
@@ -73,7 +79,9 @@ async fn the_worker_finishes_its_batch_on_sigterm_and_exits_0() -> Result<()> {
         Ok((accepted.load(Ordering::SeqCst) > 0).then_some(()))
     })
     .await?;
-    let killed = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status()?;
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()?;
     assert!(killed.success());
 
     let status = tokio::time::timeout(Duration::from_secs(60), worker.wait()).await??;
@@ -81,11 +89,23 @@ async fn the_worker_finishes_its_batch_on_sigterm_and_exits_0() -> Result<()> {
     if let Some(mut stdout) = worker.stdout.take() {
         stdout.read_to_string(&mut logs).await?;
     }
-    assert!(status.success(), "worker exited with {status}; logs:\n{logs}");
+    assert!(
+        status.success(),
+        "worker exited with {status}; logs:\n{logs}"
+    );
     let stop = logs.find("stop requested").context("no stop log")?;
-    let done_lines: Vec<usize> = logs.match_indices("\"outcome\":\"done\"").map(|(i, _)| i).collect();
-    assert!(!done_lines.is_empty(), "the batch in hand was finished: {logs}");
-    assert!(done_lines.iter().any(|&i| i > stop), "jobs finished after the stop request: {logs}");
+    let done_lines: Vec<usize> = logs
+        .match_indices("\"outcome\":\"done\"")
+        .map(|(i, _)| i)
+        .collect();
+    assert!(
+        !done_lines.is_empty(),
+        "the batch in hand was finished: {logs}"
+    );
+    assert!(
+        done_lines.iter().any(|&i| i > stop),
+        "jobs finished after the stop request: {logs}"
+    );
 
     let done = done_lines.len();
     let mails = local.mails_with(&format!("sigterm {marker}"))?;
