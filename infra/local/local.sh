@@ -38,10 +38,12 @@ die() { say "error: $*"; exit 1; }
 
 # LocalStack's core needs Python 3.12 or newer; moto and the tools run on 3.11+.
 find_python() {
-  local minor=$1 candidate
-  for candidate in "python3.$minor" "$(command -v pyenv >/dev/null 2>&1 && pyenv root)/versions/3.$minor"*/bin/python3; do
-    if command -v "$candidate" >/dev/null 2>&1 || [ -x "$candidate" ]; then
-      command -v "$candidate" 2>/dev/null || echo "$candidate"
+  local minor=$1 candidate pyenv_root=""
+  if command -v pyenv >/dev/null 2>&1; then pyenv_root=$(pyenv root); fi
+  for candidate in "python3.$minor" ${pyenv_root:+"$pyenv_root"/versions/3."$minor".*/bin/python3}; do
+    # A pyenv shim can exist on PATH without the version behind it: run it to be sure.
+    if "$candidate" -c "import sys; sys.exit(sys.version_info[:2] != (3, $minor))" >/dev/null 2>&1; then
+      command -v "$candidate"
       return 0
     fi
   done
@@ -52,7 +54,8 @@ python_for() {
   case $1 in
     localstack) find_python 13 || find_python 12 ||
       die "LocalStack needs Python 3.12 or 3.13 (python3.13 on PATH, or pyenv's 3.13.x); none was found" ;;
-    *) find_python 11 || command -v python3 || die "Python 3.11 or newer is needed for $1" ;;
+    *) find_python 11 || find_python 12 || find_python 13 ||
+      die "$1 needs Python 3.11 or newer (python3.11 on PATH, or pyenv's 3.11.x); none was found" ;;
   esac
 }
 

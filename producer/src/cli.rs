@@ -369,4 +369,66 @@ mod tests {
             "{err}"
         );
     }
+
+    #[tokio::test]
+    async fn entries_sqs_refuses_are_named_and_the_exit_code_says_so() {
+        use aws_sdk_sqs::operation::send_message_batch::SendMessageBatchOutput;
+        use aws_sdk_sqs::types::{BatchResultErrorEntry, SendMessageBatchResultEntry};
+        use aws_smithy_mocks::{mock, mock_client};
+
+        let rule = mock!(aws_sdk_sqs::Client::send_message_batch).then_compute_output(|input| {
+            let mut output = SendMessageBatchOutput::builder();
+            for (i, entry) in input.entries().iter().enumerate() {
+                output = if i == 1 {
+                    output.failed(
+                        BatchResultErrorEntry::builder()
+                            .id(entry.id())
+                            .code("KmsThrottled")
+                            .sender_fault(false)
+                            .build()
+                            .expect("valid entry"),
+                    )
+                } else {
+                    output.successful(
+                        SendMessageBatchResultEntry::builder()
+                            .id(entry.id())
+                            .message_id("m")
+                            .md5_of_message_body("x")
+                            .build()
+                            .expect("valid entry"),
+                    )
+                };
+            }
+            output.build().expect("valid output")
+        });
+        let sqs = mock_client!(aws_sdk_sqs, [&rule]);
+        let dir = std::env::temp_dir().join(format!("jobs-cli-unit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let lines: Vec<String> = (0..3)
+            .map(|i| {
+                Envelope::new(Job::Upload(UploadJob::from_bytes(
+                    "bucket-1",
+                    format!("k{i}"),
+                    b"x",
+                )))
+                .with_id(format!("job-{i}"))
+                .to_json()
+            })
+            .collect();
+        let file = dir.join("jobs.jsonl");
+        std::fs::write(&file, lines.join("\n")).expect("write");
+        let cli = Cli::try_parse_from([
+            "jobs",
+            "enqueue",
+            "--queue-url",
+            "http://queue",
+            "--json",
+            file.to_str().expect("utf-8"),
+        ])
+        .expect("parses");
+        let code = run(cli, sqs).await;
+        assert_eq!(code, ExitCode::from(EXIT_SEND_FAILED));
+        assert_eq!(rule.num_calls(), 1);
+        std::fs::remove_dir_all(&dir).ok();
+    }
 }
