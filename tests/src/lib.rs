@@ -14,6 +14,7 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName, QueueAttributeName};
 use handler::worker::{WorkerSettings, WorkerStats, shutdown_channel};
 use handler::{Handler, Settings};
+use producer::{Envelope, Job, MailJob, Queue};
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {
@@ -263,6 +264,22 @@ impl LocalAws {
             }
             all.extend(messages);
         }
+    }
+
+    /// A plain-text mail from the stack's sender to `ann@example.com`.
+    pub fn text_mail(&self, subject: impl Into<String>) -> Envelope {
+        Envelope::new(Job::Mail(MailJob {
+            from: self.sender.clone(),
+            to: vec!["ann@example.com".into()],
+            subject: subject.into(),
+            text: Some("x".into()),
+            ..MailJob::default()
+        }))
+    }
+
+    /// The producer's view of a queue.
+    pub fn queue(&self, url: &str) -> Queue {
+        Queue::new(self.sqs.clone(), url)
     }
 
     /// A handler like the deployed one, dead-lettering to `dlq_url`.

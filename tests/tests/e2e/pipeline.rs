@@ -8,7 +8,7 @@ use handler::Outcome;
 use handler::batch::dead_letter_attributes as attr;
 use handler::worker::WorkerStats;
 use integration_tests::{LocalAws, attribute, eventually, run_worker_until, unique_suffix};
-use producer::{Envelope, Job, MailJob, Queue, SendOptions, UploadJob};
+use producer::{Envelope, Job, MailJob, SendOptions, UploadJob};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -26,7 +26,8 @@ async fn mail_is_sent_with_its_sender_recipients_subject_and_body() -> Result<()
         text: Some(format!("Product 42 expires in 3 days. {marker}")),
         ..MailJob::default()
     }));
-    Queue::new(local.sqs.clone(), &queues.url)
+    local
+        .queue(&queues.url)
         .enqueue(&envelope, SendOptions::default())
         .await?;
 
@@ -71,7 +72,8 @@ async fn an_html_mail_is_sent() -> Result<()> {
         html: Some(html.clone()),
         ..MailJob::default()
     }));
-    Queue::new(local.sqs.clone(), &queues.url)
+    local
+        .queue(&queues.url)
         .enqueue(&envelope, SendOptions::default())
         .await?;
     run_worker_until(
@@ -98,7 +100,8 @@ async fn upload_is_stored_with_its_bytes_type_and_metadata() -> Result<()> {
     upload
         .metadata
         .insert("report-month".into(), "2026-11".into());
-    Queue::new(local.sqs.clone(), &queues.url)
+    local
+        .queue(&queues.url)
         .enqueue(&Envelope::new(Job::Upload(upload)), SendOptions::default())
         .await?;
 
@@ -180,7 +183,8 @@ async fn a_delayed_job_is_not_delivered_before_its_delay() -> Result<()> {
         "tests/delayed.txt",
         b"later",
     )));
-    Queue::new(local.sqs.clone(), &queues.url)
+    local
+        .queue(&queues.url)
         .enqueue(&envelope, SendOptions::delayed(delay))
         .await?;
 
@@ -225,13 +229,7 @@ async fn a_mixed_batch_sends_the_good_and_dead_letters_the_permanent_failures() 
     let queues = local.fresh_queues("mixed", 3, 5).await?;
     let marker = unique_suffix();
     let key = format!("tests/{marker}/mixed.txt");
-    let good_mail = Envelope::new(Job::Mail(MailJob {
-        from: local.sender.clone(),
-        to: vec!["ann@example.com".into()],
-        subject: format!("mixed {marker}"),
-        text: Some("good".into()),
-        ..MailJob::default()
-    }));
+    let good_mail = local.text_mail(format!("mixed {marker}"));
     let good_upload = Envelope::new(Job::Upload(UploadJob::from_bytes(
         &local.bucket,
         &key,
@@ -365,14 +363,9 @@ async fn keeps_failing(
         .fresh_queues("transient", max_receive_count, 1)
         .await?;
     let marker = unique_suffix();
-    let envelope = Envelope::new(Job::Mail(MailJob {
-        from: local.sender.clone(),
-        to: vec!["ann@example.com".into()],
-        subject: format!("never reaches SES {marker}"),
-        text: Some("x".into()),
-        ..MailJob::default()
-    }));
-    Queue::new(local.sqs.clone(), &queues.url)
+    let envelope = local.text_mail(format!("never reaches SES {marker}"));
+    local
+        .queue(&queues.url)
         .enqueue(&envelope, SendOptions::default())
         .await?;
     let handler = local.handler_with_ses(

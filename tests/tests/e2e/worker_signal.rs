@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use integration_tests::{LocalAws, eventually, unique_suffix, workspace_binary};
-use producer::{Envelope, Job, MailJob, Queue, SendOptions};
+use producer::SendOptions;
 use tokio::io::AsyncReadExt as _;
 use tokio::net::{TcpListener, TcpStream};
 
@@ -41,19 +41,13 @@ async fn the_worker_finishes_its_batch_on_sigterm_and_exits_0() -> Result<()> {
     let marker = unique_suffix();
     let jobs: Vec<_> = (0..5)
         .map(|i| {
-            let envelope = Envelope::new(Job::Mail(MailJob {
-                from: local.sender.clone(),
-                to: vec![format!("user{i}@example.com")],
-                subject: format!("sigterm {marker} {i}"),
-                text: Some("x".into()),
-                ..MailJob::default()
-            }));
-            (envelope, SendOptions::default())
+            (
+                local.text_mail(format!("sigterm {marker} {i}")),
+                SendOptions::default(),
+            )
         })
         .collect();
-    let report = Queue::new(local.sqs.clone(), &queues.url)
-        .enqueue_all(&jobs)
-        .await?;
+    let report = local.queue(&queues.url).enqueue_all(&jobs).await?;
     assert!(report.all_sent());
 
     let moto: SocketAddr = local
