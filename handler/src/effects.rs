@@ -1,25 +1,24 @@
 //! The AWS calls that carry out each kind of job.
 
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
+use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message, Template};
 use producer::{FieldError, MailJob, UploadJob, ValidationErrors};
 
 use crate::error::JobError;
 
 /// Sends a mail job through SES v2 `SendEmail`; returns SES's message id.
 pub async fn send_mail(ses: &aws_sdk_sesv2::Client, mail: &MailJob) -> Result<String, JobError> {
-    let utf8 = |data: &str| Content::builder().data(data).charset("UTF-8").build();
-    let mut body = Body::builder();
-    if let Some(text) = &mail.text {
-        body = body.text(utf8(text).map_err(invalid("job.text"))?);
-    }
-    if let Some(html) = &mail.html {
-        body = body.html(utf8(html).map_err(invalid("job.html"))?);
-    }
-    let message = Message::builder()
-        .subject(utf8(&mail.subject).map_err(invalid("job.subject"))?)
-        .body(body.build())
-        .build();
+    let content = match &mail.template {
+        Some(template) => EmailContent::builder()
+            .template(
+                Template::builder()
+                    .template_name(&template.name)
+                    .template_data(serde_json::Value::Object(template.data.clone()).to_string())
+                    .build(),
+            )
+            .build(),
+        None => EmailContent::builder().simple(simple_message(mail)?).build(),
+    };
     let destination = Destination::builder()
         .set_to_addresses(Some(mail.to.clone()))
         .set_cc_addresses(non_empty(&mail.cc))
@@ -30,11 +29,26 @@ pub async fn send_mail(ses: &aws_sdk_sesv2::Client, mail: &MailJob) -> Result<St
         .from_email_address(&mail.from)
         .destination(destination)
         .set_reply_to_addresses(non_empty(&mail.reply_to))
-        .content(EmailContent::builder().simple(message).build())
+        .content(content)
         .send()
         .await
         .map_err(|e| JobError::aws("ses_send_email", &e))?;
     Ok(output.message_id.unwrap_or_default())
+}
+
+fn simple_message(mail: &MailJob) -> Result<Message, JobError> {
+    let utf8 = |data: &str| Content::builder().data(data).charset("UTF-8").build();
+    let mut body = Body::builder();
+    if let Some(text) = &mail.text {
+        body = body.text(utf8(text).map_err(invalid("job.text"))?);
+    }
+    if let Some(html) = &mail.html {
+        body = body.html(utf8(html).map_err(invalid("job.html"))?);
+    }
+    Ok(Message::builder()
+        .subject(utf8(&mail.subject).map_err(invalid("job.subject"))?)
+        .body(body.build())
+        .build())
 }
 
 /// Writes an upload job to S3 `PutObject`. The envelope's SHA-256 goes with the

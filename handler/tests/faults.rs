@@ -301,3 +301,36 @@ async fn lambda_reports_only_what_must_come_back() {
         .expect_err("a record without id fails the batch");
     assert_eq!(err.to_string(), "record 1 of the event has no `messageId`");
 }
+
+/// moto answers 500 to a templated SendEmail, so the request itself is proven here.
+#[tokio::test]
+async fn a_template_mail_sends_the_template_name_and_its_data() {
+    let data = serde_json::json!({"name": "Ann", "product_id": 42, "product_name": "Pro plan"});
+    let expected_data = data.clone();
+    let ses = mock!(aws_sdk_sesv2::Client::send_email)
+        .match_requests(move |req| {
+            let template = req.content().and_then(|c| c.template());
+            let sent_data: Option<serde_json::Value> = template
+                .and_then(|t| t.template_data())
+                .and_then(|d| serde_json::from_str(d).ok());
+            req.from_email_address() == Some("shop@example.com")
+                && req.destination().map(|d| d.to_addresses()) == Some(&["ann@example.com".to_owned()][..])
+                && template.and_then(|t| t.template_name()) == Some("purchase-reminder")
+                && sent_data.as_ref() == Some(&expected_data)
+                && req.content().and_then(|c| c.simple()).is_none()
+        })
+        .then_output(|| SendEmailOutput::builder().message_id("ses-template-1").build());
+    let handler = handler(&[&ses], &[], &[], None);
+    let mut envelope = mail();
+    if let Job::Mail(m) = &mut envelope.job {
+        m.subject.clear();
+        m.text = None;
+        m.template = Some(producer::MailTemplate {
+            name: "purchase-reminder".into(),
+            data: data.as_object().cloned().unwrap_or_default(),
+        });
+    }
+    let outcome = handler.process(&delivery(envelope.to_json(), 1)).await;
+    assert_eq!(outcome, Outcome::Done);
+    assert_eq!(ses.num_calls(), 1);
+}

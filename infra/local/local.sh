@@ -145,8 +145,9 @@ deploy_stack() {
     > "$state/deploy.log" 2>&1) || { tail -n 40 "$state/deploy.log" >&2; die "the local deploy failed; see .local/deploy.log"; }
 
   # SES v2 lives in moto, which a LocalStack stack cannot reach: create the
-  # template's sender identity there.
-  aws_local "http://127.0.0.1:$moto_port" sesv2 create-email-identity --email-identity "$sender" >/dev/null
+  # template's sender identity and SES templates there.
+  AWS_REGION=$region AWS_ENDPOINT_URL_SESV2="http://127.0.0.1:$moto_port" \
+    "$venvs/tools/bin/python" "$here/ses_setup.py" "$root/infra/template.yaml" "$sender"
 
   local outputs
   outputs=$(aws_local "http://127.0.0.1:$localstack_port" cloudformation describe-stacks \

@@ -147,6 +147,7 @@ fn mail_envelope(args: &MailArgs) -> Result<Envelope, InputError> {
         subject: args.subject.clone(),
         text,
         html,
+        template: None,
     }));
     Ok(match &args.id {
         Some(id) => envelope.with_id(id),

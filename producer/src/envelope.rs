@@ -61,11 +61,26 @@ pub struct MailJob {
     pub bcc: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reply_to: Vec<String>,
+    /// Required unless `template` is given.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub subject: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub html: Option<String>,
+    /// An SES stored template, rendered by SES with `data`, in place of
+    /// `subject`, `text` and `html`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<MailTemplate>,
+}
+
+/// A reference to an SES email template and the values for its `{{placeholders}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailTemplate {
+    pub name: String,
+    #[serde(default)]
+    pub data: serde_json::Map<String, serde_json::Value>,
 }
 
 /// An object written to S3 with `PutObject`; the bytes travel inline.

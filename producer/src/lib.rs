@@ -25,6 +25,6 @@ pub mod envelope;
 pub mod queue;
 pub mod validate;
 
-pub use envelope::{DecodeError, ENVELOPE_VERSION, Envelope, Job, MailJob, UploadJob};
+pub use envelope::{DecodeError, ENVELOPE_VERSION, Envelope, Job, MailJob, MailTemplate, UploadJob};
 pub use queue::{BatchReport, EnqueueError, FailedJob, Queue, SendOptions, SentJob};
 pub use validate::{FieldError, ValidationErrors};

@@ -370,6 +370,7 @@ fn delay_as_i32(delay_seconds: u32) -> i32 {
 fn largest_field(job: &Job) -> &'static str {
     match job {
         Job::Upload(_) => "job.body_base64",
+        Job::Mail(mail) if mail.template.is_some() => "job.template.data",
         Job::Mail(mail) => {
             let text = mail.text.as_deref().map_or(0, str::len);
             let html = mail.html.as_deref().map_or(0, str::len);

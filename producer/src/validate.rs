@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use crate::envelope::{Envelope, Job, MailJob, UploadJob};
+use crate::envelope::{Envelope, Job, MailJob, MailTemplate, UploadJob};
 
 /// SES v2 accepts at most 50 destinations (to + cc + bcc) per message.
 pub const MAX_RECIPIENTS: usize = 50;
@@ -18,6 +18,9 @@ pub const MAX_METADATA_BYTES: usize = 2048;
 pub const MAX_DELAY_SECONDS: u32 = 900;
 pub const MAX_ID_CHARS: usize = 128;
 pub const MAX_SUBJECT_CHARS: usize = 998;
+pub const MAX_TEMPLATE_NAME_CHARS: usize = 64;
+/// SES `TemplateData` limit.
+pub const MAX_TEMPLATE_DATA_BYTES: usize = 262_144;
 
 /// One broken rule: the field's path in the envelope and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -141,6 +144,10 @@ fn check_mail(errors: &mut Collector, mail: &MailJob) {
             check_address(errors, &format!("{name}[{i}]"), address);
         }
     }
+    if let Some(template) = &mail.template {
+        check_template(errors, mail, template);
+        return;
+    }
     if mail.subject.trim().is_empty() {
         errors.push("job.subject", "is empty");
     } else if mail.subject.chars().count() > MAX_SUBJECT_CHARS {
@@ -154,6 +161,36 @@ fn check_mail(errors: &mut Collector, mail: &MailJob) {
     let has_html = mail.html.as_deref().is_some_and(|t| !t.is_empty());
     if !has_text && !has_html {
         errors.push("job.text", "or `job.html` is needed: the mail has no body");
+    }
+}
+
+/// SES template names: 1–64 letters, digits, `-` and `_`; data at most 256 KiB of JSON.
+fn check_template(errors: &mut Collector, mail: &MailJob, template: &MailTemplate) {
+    if !mail.subject.is_empty() || mail.text.is_some() || mail.html.is_some() {
+        errors.push(
+            "job.template",
+            "replaces `job.subject`, `job.text` and `job.html`: give the template or those, not both",
+        );
+    }
+    let name_ok = (1..=MAX_TEMPLATE_NAME_CHARS).contains(&template.name.len())
+        && template
+            .name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !name_ok {
+        errors.push(
+            "job.template.name",
+            format!("must be 1 to {MAX_TEMPLATE_NAME_CHARS} ASCII letters, digits, `-` or `_`"),
+        );
+    }
+    let data_bytes = serde_json::Value::Object(template.data.clone())
+        .to_string()
+        .len();
+    if data_bytes > MAX_TEMPLATE_DATA_BYTES {
+        errors.push(
+            "job.template.data",
+            format!("is {data_bytes} bytes of JSON; SES takes at most {MAX_TEMPLATE_DATA_BYTES}"),
+        );
     }
 }
 
@@ -462,6 +499,41 @@ mod tests {
             })),
             Vec::<String>::new()
         );
+    }
+
+    #[test]
+    fn a_template_replaces_subject_and_body() {
+        let template = || {
+            Some(crate::envelope::MailTemplate {
+                name: "purchase-reminder".into(),
+                data: serde_json::json!({"product_id": 42}).as_object().cloned().unwrap_or_default(),
+            })
+        };
+        let templated = |edit: fn(&mut MailJob)| {
+            mail(|m| {
+                m.subject.clear();
+                m.text = None;
+                m.template = template();
+                edit(m);
+            })
+        };
+        assert_eq!(fields(&templated(|_| {})), Vec::<String>::new());
+        assert_eq!(fields(&templated(|m| m.subject = "also".into())), ["job.template"]);
+        assert_eq!(fields(&templated(|m| m.html = Some("<p>also</p>".into()))), ["job.template"]);
+        assert_eq!(
+            fields(&templated(|m| {
+                if let Some(t) = &mut m.template {
+                    t.name = "has space".into();
+                }
+            })),
+            ["job.template.name"]
+        );
+        let envelope = templated(|m| {
+            if let Some(t) = &mut m.template {
+                t.data.insert("big".into(), "x".repeat(300_000).into());
+            }
+        });
+        assert_eq!(fields(&envelope), ["job.template.data"]);
     }
 
     #[test]
