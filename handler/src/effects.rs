@@ -17,7 +17,9 @@ pub async fn send_mail(ses: &aws_sdk_sesv2::Client, mail: &MailJob) -> Result<St
                     .build(),
             )
             .build(),
-        None => EmailContent::builder().simple(simple_message(mail)?).build(),
+        None => EmailContent::builder()
+            .simple(simple_message(mail)?)
+            .build(),
     };
     let destination = Destination::builder()
         .set_to_addresses(Some(mail.to.clone()))

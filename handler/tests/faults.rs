@@ -314,12 +314,17 @@ async fn a_template_mail_sends_the_template_name_and_its_data() {
                 .and_then(|t| t.template_data())
                 .and_then(|d| serde_json::from_str(d).ok());
             req.from_email_address() == Some("shop@example.com")
-                && req.destination().map(|d| d.to_addresses()) == Some(&["ann@example.com".to_owned()][..])
+                && req.destination().map(|d| d.to_addresses())
+                    == Some(&["ann@example.com".to_owned()][..])
                 && template.and_then(|t| t.template_name()) == Some("purchase-reminder")
                 && sent_data.as_ref() == Some(&expected_data)
                 && req.content().and_then(|c| c.simple()).is_none()
         })
-        .then_output(|| SendEmailOutput::builder().message_id("ses-template-1").build());
+        .then_output(|| {
+            SendEmailOutput::builder()
+                .message_id("ses-template-1")
+                .build()
+        });
     let handler = handler(&[&ses], &[], &[], None);
     let mut envelope = mail();
     if let Job::Mail(m) = &mut envelope.job {

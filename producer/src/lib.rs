@@ -21,10 +21,14 @@
 
 pub mod aws;
 pub mod cli;
+pub mod client;
 pub mod envelope;
 pub mod queue;
 pub mod validate;
 
-pub use envelope::{DecodeError, ENVELOPE_VERSION, Envelope, Job, MailJob, MailTemplate, UploadJob};
+pub use client::{Enqueue, EnqueueOptions, Jobs};
+pub use envelope::{
+    DecodeError, ENVELOPE_VERSION, Envelope, Job, MailJob, MailTemplate, UploadJob,
+};
 pub use queue::{BatchReport, EnqueueError, FailedJob, Queue, SendOptions, SentJob};
 pub use validate::{FieldError, ValidationErrors};

@@ -78,6 +78,14 @@ pub enum EnqueueError {
     },
     #[error("sqs did not take the message ({}): {message}", class.as_str())]
     Send { class: ErrorClass, message: String },
+    #[error("no queue: name one in the job's defaults or the call, or set `{QUEUE_URL_ENV}`")]
+    NoQueue,
+    #[error("cannot find queue `{queue}` ({}): {message}", class.as_str())]
+    UnknownQueue {
+        queue: String,
+        class: ErrorClass,
+        message: String,
+    },
 }
 
 /// One job that SQS accepted.

@@ -506,7 +506,10 @@ mod tests {
         let template = || {
             Some(crate::envelope::MailTemplate {
                 name: "purchase-reminder".into(),
-                data: serde_json::json!({"product_id": 42}).as_object().cloned().unwrap_or_default(),
+                data: serde_json::json!({"product_id": 42})
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default(),
             })
         };
         let templated = |edit: fn(&mut MailJob)| {
@@ -518,8 +521,14 @@ mod tests {
             })
         };
         assert_eq!(fields(&templated(|_| {})), Vec::<String>::new());
-        assert_eq!(fields(&templated(|m| m.subject = "also".into())), ["job.template"]);
-        assert_eq!(fields(&templated(|m| m.html = Some("<p>also</p>".into()))), ["job.template"]);
+        assert_eq!(
+            fields(&templated(|m| m.subject = "also".into())),
+            ["job.template"]
+        );
+        assert_eq!(
+            fields(&templated(|m| m.html = Some("<p>also</p>".into()))),
+            ["job.template"]
+        );
         assert_eq!(
             fields(&templated(|m| {
                 if let Some(t) = &mut m.template {

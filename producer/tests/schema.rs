@@ -105,9 +105,21 @@ fn both_refuse_the_same_broken_messages() {
             v["job"]["subjct"] = json!("typo");
             v
         },
-        { let mut v = mail.clone(); v["job"]["template"] = json!({"name": "purchase-reminder"}); v },
-        edit(mail, "/job", json!({"from": "a@example.com", "to": ["b@example.com"], "template": {"name": "bad name"}})),
-        edit(mail, "/job", json!({"from": "a@example.com", "to": ["b@example.com"], "template": {"name": "t", "extra": 1}})),
+        {
+            let mut v = mail.clone();
+            v["job"]["template"] = json!({"name": "purchase-reminder"});
+            v
+        },
+        edit(
+            mail,
+            "/job",
+            json!({"from": "a@example.com", "to": ["b@example.com"], "template": {"name": "bad name"}}),
+        ),
+        edit(
+            mail,
+            "/job",
+            json!({"from": "a@example.com", "to": ["b@example.com"], "template": {"name": "t", "extra": 1}}),
+        ),
         edit(upload, "/job/key", json!("../etc/passwd")),
         edit(upload, "/job/key", json!("/abs")),
         edit(upload, "/job/bucket", json!("Bad_Bucket")),

@@ -3,5 +3,6 @@
 
 mod cli;
 mod events;
+mod library;
 mod pipeline;
 mod worker_signal;

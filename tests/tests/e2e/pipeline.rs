@@ -363,17 +363,31 @@ async fn dead_after_retries(
     handler_knows_max: bool,
 ) -> Result<(WorkerStats, aws_sdk_sqs::types::Message)> {
     let max_receive_count = 2;
-    let queues = local.fresh_queues("transient", max_receive_count, 1).await?;
-    local.queue(&queues.url).enqueue(envelope, SendOptions::default()).await?;
-    let handler = local.handler_with_ses(ses, &queues.dlq_url, handler_knows_max.then_some(max_receive_count));
+    let queues = local
+        .fresh_queues("transient", max_receive_count, 1)
+        .await?;
+    local
+        .queue(&queues.url)
+        .enqueue(envelope, SendOptions::default())
+        .await?;
+    let handler = local.handler_with_ses(
+        ses,
+        &queues.dlq_url,
+        handler_knows_max.then_some(max_receive_count),
+    );
     let stats = run_worker_until(handler, local, &queues.url, WAIT, || async {
-        Ok((local.queue_depth(&queues.dlq_url).await? > 0 && local.queue_depth(&queues.url).await? == 0).then_some(()))
+        Ok((local.queue_depth(&queues.dlq_url).await? > 0
+            && local.queue_depth(&queues.url).await? == 0)
+            .then_some(()))
     })
     .await?;
     let mut dead = local.drain(&queues.dlq_url).await?;
     assert_eq!(dead.len(), 1);
     let message = dead.remove(0);
-    assert_eq!(Envelope::decode(message.body().unwrap_or_default())?.id, envelope.id);
+    assert_eq!(
+        Envelope::decode(message.body().unwrap_or_default())?.id,
+        envelope.id
+    );
     Ok((stats, message))
 }
 
@@ -384,7 +398,8 @@ async fn a_job_that_keeps_failing_transiently_reaches_the_dlq_after_max_receive_
 
     // The queue's redrive policy moves it after maxReceiveCount deliveries.
     let envelope = local.text_mail(format!("never reaches SES {}", unique_suffix()));
-    let (stats, moved) = dead_after_retries(&local, &envelope, unreachable_ses(&local), false).await?;
+    let (stats, moved) =
+        dead_after_retries(&local, &envelope, unreachable_ses(&local), false).await?;
     assert_eq!(
         (stats.retried, stats.dead_lettered),
         (2, 0),
@@ -398,7 +413,8 @@ async fn a_job_that_keeps_failing_transiently_reaches_the_dlq_after_max_receive_
 
     // Told the same maxReceiveCount, the handler moves it itself on the last
     // delivery and says why.
-    let (stats, dead) = dead_after_retries(&local, &envelope, unreachable_ses(&local), true).await?;
+    let (stats, dead) =
+        dead_after_retries(&local, &envelope, unreachable_ses(&local), true).await?;
     assert_eq!((stats.retried, stats.dead_lettered), (1, 1));
     assert_eq!(
         attribute(&dead, attr::ERROR_CLASS).as_deref(),
@@ -459,7 +475,9 @@ async fn a_permanent_failure_stays_queued_while_the_dlq_is_missing() -> Result<(
 #[tokio::test]
 async fn a_template_mail_that_moto_cannot_send_ends_in_the_dlq() -> Result<()> {
     let local = LocalAws::connect().await?;
-    let sample = std::fs::read_to_string(integration_tests::repo_root().join("schema/examples/mail-template.json"))?;
+    let sample = std::fs::read_to_string(
+        integration_tests::repo_root().join("schema/examples/mail-template.json"),
+    )?;
     let mut envelope = Envelope::decode(&sample)?.with_id(format!("template-{}", unique_suffix()));
     if let Job::Mail(mail) = &mut envelope.job {
         mail.from = local.sender.clone();

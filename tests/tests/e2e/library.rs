@@ -1,0 +1,62 @@
+//! The Rust library's typed jobs: defaults per job type, overrides per call,
+//! queues by name.
+
+use anyhow::Result;
+use aws_sdk_sqs::types::QueueAttributeName;
+use integration_tests::{LocalAws, unique_suffix};
+use producer::{Enqueue, EnqueueError, EnqueueOptions, Envelope, Job, Jobs, UploadJob};
+
+struct NightlyReport {
+    bucket: String,
+    key: String,
+}
+
+impl Enqueue for NightlyReport {
+    fn defaults() -> EnqueueOptions {
+        EnqueueOptions::default().delay_seconds(300)
+    }
+
+    fn job(&self) -> Job {
+        Job::Upload(UploadJob::from_bytes(&self.bucket, &self.key, b"report"))
+    }
+}
+
+#[tokio::test]
+async fn a_job_type_carries_defaults_that_a_call_can_override() -> Result<()> {
+    let local = LocalAws::connect().await?;
+    let queues = local.fresh_queues("library", 3, 5).await?;
+    let queue_name = queues.url.rsplit('/').next().unwrap_or_default().to_owned();
+    let jobs = Jobs::new(local.sqs.clone()).with_default_queue(&queue_name);
+    let report = NightlyReport {
+        bucket: local.bucket.clone(),
+        key: format!("tests/{}/nightly.txt", unique_suffix()),
+    };
+
+    let first = jobs.enqueue(&report).await?;
+    assert!(!first.is_empty());
+    let delayed = local
+        .queue_attribute(&queues.url, QueueAttributeName::ApproximateNumberOfMessagesDelayed)
+        .await?;
+    assert_eq!(delayed, "1", "the type's default delay applies");
+
+    let id = format!("nightly-{}", unique_suffix());
+    let second = jobs
+        .enqueue_with(&report, EnqueueOptions::default().delay_seconds(0).id(&id))
+        .await?;
+    assert_ne!(first, second);
+    let received = local.sqs.receive_message().queue_url(&queues.url).wait_time_seconds(5).send().await?;
+    let messages = received.messages.unwrap_or_default();
+    assert_eq!(messages.len(), 1, "only the undelayed one is visible");
+    assert_eq!(messages[0].message_id.as_deref(), Some(second.as_str()));
+    let envelope = Envelope::decode(messages[0].body().unwrap_or_default())?;
+    assert_eq!(envelope.id, id);
+
+    let missing = jobs
+        .enqueue_with(&report, EnqueueOptions::default().queue(format!("no-such-queue-{}", unique_suffix())))
+        .await
+        .expect_err("an unknown queue name");
+    assert!(matches!(missing, EnqueueError::UnknownQueue { .. }), "{missing}");
+    let nowhere = Jobs::new(local.sqs.clone()).enqueue(&report).await.expect_err("no queue at all");
+    assert!(matches!(nowhere, EnqueueError::NoQueue), "{nowhere}");
+    Ok(())
+}
