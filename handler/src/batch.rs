@@ -32,6 +32,31 @@ pub mod dead_letter_attributes {
 /// room for it in every message.
 const MAX_REASON_CHARS: usize = 1000;
 
+/// The job's id and kind for logs and dead letters; read as far as the body
+/// allows, so that even a job of an unknown kind can be found by its id.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct JobIdentity {
+    id: String,
+    kind: String,
+}
+
+impl JobIdentity {
+    fn peek(body: &str) -> Self {
+        let value: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+        let text = |key: &str| {
+            value
+                .get(key)
+                .and_then(|v| v.as_str())
+                .map(|s| s.chars().take(128).filter(|c| !c.is_control()).collect())
+                .unwrap_or_default()
+        };
+        JobIdentity {
+            id: text("id"),
+            kind: text("kind"),
+        }
+    }
+}
+
 /// One SQS message as the handler sees it, from Lambda or from the worker.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivery {
@@ -183,20 +208,21 @@ impl Handler {
     /// Processes one message and logs what happened to it.
     pub async fn process(&self, delivery: &Delivery) -> Outcome {
         let started = Instant::now();
-        let (result, envelope) = match Envelope::decode(&delivery.body) {
-            Ok(envelope) => (self.run(&envelope).await, Some(envelope)),
-            Err(e) => (Err(JobError::Decode(e)), None),
+        let (result, identity) = match Envelope::decode(&delivery.body) {
+            Ok(envelope) => (
+                self.run(&envelope).await,
+                JobIdentity {
+                    id: envelope.id.clone(),
+                    kind: envelope.kind().to_owned(),
+                },
+            ),
+            Err(e) => (Err(JobError::Decode(e)), JobIdentity::peek(&delivery.body)),
         };
         let outcome = match result {
             Ok(()) => Outcome::Done,
-            Err(error) => {
-                self.settle_failure(delivery, envelope.as_ref(), &error)
-                    .await
-            }
+            Err(error) => self.settle_failure(delivery, &identity, &error).await,
         };
-        let (job_id, kind) = envelope
-            .as_ref()
-            .map_or(("", "unknown"), |e| (e.id.as_str(), e.kind()));
+        let (job_id, kind) = (identity.id.as_str(), identity.kind.as_str());
         let duration_ms = started.elapsed().as_millis() as u64;
         match &outcome {
             Outcome::Done => tracing::info!(
@@ -229,7 +255,7 @@ impl Handler {
     async fn settle_failure(
         &self,
         delivery: &Delivery,
-        envelope: Option<&Envelope>,
+        identity: &JobIdentity,
         error: &JobError,
     ) -> Outcome {
         let last_delivery = self
@@ -250,7 +276,7 @@ impl Handler {
                 };
             }
         };
-        match self.dead_letter(delivery, envelope, error, &reason).await {
+        match self.dead_letter(delivery, identity, error, &reason).await {
             Ok(()) => Outcome::DeadLettered {
                 code: error.code(),
                 reason,
@@ -266,7 +292,7 @@ impl Handler {
     async fn dead_letter(
         &self,
         delivery: &Delivery,
-        envelope: Option<&Envelope>,
+        identity: &JobIdentity,
         error: &JobError,
         reason: &str,
     ) -> Result<(), JobError> {
@@ -293,10 +319,11 @@ impl Handler {
                 attr::SOURCE_MESSAGE_ID,
                 string_attribute(&delivery.message_id),
             );
-        if let Some(envelope) = envelope.filter(|e| !e.id.is_empty()) {
-            request = request
-                .message_attributes(attr::JOB_ID, string_attribute(&envelope.id))
-                .message_attributes(attr::JOB_KIND, string_attribute(envelope.kind()));
+        if !identity.id.is_empty() {
+            request = request.message_attributes(attr::JOB_ID, string_attribute(&identity.id));
+        }
+        if !identity.kind.is_empty() {
+            request = request.message_attributes(attr::JOB_KIND, string_attribute(&identity.kind));
         }
         request
             .send()

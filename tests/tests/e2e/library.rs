@@ -35,7 +35,10 @@ async fn a_job_type_carries_defaults_that_a_call_can_override() -> Result<()> {
     let first = jobs.enqueue(&report).await?;
     assert!(!first.is_empty());
     let delayed = local
-        .queue_attribute(&queues.url, QueueAttributeName::ApproximateNumberOfMessagesDelayed)
+        .queue_attribute(
+            &queues.url,
+            QueueAttributeName::ApproximateNumberOfMessagesDelayed,
+        )
         .await?;
     assert_eq!(delayed, "1", "the type's default delay applies");
 
@@ -44,7 +47,13 @@ async fn a_job_type_carries_defaults_that_a_call_can_override() -> Result<()> {
         .enqueue_with(&report, EnqueueOptions::default().delay_seconds(0).id(&id))
         .await?;
     assert_ne!(first, second);
-    let received = local.sqs.receive_message().queue_url(&queues.url).wait_time_seconds(5).send().await?;
+    let received = local
+        .sqs
+        .receive_message()
+        .queue_url(&queues.url)
+        .wait_time_seconds(5)
+        .send()
+        .await?;
     let messages = received.messages.unwrap_or_default();
     assert_eq!(messages.len(), 1, "only the undelayed one is visible");
     assert_eq!(messages[0].message_id.as_deref(), Some(second.as_str()));
@@ -52,11 +61,20 @@ async fn a_job_type_carries_defaults_that_a_call_can_override() -> Result<()> {
     assert_eq!(envelope.id, id);
 
     let missing = jobs
-        .enqueue_with(&report, EnqueueOptions::default().queue(format!("no-such-queue-{}", unique_suffix())))
+        .enqueue_with(
+            &report,
+            EnqueueOptions::default().queue(format!("no-such-queue-{}", unique_suffix())),
+        )
         .await
         .expect_err("an unknown queue name");
-    assert!(matches!(missing, EnqueueError::UnknownQueue { .. }), "{missing}");
-    let nowhere = Jobs::new(local.sqs.clone()).enqueue(&report).await.expect_err("no queue at all");
+    assert!(
+        matches!(missing, EnqueueError::UnknownQueue { .. }),
+        "{missing}"
+    );
+    let nowhere = Jobs::new(local.sqs.clone())
+        .enqueue(&report)
+        .await
+        .expect_err("no queue at all");
     assert!(matches!(nowhere, EnqueueError::NoQueue), "{nowhere}");
     Ok(())
 }

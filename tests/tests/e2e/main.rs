@@ -5,4 +5,5 @@ mod cli;
 mod events;
 mod library;
 mod pipeline;
+mod readme;
 mod worker_signal;

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{Result, ensure};
+use anyhow::{Context as _, Result, ensure};
 use aws_sdk_sqs::types::MessageSystemAttributeName;
 use handler::Outcome;
 use handler::batch::dead_letter_attributes as attr;
@@ -341,6 +341,13 @@ async fn a_mixed_batch_sends_the_good_and_dead_letters_the_permanent_failures() 
         bad_address_reason.contains("job.to[0]"),
         "{bad_address_reason}"
     );
+    // Even a job of an unknown kind can be found by its id.
+    let unknown = dead
+        .iter()
+        .find(|m| m.body() == Some(bodies[2].as_str()))
+        .context("the unknown kind")?;
+    assert_eq!(attribute(unknown, attr::JOB_ID), Some(good_mail.id.clone()));
+    assert_eq!(attribute(unknown, attr::JOB_KIND).as_deref(), Some("fax"));
     Ok(())
 }
 

@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# The main job, end to end on the local AWS: start it (unless it is up), start
+# the worker, enqueue a mail, an upload, a delayed job and a poison message, wait
+# for their effects and show them. Exits non-zero if an effect is missing, and
+# stops what it started, also on Ctrl-C.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$root"
+local_sh=infra/local/local.sh
+state=.local
+bin=target/debug
+delay=10
+timeout_s=${DEMO_TIMEOUT:-90}
+
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+run() { printf '$'; printf ' %q' "$@"; printf '\n'; "$@"; }
+
+started_local=no
+worker_pid=""
+cleanup() {
+  local status=$?
+  trap - EXIT INT TERM
+  if [ -n "$worker_pid" ] && kill -0 "$worker_pid" 2>/dev/null; then
+    kill -TERM "$worker_pid" 2>/dev/null || true
+    wait "$worker_pid" 2>/dev/null || true
+  fi
+  if [ "$started_local" = yes ]; then "$local_sh" down; fi
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'echo; echo "interrupted"; exit 130' INT TERM
+
+if [ ! -f "$state/env" ]; then
+  started_local=yes
+  "$local_sh" up
+fi
+# shellcheck disable=SC1091
+. "$state/env"
+aws() { "$root/.venv/tools/bin/aws" --endpoint-url "$AWS_ENDPOINT_URL" "$@"; }
+
+say "starting the worker (logs: $state/demo-worker.log)"
+JOBS_WAIT_SECONDS=1 "$bin/worker" > "$state/demo-worker.log" 2>&1 &
+worker_pid=$!
+
+run_id="$(date +%s)-$$"
+mkdir -p "$state/demo"
+report="$state/demo/orders-$run_id.csv"
+printf 'order,product,total\n1001,42,19.99\n1002,7,5.00\n' > "$report"
+
+say "enqueueing four jobs"
+run "$bin/jobs" enqueue mail --id "demo-mail-$run_id" --to "Ann <ann@example.com>" \
+  --subject "Your product is about to expire! ($run_id)" \
+  --text "Product 42 expires in 3 days. Renew it to keep it running."
+run "$bin/jobs" enqueue upload --id "demo-upload-$run_id" --key "demo/$run_id/orders.csv" \
+  --file "$report" --metadata source=demo
+delayed_at=$(date +%s.%N)
+run "$bin/jobs" enqueue --delay "$delay" mail --id "demo-delayed-$run_id" --to ann@example.com \
+  --subject "A reminder that waited ${delay} s ($run_id)" --text "Sent after its delay."
+poison="{\"version\":1,\"id\":\"demo-poison-$run_id\",\"kind\":\"fax\",\"created_at\":\"2026-11-28T04:21:00Z\",\"job\":{\"number\":\"+15550100\"}}"
+echo "\$ aws sqs send-message --queue-url \"\$JOBS_QUEUE_URL\" --message-body '$poison'"
+aws sqs send-message --queue-url "$JOBS_QUEUE_URL" --message-body "$poison" --query MessageId --output text
+
+moto_mail() { # subject-fragment -> the first mail moto recorded with it, as JSON, or nothing
+  curl -fsS "$MOTO_URL/moto-api/data.json" | python3 -c '
+import json, sys
+for m in json.load(sys.stdin).get("ses", {}).get("Message", []):
+    if sys.argv[1] in m.get("subject", ""):
+        print(json.dumps(m)); break' "$1"
+}
+dead_letter() { # job id -> the dead letter's attributes and body, as JSON, or nothing
+  aws sqs receive-message --queue-url "$JOBS_DLQ_URL" --max-number-of-messages 10 \
+    --visibility-timeout 0 --message-attribute-names All --output json | python3 -c '
+import json, sys
+data = sys.stdin.read().strip()
+for m in (json.loads(data) if data else {}).get("Messages", []):
+    attrs = {k: v.get("StringValue") for k, v in m.get("MessageAttributes", {}).items()}
+    if attrs.get("jobs.id") == sys.argv[1]:
+        print(json.dumps({"body": m["Body"], "attributes": attrs})); break' "$1"
+}
+
+say "waiting for the effects (up to ${timeout_s} s)"
+mail="" object="" delayed="" dead=""
+deadline=$(( $(date +%s) + timeout_s ))
+while [ "$(date +%s)" -lt "$deadline" ]; do
+  [ -n "$mail" ] || mail=$(moto_mail "about to expire! ($run_id)")
+  [ -n "$object" ] || object=$(aws s3api head-object --bucket "$JOBS_BUCKET" --key "demo/$run_id/orders.csv" \
+    --output json 2>/dev/null || true)
+  [ -n "$delayed" ] || delayed=$(moto_mail "waited ${delay} s ($run_id)")
+  [ -n "$dead" ] || dead=$(dead_letter "demo-poison-$run_id")
+  if [ -n "$mail" ] && [ -n "$object" ] && [ -n "$delayed" ] && [ -n "$dead" ]; then break; fi
+  sleep 1
+done
+
+missing=0
+say "the mail, as the SES emulator recorded it"
+if [ -n "$mail" ]; then
+  python3 -c 'import json,sys; m=json.loads(sys.argv[1]); d=m["destinations"]
+print("from:    ", m["source"]); print("to:      ", ", ".join(d.get("ToAddresses", [])))
+print("subject: ", m["subject"]); print("body:    ", m["body"])' "$mail"
+else echo "MISSING: no mail was recorded"; missing=1; fi
+
+say "the upload, in S3"
+if [ -n "$object" ]; then
+  python3 -c 'import json,sys; o=json.loads(sys.argv[1])
+print("object:   s3://%s/%s" % (sys.argv[2], sys.argv[3])); print("size:    ", o["ContentLength"], "bytes")
+print("type:    ", o.get("ContentType")); print("metadata:", o.get("Metadata"))' "$object" "$JOBS_BUCKET" "demo/$run_id/orders.csv"
+else echo "MISSING: the object was not written"; missing=1; fi
+
+say "the delayed job"
+if [ -n "$delayed" ]; then
+  python3 -c '
+import json, sys, datetime
+enqueued = float(sys.argv[2])
+for line in open(sys.argv[1]):
+    try: entry = json.loads(line)
+    except ValueError: continue
+    if entry.get("job_id") == sys.argv[3] and entry.get("outcome") == "done":
+        ran = datetime.datetime.fromisoformat(entry["timestamp"].replace("Z", "+00:00")).timestamp()
+        print("enqueued with a %s s delay; it ran %.1f s after it was enqueued" % (sys.argv[4], ran - enqueued))
+        break' "$state/demo-worker.log" "$delayed_at" "demo-delayed-$run_id" "$delay"
+  python3 -c 'import json,sys; print("subject: ", json.loads(sys.argv[1])["subject"])' "$delayed"
+else echo "MISSING: the delayed mail was not sent"; missing=1; fi
+
+say "the poison message, in the dead-letter queue with its reason"
+if [ -n "$dead" ]; then
+  python3 -c 'import json,sys; d=json.loads(sys.argv[1]); a=d["attributes"]
+print("body:    ", d["body"])
+for k in ("jobs.error.class", "jobs.error.code", "jobs.error.message", "jobs.receive_count", "jobs.failed_at"):
+    print("%-24s %s" % (k + ":", a.get(k)))' "$dead"
+else echo "MISSING: the poison message is not in the dead-letter queue"; missing=1; fi
+
+say "what the worker logged"
+grep -E "demo-[a-z]+-$run_id" "$state/demo-worker.log" || true
+
+if [ "$missing" -ne 0 ]; then
+  echo; echo "demo FAILED: an expected effect is missing (worker log: $state/demo-worker.log)"
+  exit 1
+fi
+echo; echo "demo passed: mail sent, upload stored, delayed job ran after its delay, poison message dead-lettered"
