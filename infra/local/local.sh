@@ -218,6 +218,8 @@ run() {
   if [ ! -f "$state/env" ]; then
     up
     started=yes
+    # Ctrl-C or a kill stops what was started here too.
+    trap 'down; exit 130' INT TERM
   fi
   # shellcheck disable=SC1091
   (. "$state/env" && "$@") || status=$?

@@ -83,7 +83,7 @@ impl Envelope {
     pub fn validate(&self) -> Result<(), ValidationErrors> {
         let mut errors = Collector::default();
         check_id(&mut errors, &self.id);
-        if humantime::parse_rfc3339_weak(&self.created_at).is_err() {
+        if !is_rfc3339(&self.created_at) {
             errors.push(
                 "created_at",
                 "is not an RFC 3339 time such as `2026-11-28T04:21:00Z`",
@@ -94,6 +94,54 @@ impl Envelope {
             Job::Upload(upload) => check_upload(&mut errors, upload),
         }
         errors.finish()
+    }
+}
+
+/// An RFC 3339 date-time: `2026-11-28T04:21:00Z`, with optional fractional
+/// seconds and a `Z` or `±hh:mm` offset (Python's `isoformat()`, JavaScript's
+/// `toISOString()`, Ruby's `iso8601` all qualify).
+pub fn is_rfc3339(value: &str) -> bool {
+    let bytes = value.as_bytes();
+    let number = |range: std::ops::Range<usize>, max: u32| {
+        value
+            .get(range)
+            .filter(|s| s.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|s| s.parse::<u32>().ok())
+            .is_some_and(|n| n <= max)
+    };
+    let date_time_ok = bytes.len() >= 20
+        && number(0..4, 9999)
+        && bytes[4] == b'-'
+        && number(5..7, 12)
+        && value.get(5..7) != Some("00")
+        && bytes[7] == b'-'
+        && number(8..10, 31)
+        && value.get(8..10) != Some("00")
+        && matches!(bytes[10], b'T' | b't')
+        && number(11..13, 23)
+        && bytes[13] == b':'
+        && number(14..16, 59)
+        && bytes[16] == b':'
+        && number(17..19, 60);
+    if !date_time_ok {
+        return false;
+    }
+    let mut rest = &value[19..];
+    if let Some(fraction) = rest.strip_prefix('.') {
+        let digits = fraction.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return false;
+        }
+        rest = &fraction[digits..];
+    }
+    match rest.as_bytes() {
+        [b'Z' | b'z'] => true,
+        [b'+' | b'-', h1, h2, b':', m1, m2] => {
+            [h1, h2, m1, m2].iter().all(|b| b.is_ascii_digit())
+                && (h1 - b'0') * 10 + (h2 - b'0') <= 23
+                && (m1 - b'0') * 10 + (m2 - b'0') <= 59
+        }
+        _ => false,
     }
 }
 
@@ -610,6 +658,32 @@ mod tests {
         let mut envelope = mail(|_| {});
         envelope.created_at = "yesterday".into();
         assert_eq!(fields(&envelope), ["created_at"]);
+    }
+
+    #[test]
+    fn created_at_takes_what_common_languages_write() {
+        for good in [
+            "2026-11-28T04:21:00Z",
+            "2026-11-28T04:21:00.123Z",
+            "2026-11-28T04:21:00+00:00",
+            "2026-11-28T05:21:00.123456+01:00",
+            "2026-11-28T04:21:00-08:00",
+        ] {
+            assert!(is_rfc3339(good), "{good}");
+        }
+        for bad in [
+            "",
+            "yesterday",
+            "2026-11-28",
+            "2026-11-28 04:21:00Z",
+            "2026-13-28T04:21:00Z",
+            "2026-11-28T24:21:00Z",
+            "2026-11-28T04:21:00",
+            "2026-11-28T04:21:00.Z",
+            "2026-11-28T04:21:00+0100",
+        ] {
+            assert!(!is_rfc3339(bad), "{bad}");
+        }
     }
 
     #[test]

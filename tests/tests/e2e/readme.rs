@@ -139,3 +139,50 @@ async fn the_readme_examples_sent_with_the_aws_cli_take_effect() -> Result<()> {
     assert!(local.drain(&queues.dlq_url).await?.is_empty());
     Ok(())
 }
+
+/// The README's Python example, run with boto3, sends a job the handler accepts.
+#[tokio::test]
+async fn the_readme_python_example_enqueues_a_valid_job() -> Result<()> {
+    let local = LocalAws::connect().await?;
+    let readme = std::fs::read_to_string(repo_root().join("README.md"))?;
+    let start = readme
+        .find("```python\n")
+        .context("README has a Python example")?
+        + "```python\n".len();
+    let length = readme[start..]
+        .find("```")
+        .context("the Python block ends")?;
+    let program = format!(
+        "import sys\nqueue_url = sys.argv[1]\n{}",
+        &readme[start..start + length]
+    );
+    let queues = local.fresh_queues("python", 3, 5).await?;
+    let python = repo_root().join(".venv/tools/bin/python");
+    let output = std::process::Command::new(&python)
+        .envs(local.env.child_env())
+        .args(["-c", &program, &queues.url])
+        .output()
+        .with_context(|| python.display().to_string())?;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let received = local
+        .sqs
+        .receive_message()
+        .queue_url(&queues.url)
+        .wait_time_seconds(5)
+        .send()
+        .await?;
+    let message = received
+        .messages
+        .unwrap_or_default()
+        .into_iter()
+        .next()
+        .context("a message")?;
+    let envelope = Envelope::decode(message.body().unwrap_or_default())?;
+    envelope.validate()?;
+    assert_eq!(envelope.kind(), "mail");
+    Ok(())
+}
