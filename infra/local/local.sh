@@ -25,7 +25,7 @@ stack=${STACK_NAME:-jobs-local}
 bucket=${JOBS_LOCAL_BUCKET:-jobs-local-uploads}
 region=${AWS_REGION:-us-east-1}
 localstack_image=${LOCALSTACK_IMAGE:-localstack/localstack:4.9.2}
-localstack_services=sqs,s3,cloudformation,iam,sts
+localstack_services=sqs,s3,cloudformation,iam,sts,sns,cloudwatch,logs
 
 # The emulators take any credentials; these keep the SDKs and CLIs from looking
 # further (instance metadata, a developer's real profile).
@@ -79,6 +79,7 @@ install() {
   if [ "${LOCAL_AWS:-host}" != docker ]; then ensure_venv localstack; fi
   ensure_venv moto
   ensure_venv tools
+  ensure_venv lambda
 }
 
 wait_for() {

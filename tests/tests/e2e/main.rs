@@ -3,6 +3,7 @@
 
 mod cli;
 mod events;
+mod lambda_binary;
 mod library;
 mod pipeline;
 mod readme;

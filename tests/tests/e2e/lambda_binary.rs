@@ -1,0 +1,148 @@
+//! The Lambda binary that ships (`handler`), run under a Lambda Runtime API
+//! emulator (`cargo lambda watch --only-lambda-apis`) against the local AWS and
+//! invoked with every file in `events/`: start-up, configuration from the
+//! environment and the response's shape, not only the library function.
+
+use std::collections::BTreeSet;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail};
+use handler::batch::dead_letter_attributes as attr;
+use integration_tests::{LocalAws, attribute, repo_root, workspace_binary};
+use serde_json::Value;
+
+/// Kills the child when dropped, so a failing test leaves nothing running.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn cargo_lambda() -> PathBuf {
+    repo_root().join(".venv/lambda/bin/cargo-lambda")
+}
+
+fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn wait_for_port(port: u16) -> Result<()> {
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if started.elapsed() > Duration::from_secs(30) {
+            bail!("the runtime emulator did not listen on {port}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(())
+}
+
+/// Starts the emulator and the handler binary connected to it.
+fn start(local: &LocalAws, port: u16, dlq_url: &str) -> Result<(Running, Running)> {
+    let emulator = Command::new(cargo_lambda())
+        .args(["lambda", "watch", "--only-lambda-apis", "--invoke-address", "127.0.0.1"])
+        .args(["--invoke-port", &port.to_string()])
+        .current_dir(repo_root())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .with_context(|| format!("{} (installed by `make local-install`)", cargo_lambda().display()))?;
+    let emulator = Running(emulator);
+    wait_for_port(port)?;
+    let function = Command::new(workspace_binary("handler")?)
+        .envs(local.env.child_env())
+        .env("AWS_LAMBDA_RUNTIME_API", format!("http://127.0.0.1:{port}/.rt"))
+        .env("AWS_LAMBDA_FUNCTION_NAME", "_")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+        .env("JOBS_DLQ_URL", dlq_url)
+        .env_remove("JOBS_MAX_RECEIVE_COUNT")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    Ok((emulator, Running(function)))
+}
+
+fn invoke(port: u16, event: &str) -> Result<Vec<String>> {
+    let output = Command::new(cargo_lambda())
+        .args(["lambda", "invoke", "_", "--invoke-address", "127.0.0.1"])
+        .args(["--invoke-port", &port.to_string(), "--output-format", "json", "--data-file", event])
+        .current_dir(repo_root())
+        .output()?;
+    if !output.status.success() {
+        bail!("invoke {event}: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    let response: Value = serde_json::from_slice(&output.stdout).context("the response is JSON")?;
+    let failures = response["batchItemFailures"].as_array().context("batchItemFailures")?;
+    Ok(failures.iter().filter_map(|f| f["itemIdentifier"].as_str().map(str::to_owned)).collect())
+}
+
+fn expected(name: &str) -> Result<(Vec<String>, BTreeSet<String>)> {
+    let path = repo_root().join("events/expected").join(name);
+    let value: Value = serde_json::from_str(&std::fs::read_to_string(path)?)?;
+    let failures = value["batchItemFailures"]
+        .as_array()
+        .context("batchItemFailures")?
+        .iter()
+        .filter_map(|f| f["itemIdentifier"].as_str().map(str::to_owned))
+        .collect();
+    let dead = value["deadLettered"]
+        .as_array()
+        .context("deadLettered")?
+        .iter()
+        .filter_map(|v| v.as_str().map(str::to_owned))
+        .collect();
+    Ok((failures, dead))
+}
+
+fn event_files() -> Result<Vec<String>> {
+    let mut names: Vec<String> = std::fs::read_dir(repo_root().join("events"))?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".json"))
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+#[tokio::test]
+async fn the_shipped_binary_answers_every_event_with_its_expected_failures() -> Result<()> {
+    let local = LocalAws::connect().await?;
+    let files = event_files()?;
+    assert!(files.len() >= 3);
+
+    let queues = local.fresh_queues("runtime", 3, 5).await?;
+    let port = free_port()?;
+    let running = start(&local, port, &queues.dlq_url)?;
+    for name in &files {
+        let (failures, dead) = expected(name)?;
+        let got = invoke(port, &format!("events/{name}"))?;
+        assert_eq!(got, failures, "{name}: batchItemFailures");
+        let dead_lettered: BTreeSet<String> = local
+            .drain(&queues.dlq_url)
+            .await?
+            .iter()
+            .filter_map(|m| attribute(m, attr::SOURCE_MESSAGE_ID))
+            .collect();
+        assert_eq!(dead_lettered, dead, "{name}: dead-lettered");
+    }
+    drop(running);
+
+    // Configured with a dead-letter queue that does not exist, the binary must
+    // report the permanent failures back to Lambda rather than drop them.
+    let port = free_port()?;
+    let _running = start(&local, port, &format!("{}-gone", queues.dlq_url))?;
+    for name in &files {
+        let (failures, dead) = expected(name)?;
+        let got: BTreeSet<String> = invoke(port, &format!("events/{name}"))?.into_iter().collect();
+        let must_come_back: BTreeSet<String> = dead.into_iter().chain(failures).collect();
+        assert_eq!(got, must_come_back, "{name}: without a dead-letter queue");
+    }
+    Ok(())
+}
