@@ -50,16 +50,24 @@ fn visibility_timeout_is_at_least_six_times_the_function_timeout_plus_the_window
     let allowed = list(&t["Parameters"]["FunctionTimeout"]["AllowedValues"]);
     assert!(!allowed.is_empty());
     for timeout in allowed {
-        let key = timeout.as_str().expect("timeouts are strings (they key the mapping)");
+        let key = timeout
+            .as_str()
+            .expect("timeouts are strings (they key the mapping)");
         let visibility = number(&t["Mappings"]["VisibilityByTimeout"][key]["Seconds"]);
         let timeout = number(timeout);
-        assert!(visibility >= 6 * timeout + max_window, "timeout {timeout}: visibility {visibility}");
+        assert!(
+            visibility >= 6 * timeout + max_window,
+            "timeout {timeout}: visibility {visibility}"
+        );
         assert!(visibility <= 43_200, "SQS's largest visibility timeout");
     }
     let (tag, args) = tagged(&props(&t, "JobQueue")["VisibilityTimeout"]).expect("!FindInMap");
     assert_eq!(tag, "!FindInMap");
     assert_eq!(args[0], "VisibilityByTimeout");
-    assert_eq!(tagged(&args[1]).map(|(tag, v)| (tag, v.clone())), Some(("!Ref".into(), "FunctionTimeout".into())));
+    assert_eq!(
+        tagged(&args[1]).map(|(tag, v)| (tag, v.clone())),
+        Some(("!Ref".into(), "FunctionTimeout".into()))
+    );
 }
 
 #[test]
@@ -70,12 +78,27 @@ fn queues_are_encrypted_and_the_dead_letter_queue_outlives_the_job_queue() {
     assert_eq!(dlq, 14 * 24 * 3600);
     assert!(dlq > queue);
     for name in ["JobQueue", "DeadLetterQueue"] {
-        assert_eq!(props(&t, name)["SqsManagedSseEnabled"], Value::Bool(true), "{name}");
+        assert_eq!(
+            props(&t, name)["SqsManagedSseEnabled"],
+            Value::Bool(true),
+            "{name}"
+        );
     }
     let redrive = &props(&t, "JobQueue")["RedrivePolicy"];
-    assert_eq!(tagged(&redrive["deadLetterTargetArn"]).map(|(tag, _)| tag).as_deref(), Some("!GetAtt"));
-    assert_eq!(tagged(&redrive["maxReceiveCount"]).map(|(_, v)| v.clone()), Some("MaxReceiveCount".into()));
-    assert!(number(&t["Parameters"]["MaxReceiveCount"]["MinValue"]) >= 2, "one delivery is no retry");
+    assert_eq!(
+        tagged(&redrive["deadLetterTargetArn"])
+            .map(|(tag, _)| tag)
+            .as_deref(),
+        Some("!GetAtt")
+    );
+    assert_eq!(
+        tagged(&redrive["maxReceiveCount"]).map(|(_, v)| v.clone()),
+        Some("MaxReceiveCount".into())
+    );
+    assert!(
+        number(&t["Parameters"]["MaxReceiveCount"]["MinValue"]) >= 2,
+        "one delivery is no retry"
+    );
 }
 
 #[test]
@@ -86,8 +109,14 @@ fn the_function_reports_batch_item_failures_with_bounded_concurrency() {
     let p = &function["Properties"];
     assert_eq!(p["Runtime"], "provided.al2023");
     assert_eq!(list(&p["Architectures"]), [&Value::from("arm64")]);
-    assert!(p["Policies"].is_null(), "permissions come from HandlerRole alone");
-    assert_eq!(tagged(&p["Role"]).map(|(tag, v)| (tag, v.clone())), Some(("!GetAtt".into(), "HandlerRole.Arn".into())));
+    assert!(
+        p["Policies"].is_null(),
+        "permissions come from HandlerRole alone"
+    );
+    assert_eq!(
+        tagged(&p["Role"]).map(|(tag, v)| (tag, v.clone())),
+        Some(("!GetAtt".into(), "HandlerRole.Arn".into()))
+    );
     let event = &p["Events"]["Jobs"];
     assert_eq!(event["Type"], "SQS");
     let e = &event["Properties"];
@@ -97,7 +126,10 @@ fn the_function_reports_batch_item_failures_with_bounded_concurrency() {
     }
     assert!(!e["ScalingConfig"]["MaximumConcurrency"].is_null());
     assert!(!p["LoggingConfig"]["LogGroup"].is_null());
-    assert!(!props(&t, "HandlerLogGroup")["RetentionInDays"].is_null(), "log retention is set");
+    assert!(
+        !props(&t, "HandlerLogGroup")["RetentionInDays"].is_null(),
+        "log retention is set"
+    );
 }
 
 /// Every statement of the function's role and of the producer policy.
@@ -126,13 +158,20 @@ fn policies_name_no_wildcard_action_and_no_wildcard_resource() {
             assert!(!action.contains('*'), "{owner}: wildcard action {action}");
         }
         let resources = list(&s["Resource"]);
-        assert!(!resources.is_empty(), "{owner}: a statement without resources");
+        assert!(
+            !resources.is_empty(),
+            "{owner}: a statement without resources"
+        );
         for resource in resources {
             assert_ne!(resource.as_str(), Some("*"), "{owner}: Resource \"*\"");
         }
     }
     let producer = list(&props(&t, "ProducerPolicy")["PolicyDocument"]["Statement"]);
-    let actions: Vec<&str> = producer.iter().flat_map(|s| list(&s["Action"])).filter_map(Value::as_str).collect();
+    let actions: Vec<&str> = producer
+        .iter()
+        .flat_map(|s| list(&s["Action"]))
+        .filter_map(Value::as_str)
+        .collect();
     assert_eq!(actions, ["sqs:SendMessage", "sqs:GetQueueUrl"]);
     assert!(!t["Outputs"]["ProducerPolicyArn"].is_null());
 }
@@ -141,21 +180,40 @@ fn policies_name_no_wildcard_action_and_no_wildcard_resource() {
 fn the_bucket_is_private_encrypted_owner_enforced_and_tls_only() {
     let t = template();
     let p = props(&t, "UploadBucket");
-    for key in ["BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"] {
-        assert_eq!(p["PublicAccessBlockConfiguration"][key], Value::Bool(true), "{key}");
+    for key in [
+        "BlockPublicAcls",
+        "BlockPublicPolicy",
+        "IgnorePublicAcls",
+        "RestrictPublicBuckets",
+    ] {
+        assert_eq!(
+            p["PublicAccessBlockConfiguration"][key],
+            Value::Bool(true),
+            "{key}"
+        );
     }
     assert!(!p["BucketEncryption"]["ServerSideEncryptionConfiguration"].is_null());
-    assert_eq!(p["OwnershipControls"]["Rules"][0]["ObjectOwnership"], "BucketOwnerEnforced");
+    assert_eq!(
+        p["OwnershipControls"]["Rules"][0]["ObjectOwnership"],
+        "BucketOwnerEnforced"
+    );
     let statements = list(&props(&t, "UploadBucketPolicy")["PolicyDocument"]["Statement"]);
-    assert!(statements.iter().any(|s| s["Effect"] == "Deny"
-        && s["Condition"]["Bool"]["aws:SecureTransport"] == "false"));
+    assert!(
+        statements
+            .iter()
+            .any(|s| s["Effect"] == "Deny"
+                && s["Condition"]["Bool"]["aws:SecureTransport"] == "false")
+    );
 }
 
 #[test]
 fn alarms_watch_the_dead_letters_the_oldest_job_errors_and_throttles() {
     let t = template();
     for (name, metric) in [
-        ("DeadLetterQueueNotEmptyAlarm", "ApproximateNumberOfMessagesVisible"),
+        (
+            "DeadLetterQueueNotEmptyAlarm",
+            "ApproximateNumberOfMessagesVisible",
+        ),
         ("OldestJobTooOldAlarm", "ApproximateAgeOfOldestMessage"),
         ("HandlerErrorsAlarm", "Errors"),
         ("HandlerThrottlesAlarm", "Throttles"),
@@ -163,12 +221,28 @@ fn alarms_watch_the_dead_letters_the_oldest_job_errors_and_throttles() {
         let p = props(&t, name);
         assert_eq!(p["MetricName"], metric, "{name}");
         let actions = list(&p["AlarmActions"]);
-        assert!(actions.iter().any(|a| tagged(a).map(|(_, v)| v.clone()) == Some("AlarmTopic".into())), "{name}");
+        assert!(
+            actions
+                .iter()
+                .any(|a| tagged(a).map(|(_, v)| v.clone()) == Some("AlarmTopic".into())),
+            "{name}"
+        );
     }
     let dlq_dimension = &props(&t, "DeadLetterQueueNotEmptyAlarm")["Dimensions"][0]["Value"];
-    assert_eq!(tagged(dlq_dimension).map(|(_, v)| v.clone()), Some("DeadLetterQueue.QueueName".into()));
+    assert_eq!(
+        tagged(dlq_dimension).map(|(_, v)| v.clone()),
+        Some("DeadLetterQueue.QueueName".into())
+    );
     assert!(!resource(&t, "Dashboard").is_null());
-    for output in ["JobQueueUrl", "JobQueueArn", "DeadLetterQueueUrl", "DeadLetterQueueArn", "UploadBucketName", "ProducerPolicyArn", "DashboardUrl"] {
+    for output in [
+        "JobQueueUrl",
+        "JobQueueArn",
+        "DeadLetterQueueUrl",
+        "DeadLetterQueueArn",
+        "UploadBucketName",
+        "ProducerPolicyArn",
+        "DashboardUrl",
+    ] {
         assert!(!t["Outputs"][output].is_null(), "output {output}");
     }
 }
@@ -179,8 +253,14 @@ fn mail_events_reach_a_topic_and_the_identity_uses_the_configuration_set() {
     let identity = props(&t, "SenderIdentity");
     assert!(!identity["ConfigurationSetAttributes"]["ConfigurationSetName"].is_null());
     let events = props(&t, "MailBounceEvents");
-    let types: Vec<&str> = list(&events["EventDestination"]["MatchingEventTypes"]).into_iter().filter_map(Value::as_str).collect();
-    assert!(types.contains(&"bounce") && types.contains(&"complaint"), "{types:?}");
+    let types: Vec<&str> = list(&events["EventDestination"]["MatchingEventTypes"])
+        .into_iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        types.contains(&"bounce") && types.contains(&"complaint"),
+        "{types:?}"
+    );
     assert!(!events["EventDestination"]["SnsDestination"]["TopicARN"].is_null());
 }
 
@@ -188,9 +268,12 @@ fn mail_events_reach_a_topic_and_the_identity_uses_the_configuration_set() {
 fn the_release_build_keeps_unwinding() {
     // lambda_runtime turns a panic into an invocation error only when panics unwind.
     for manifest in ["Cargo.toml", "handler/Cargo.toml"] {
-        let text = std::fs::read_to_string(integration_tests::repo_root().join(manifest)).expect("manifest");
+        let text = std::fs::read_to_string(integration_tests::repo_root().join(manifest))
+            .expect("manifest");
         assert!(
-            !text.lines().any(|l| l.replace(' ', "").starts_with("panic=\"abort\"")),
+            !text
+                .lines()
+                .any(|l| l.replace(' ', "").starts_with("panic=\"abort\"")),
             "{manifest} sets panic = \"abort\""
         );
     }
