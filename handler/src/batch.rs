@@ -1,6 +1,8 @@
 //! The batch logic shared by the Lambda function and the worker: each message
 //! is decoded on its own, run, and given one of three outcomes.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
 use aws_config::SdkConfig;
@@ -9,6 +11,7 @@ use producer::aws::ErrorClass;
 use producer::queue::string_attribute;
 use producer::{Envelope, Job};
 
+use crate::backoff::Backoff;
 use crate::effects;
 use crate::error::JobError;
 
@@ -61,8 +64,11 @@ impl JobIdentity {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivery {
     pub message_id: String,
-    /// Present when the worker received the message itself; Lambda deletes for us.
+    /// Lets the handler change the message's visibility (backoff), and the
+    /// worker delete it.
     pub receipt_handle: Option<String>,
+    /// The queue the message came from, when known.
+    pub queue_url: Option<String>,
     pub body: String,
     /// SQS's `ApproximateReceiveCount`: 1 on the first delivery.
     pub receive_count: u32,
@@ -79,6 +85,9 @@ pub enum Outcome {
     /// Leave the message on the queue: it comes back after its visibility timeout,
     /// and the redrive policy dead-letters it after `maxReceiveCount`.
     Retry { reason: String },
+    /// The job is not due yet: a copy waits on the queue for up to 15 minutes
+    /// more, and this message can be deleted.
+    Rescheduled { due_in_seconds: u64 },
 }
 
 impl Outcome {
@@ -92,6 +101,7 @@ impl Outcome {
             Outcome::Done => "done",
             Outcome::DeadLettered { .. } => "dead_lettered",
             Outcome::Retry { .. } => "retry",
+            Outcome::Rescheduled { .. } => "rescheduled",
         }
     }
 }
@@ -113,6 +123,12 @@ pub struct Settings {
     pub max_receive_count: Option<u32>,
     /// Jobs of one batch run at the same time, at most this many.
     pub concurrency: usize,
+    /// How long a transiently failed job waits before it comes back; `None`
+    /// leaves it to the queue's visibility timeout.
+    pub backoff: Option<Backoff>,
+    /// The longest single delay when carrying a job that is not yet due (SQS
+    /// allows 900 seconds).
+    pub max_delay_seconds: u32,
 }
 
 impl Settings {
@@ -120,6 +136,18 @@ impl Settings {
     pub const MAX_RECEIVE_COUNT_ENV: &str = "JOBS_MAX_RECEIVE_COUNT";
     pub const CONCURRENCY_ENV: &str = "JOBS_CONCURRENCY";
     pub const DEFAULT_CONCURRENCY: usize = 10;
+    pub const MAX_DELAY_ENV: &str = "JOBS_MAX_DELAY_SECONDS";
+
+    /// Defaults for everything but the dead-letter queue.
+    pub fn new(dead_letter_queue_url: impl Into<String>) -> Self {
+        Settings {
+            dead_letter_queue_url: dead_letter_queue_url.into(),
+            max_receive_count: None,
+            concurrency: Self::DEFAULT_CONCURRENCY,
+            backoff: Some(Backoff::default()),
+            max_delay_seconds: producer::validate::MAX_DELAY_SECONDS,
+        }
+    }
 
     /// Reads `JOBS_DLQ_URL` (required), `JOBS_MAX_RECEIVE_COUNT` and `JOBS_CONCURRENCY`.
     pub fn from_env() -> Result<Self, SettingsError> {
@@ -138,11 +166,26 @@ impl Settings {
                 _ => Ok(None),
             }
         };
+        let backoff = match std::env::var(Backoff::BASE_ENV).as_deref() {
+            Ok("0") => None,
+            _ => {
+                let default = Backoff::default();
+                Some(Backoff {
+                    base_seconds: number(Backoff::BASE_ENV)?.unwrap_or(default.base_seconds),
+                    max_seconds: number(Backoff::MAX_ENV)?.unwrap_or(default.max_seconds),
+                })
+            }
+        };
+        let max_delay_seconds = number(Self::MAX_DELAY_ENV)?
+            .unwrap_or(producer::validate::MAX_DELAY_SECONDS)
+            .min(producer::validate::MAX_DELAY_SECONDS);
         Ok(Settings {
             dead_letter_queue_url,
             max_receive_count: number(Self::MAX_RECEIVE_COUNT_ENV)?,
             concurrency: number(Self::CONCURRENCY_ENV)?
                 .map_or(Self::DEFAULT_CONCURRENCY, |n| n as usize),
+            backoff,
+            max_delay_seconds,
         })
     }
 }
@@ -160,8 +203,10 @@ pub enum SettingsError {
 pub struct Handler {
     ses: aws_sdk_sesv2::Client,
     s3: aws_sdk_s3::Client,
-    sqs: aws_sdk_sqs::Client,
+    pub(crate) sqs: aws_sdk_sqs::Client,
     settings: Settings,
+    /// Queue URLs looked up from the ARNs in Lambda events, once per queue.
+    pub(crate) queue_urls: Arc<Mutex<HashMap<String, String>>>,
 }
 
 impl Handler {
@@ -185,6 +230,7 @@ impl Handler {
             s3,
             sqs,
             settings,
+            queue_urls: Arc::default(),
         }
     }
 
@@ -210,7 +256,7 @@ impl Handler {
         let started = Instant::now();
         let (result, identity) = match Envelope::decode(&delivery.body) {
             Ok(envelope) => (
-                self.run(&envelope).await,
+                self.run_when_due(delivery, &envelope).await,
                 JobIdentity {
                     id: envelope.id.clone(),
                     kind: envelope.kind().to_owned(),
@@ -219,10 +265,20 @@ impl Handler {
             Err(e) => (Err(JobError::Decode(e)), JobIdentity::peek(&delivery.body)),
         };
         let outcome = match result {
-            Ok(()) => Outcome::Done,
+            Ok(None) => Outcome::Done,
+            Ok(Some(due_in_seconds)) => Outcome::Rescheduled { due_in_seconds },
             Err(error) => self.settle_failure(delivery, &identity, &error).await,
         };
-        let (job_id, kind) = (identity.id.as_str(), identity.kind.as_str());
+        let retry_in_seconds = match &outcome {
+            Outcome::Retry { .. } => self.back_off(delivery).await,
+            _ => None,
+        };
+        let job_id = identity.id.as_str();
+        let kind = if identity.kind.is_empty() {
+            "unknown"
+        } else {
+            identity.kind.as_str()
+        };
         let duration_ms = started.elapsed().as_millis() as u64;
         match &outcome {
             Outcome::Done => tracing::info!(
@@ -234,13 +290,100 @@ impl Handler {
                 duration_ms, message_id = %delivery.message_id, error_code = code, error = %reason,
                 "job dead-lettered"
             ),
+            Outcome::Rescheduled { due_in_seconds } => tracing::info!(
+                job_id, kind, attempt = delivery.receive_count, outcome = outcome.label(),
+                duration_ms, message_id = %delivery.message_id, due_in_seconds,
+                "job not due yet; carried forward"
+            ),
             Outcome::Retry { reason } => tracing::warn!(
                 job_id, kind, attempt = delivery.receive_count, outcome = outcome.label(),
                 duration_ms, message_id = %delivery.message_id, error = %reason,
-                "job will be retried"
+                retry_in_seconds, "job will be retried"
             ),
         }
         outcome
+    }
+
+    /// Hides a failed message for a backoff delay; returns the delay set. When this
+    /// fails the message simply comes back after the queue's visibility timeout.
+    async fn back_off(&self, delivery: &Delivery) -> Option<u32> {
+        let backoff = self.settings.backoff?;
+        let (Some(queue_url), Some(receipt_handle)) =
+            (&delivery.queue_url, &delivery.receipt_handle)
+        else {
+            return None;
+        };
+        let delay = backoff.delay(delivery.receive_count);
+        let changed = self
+            .sqs
+            .change_message_visibility()
+            .queue_url(queue_url)
+            .receipt_handle(receipt_handle)
+            .visibility_timeout(i32::try_from(delay).unwrap_or(i32::MAX))
+            .send()
+            .await;
+        match changed {
+            Ok(_) => Some(delay),
+            Err(e) => {
+                tracing::warn!(message_id = %delivery.message_id, error = %producer::aws::describe(&e),
+                    "could not set the retry delay; the queue's visibility timeout applies");
+                None
+            }
+        }
+    }
+
+    /// Validates the job, then runs it if it is due, or carries it forward:
+    /// returns the seconds it is still due in when it was carried.
+    async fn run_when_due(
+        &self,
+        delivery: &Delivery,
+        envelope: &Envelope,
+    ) -> Result<Option<u64>, JobError> {
+        envelope.validate()?;
+        let wait = envelope
+            .due_at()
+            .and_then(|due| due.duration_since(SystemTime::now()).ok())
+            .filter(|wait| !wait.is_zero());
+        match wait {
+            None => self.run(envelope).await.map(|()| None),
+            Some(wait) => self.carry_forward(delivery, envelope, wait).await.map(Some),
+        }
+    }
+
+    /// Sends the same body back to its queue with the longest delay allowed (or
+    /// the time left), so that the job runs within seconds of its `not_before`.
+    async fn carry_forward(
+        &self,
+        delivery: &Delivery,
+        envelope: &Envelope,
+        wait: std::time::Duration,
+    ) -> Result<u64, JobError> {
+        let due_in_seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        let Some(queue_url) = &delivery.queue_url else {
+            return Err(JobError::Aws {
+                operation: "sqs_carry_forward",
+                class: ErrorClass::Transient,
+                message: "the job is not due yet and its queue is not known".into(),
+            });
+        };
+        let delay = due_in_seconds.min(u64::from(self.settings.max_delay_seconds));
+        self.sqs
+            .send_message()
+            .queue_url(queue_url)
+            .message_body(&delivery.body)
+            .delay_seconds(i32::try_from(delay).unwrap_or(900))
+            .message_attributes(
+                dead_letter_attributes::JOB_ID,
+                string_attribute(&envelope.id),
+            )
+            .message_attributes(
+                dead_letter_attributes::JOB_KIND,
+                string_attribute(envelope.kind()),
+            )
+            .send()
+            .await
+            .map_err(|e| JobError::aws("sqs_carry_forward", &e))?;
+        Ok(due_in_seconds)
     }
 
     /// Validates and carries out one job.

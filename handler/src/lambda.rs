@@ -18,7 +18,11 @@ pub enum EventError {
 
 /// Turns a Lambda SQS record into a delivery. The body is kept as it is: it is
 /// decoded later, on its own, so that one bad body fails one record.
-pub fn delivery_from_record(index: usize, record: SqsMessage) -> Result<Delivery, EventError> {
+pub fn delivery_from_record(
+    index: usize,
+    record: SqsMessage,
+    queue_url: Option<String>,
+) -> Result<Delivery, EventError> {
     let message_id = record
         .message_id
         .filter(|id| !id.is_empty())
@@ -31,6 +35,7 @@ pub fn delivery_from_record(index: usize, record: SqsMessage) -> Result<Delivery
     Ok(Delivery {
         message_id,
         receipt_handle: record.receipt_handle,
+        queue_url,
         body: record.body.unwrap_or_default(),
         receive_count,
     })
@@ -39,12 +44,14 @@ pub fn delivery_from_record(index: usize, record: SqsMessage) -> Result<Delivery
 impl Handler {
     /// The Lambda function's work: process the batch, report what must come back.
     pub async fn handle_sqs_event(&self, event: SqsEvent) -> Result<SqsBatchResponse, EventError> {
-        let deliveries = event
-            .records
-            .into_iter()
-            .enumerate()
-            .map(|(index, record)| delivery_from_record(index, record))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut deliveries = Vec::with_capacity(event.records.len());
+        for (index, record) in event.records.into_iter().enumerate() {
+            let queue_url = match &record.event_source_arn {
+                Some(arn) => self.queue_url_for(arn).await,
+                None => None,
+            };
+            deliveries.push(delivery_from_record(index, record, queue_url)?);
+        }
         let order: Vec<String> = deliveries.iter().map(|d| d.message_id.clone()).collect();
         let processed = self.process_batch(deliveries).await;
         let mut response = SqsBatchResponse::default();
@@ -58,5 +65,30 @@ impl Handler {
             }
         }
         Ok(response)
+    }
+
+    /// The URL of the queue an event came from (`arn:aws:sqs:REGION:ACCOUNT:NAME`),
+    /// looked up once. Without it, retries wait the queue's visibility timeout.
+    async fn queue_url_for(&self, arn: &str) -> Option<String> {
+        if let Some(url) = self.queue_urls.lock().ok()?.get(arn) {
+            return Some(url.clone());
+        }
+        let mut parts = arn.split(':').skip(4);
+        let (account, name) = (parts.next()?, parts.next()?);
+        let url = self
+            .sqs
+            .get_queue_url()
+            .queue_name(name)
+            .queue_owner_aws_account_id(account)
+            .send()
+            .await
+            .map_err(|e| tracing::warn!(arn, error = %producer::aws::describe(&e), "cannot look the queue up"))
+            .ok()?
+            .queue_url?;
+        self.queue_urls
+            .lock()
+            .ok()?
+            .insert(arn.to_owned(), url.clone());
+        Some(url)
     }
 }

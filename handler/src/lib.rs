@@ -3,6 +3,7 @@
 //! [`Handler`] holds the clients and processes batches; [`lambda`] adapts it to
 //! Lambda's SQS events and [`worker`] to a long-polling loop.
 
+pub mod backoff;
 pub mod batch;
 pub mod effects;
 pub mod error;
@@ -10,5 +11,6 @@ pub mod lambda;
 pub mod logging;
 pub mod worker;
 
+pub use backoff::Backoff;
 pub use batch::{Delivery, Handler, Outcome, Processed, Settings};
 pub use error::JobError;

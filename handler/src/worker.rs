@@ -38,6 +38,7 @@ pub struct WorkerStats {
     pub done: u64,
     pub dead_lettered: u64,
     pub retried: u64,
+    pub rescheduled: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -114,6 +115,7 @@ pub async fn run(
                 Some(Delivery {
                     message_id: m.message_id?,
                     receipt_handle: Some(m.receipt_handle?),
+                    queue_url: Some(settings.queue_url.clone()),
                     body: m.body.unwrap_or_default(),
                     receive_count,
                 })
@@ -127,6 +129,7 @@ pub async fn run(
                 crate::batch::Outcome::Done => stats.done += 1,
                 crate::batch::Outcome::DeadLettered { .. } => stats.dead_lettered += 1,
                 crate::batch::Outcome::Retry { .. } => stats.retried += 1,
+                crate::batch::Outcome::Rescheduled { .. } => stats.rescheduled += 1,
             }
             if p.outcome.is_settled() {
                 settled.push(&p.delivery);

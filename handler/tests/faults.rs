@@ -31,6 +31,7 @@ fn delivery(body: String, receive_count: u32) -> Delivery {
     Delivery {
         message_id: "m-1".into(),
         receipt_handle: None,
+        queue_url: None,
         body,
         receive_count,
     }
@@ -38,9 +39,10 @@ fn delivery(body: String, receive_count: u32) -> Delivery {
 
 fn settings(max_receive_count: Option<u32>) -> Settings {
     Settings {
-        dead_letter_queue_url: "https://sqs.us-east-1.amazonaws.com/1/dlq".into(),
         max_receive_count,
         concurrency: 4,
+        backoff: None,
+        ..Settings::new("https://sqs.us-east-1.amazonaws.com/1/dlq")
     }
 }
 
@@ -338,4 +340,42 @@ async fn a_template_mail_sends_the_template_name_and_its_data() {
     let outcome = handler.process(&delivery(envelope.to_json(), 1)).await;
     assert_eq!(outcome, Outcome::Done);
     assert_eq!(ses.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn a_transient_failure_hides_the_message_for_a_jittered_backoff() {
+    use aws_sdk_sqs::operation::change_message_visibility::ChangeMessageVisibilityOutput;
+    let ses = ses_answering(503, "");
+    // The third delivery failed: base 10 s doubled twice caps the wait at 40 s.
+    let hide = mock!(aws_sdk_sqs::Client::change_message_visibility)
+        .match_requests(|req| {
+            req.queue_url() == Some("https://queue")
+                && req.receipt_handle() == Some("handle-1")
+                && req
+                    .visibility_timeout()
+                    .is_some_and(|v| (0..=40).contains(&v))
+        })
+        .then_output(|| ChangeMessageVisibilityOutput::builder().build());
+    let sqs = mock_client!(aws_sdk_sqs, RuleMode::MatchAny, [&hide], |b| b
+        .retry_config(RetryConfig::disabled()));
+    let ses_client = mock_client!(aws_sdk_sesv2, RuleMode::MatchAny, [&ses], |b| b
+        .retry_config(RetryConfig::disabled()));
+    let handler = Handler::from_clients(
+        ses_client,
+        mock_client!(aws_sdk_s3, [&s3_ok()]),
+        sqs,
+        Settings {
+            backoff: Some(handler::Backoff {
+                base_seconds: 10,
+                max_seconds: 900,
+            }),
+            ..settings(None)
+        },
+    );
+    let mut failing = delivery(mail().to_json(), 3);
+    failing.queue_url = Some("https://queue".into());
+    failing.receipt_handle = Some("handle-1".into());
+    let outcome = handler.process(&failing).await;
+    assert!(matches!(outcome, Outcome::Retry { .. }), "{outcome:?}");
+    assert_eq!(hide.num_calls(), 1);
 }

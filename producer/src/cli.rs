@@ -4,11 +4,16 @@ use std::collections::BTreeMap;
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::SystemTime;
 
 use clap::{Args, Parser, Subcommand};
 
 use crate::envelope::{Envelope, Job, MailJob, UploadJob};
-use crate::queue::{DEFAULT_MAX_MESSAGE_BYTES, EnqueueError, QUEUE_URL_ENV, Queue, SendOptions};
+use crate::ops;
+use crate::queue::{
+    DEFAULT_MAX_MESSAGE_BYTES, EnqueueError, QUEUE_URL_ENV, Queue, SendOptions, schedule,
+};
+use crate::validate::parse_rfc3339;
 
 /// Exit code when the input was refused and nothing was sent.
 pub const EXIT_INVALID: u8 = 2;
@@ -25,7 +30,63 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Validate jobs and send them to the queue; nothing is sent if any job is invalid.
-    Enqueue(EnqueueArgs),
+    Enqueue(Box<EnqueueArgs>),
+    /// Jobs queued, in flight, delayed, and dead.
+    Stats(QueueArgs),
+    /// Look after the dead-letter queue.
+    #[command(subcommand)]
+    Dlq(DlqCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct QueueArgs {
+    /// The job queue's URL.
+    #[arg(long, env = QUEUE_URL_ENV)]
+    pub queue_url: Option<String>,
+    /// The dead-letter queue's URL.
+    #[arg(long, env = "JOBS_DLQ_URL")]
+    pub dlq_url: Option<String>,
+    /// Read at most this many dead letters.
+    #[arg(long, default_value_t = 1000)]
+    pub limit: usize,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DlqCommand {
+    /// Dead letters grouped by kind and reason.
+    List(QueueArgs),
+    /// One dead letter in full: its body and the reason it failed.
+    Show {
+        /// A job id or an SQS message id.
+        id: String,
+        #[command(flatten)]
+        queues: QueueArgs,
+    },
+    /// Send dead letters back to the job queue, bodies unchanged.
+    Redrive {
+        #[command(flatten)]
+        queues: QueueArgs,
+        /// Every dead letter.
+        #[arg(long, conflicts_with_all = ["kind", "id"])]
+        all: bool,
+        /// Those of one kind (`mail`, `upload`).
+        #[arg(long, conflicts_with = "id")]
+        kind: Option<String>,
+        /// One job, by job id or SQS message id.
+        #[arg(long)]
+        id: Option<String>,
+        /// Say what would be sent back, and send nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Delete every dead letter (asks first).
+    Purge {
+        #[command(flatten)]
+        queues: QueueArgs,
+        /// Do not ask.
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -39,6 +100,12 @@ pub struct EnqueueArgs {
     /// Seconds before the job may run (0–900).
     #[arg(long, default_value_t = 0, global = true)]
     pub delay: u32,
+    /// Run at this RFC 3339 time, however far ahead (e.g. `2026-12-01T09:00:00Z`).
+    #[arg(long, global = true, value_name = "TIME")]
+    pub at: Option<String>,
+    /// Run after this long, however long (e.g. `90m`, `3h`, `2days`).
+    #[arg(long = "in", global = true, value_name = "DURATION")]
+    pub in_: Option<String>,
     /// A file holding one envelope, or one envelope per line (JSON Lines); `-` reads standard input.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
@@ -198,6 +265,32 @@ fn guess_content_type(path: &Path) -> &'static str {
     }
 }
 
+/// The time `--at` or `--in` asks for, if either; at most one of them and `--delay`.
+fn when(args: &EnqueueArgs) -> Result<Option<SystemTime>, InputError> {
+    let given = [args.delay != 0, args.at.is_some(), args.in_.is_some()];
+    if given.iter().filter(|g| **g).count() > 1 {
+        return Err(InputError(
+            "give one of `--delay`, `--at` and `--in`".into(),
+        ));
+    }
+    if let Some(at) = &args.at {
+        return parse_rfc3339(at).map(Some).ok_or_else(|| {
+            InputError(format!(
+                "`--at` takes an RFC 3339 time such as `2026-12-01T09:00:00Z`, not `{at}`"
+            ))
+        });
+    }
+    if let Some(wait) = &args.in_ {
+        let wait = humantime::parse_duration(wait).map_err(|e| {
+            InputError(format!(
+                "`--in` takes a duration such as `90m` or `3h`, not `{wait}`: {e}"
+            ))
+        })?;
+        return Ok(Some(SystemTime::now() + wait));
+    }
+    Ok(None)
+}
+
 /// One envelope, or JSON Lines: one envelope per non-empty line.
 fn read_envelopes(path: &Path) -> Result<Vec<Envelope>, InputError> {
     let text = if path == Path::new("-") {
@@ -230,8 +323,145 @@ fn read_envelopes(path: &Path) -> Result<Vec<Envelope>, InputError> {
 
 /// Runs a parsed command line; prints results on stdout and problems on stderr.
 pub async fn run(cli: Cli, sqs: aws_sdk_sqs::Client) -> ExitCode {
-    match cli.command {
-        Command::Enqueue(args) => enqueue(args, sqs).await,
+    let result = match cli.command {
+        Command::Enqueue(args) => return enqueue(*args, sqs).await,
+        Command::Stats(queues) => stats(&sqs, &queues).await,
+        Command::Dlq(command) => dlq(&sqs, command).await,
+    };
+    match result {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::from(EXIT_SEND_FAILED)
+        }
+    }
+}
+
+fn urls(queues: &QueueArgs) -> Result<(&str, &str), String> {
+    let queue = queues.queue_url.as_deref().filter(|u| !u.is_empty());
+    let dlq = queues.dlq_url.as_deref().filter(|u| !u.is_empty());
+    match (queue, dlq) {
+        (Some(queue), Some(dlq)) => Ok((queue, dlq)),
+        (None, _) => Err(format!(
+            "no queue: pass `--queue-url` or set `{QUEUE_URL_ENV}`"
+        )),
+        (_, None) => Err("no dead-letter queue: pass `--dlq-url` or set `JOBS_DLQ_URL`".into()),
+    }
+}
+
+async fn stats(sqs: &aws_sdk_sqs::Client, queues: &QueueArgs) -> Result<ExitCode, String> {
+    let (queue, dlq) = urls(queues)?;
+    let stats = ops::stats(sqs, queue, dlq)
+        .await
+        .map_err(|e| e.to_string())?;
+    println!("queued     {}", stats.queued);
+    println!("in flight  {}", stats.in_flight);
+    println!("delayed    {}", stats.delayed);
+    println!("dead       {}", stats.dead);
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn dlq(sqs: &aws_sdk_sqs::Client, command: DlqCommand) -> Result<ExitCode, String> {
+    match command {
+        DlqCommand::List(queues) => {
+            let (_, dlq) = urls(&queues)?;
+            let letters = ops::list_dead_letters(sqs, dlq, queues.limit)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("{} dead letters", letters.len());
+            for ((kind, code), group) in ops::group(&letters) {
+                println!("\n{kind} / {code}: {}", group.len());
+                for letter in group {
+                    println!(
+                        "  {}  {}  {}",
+                        letter.job_id, letter.failed_at, letter.reason
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        DlqCommand::Show { id, queues } => {
+            let (_, dlq) = urls(&queues)?;
+            let letters = ops::list_dead_letters(sqs, dlq, queues.limit)
+                .await
+                .map_err(|e| e.to_string())?;
+            let letter = letters
+                .iter()
+                .find(|l| l.job_id == id || l.message_id == id)
+                .ok_or_else(|| format!("no dead letter with job id or message id `{id}`"))?;
+            println!("job id:      {}", letter.job_id);
+            println!("message id:  {}", letter.message_id);
+            println!("kind:        {}", letter.kind);
+            println!(
+                "error:       {} ({})",
+                letter.error_code, letter.error_class
+            );
+            println!("reason:      {}", letter.reason);
+            println!("failed at:   {}", letter.failed_at);
+            let body = serde_json::from_str::<serde_json::Value>(&letter.body)
+                .ok()
+                .and_then(|v| serde_json::to_string_pretty(&v).ok())
+                .unwrap_or_else(|| letter.body.clone());
+            println!("body:\n{body}");
+            Ok(ExitCode::SUCCESS)
+        }
+        DlqCommand::Redrive {
+            queues,
+            all,
+            kind,
+            id,
+            dry_run,
+        } => {
+            let (queue, dlq) = urls(&queues)?;
+            let selection = match (all, kind, id) {
+                (true, _, _) => ops::Selection::All,
+                (_, Some(kind), _) => ops::Selection::Kind(kind),
+                (_, _, Some(id)) => ops::Selection::Id(id),
+                _ => return Err("say which: `--all`, `--kind KIND` or `--id ID`".into()),
+            };
+            let done = ops::redrive(sqs, dlq, queue, &selection, dry_run, queues.limit)
+                .await
+                .map_err(|e| e.to_string())?;
+            if let Some(task) = done.move_task {
+                println!("SQS is moving every dead letter back (move task {task})");
+                return Ok(ExitCode::SUCCESS);
+            }
+            let verb = if dry_run {
+                "would send back"
+            } else {
+                "sent back"
+            };
+            println!(
+                "{verb} {} dead letters; {} left alone",
+                done.moved.len(),
+                done.left
+            );
+            for job_id in &done.moved {
+                println!("  {job_id}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        DlqCommand::Purge { queues, yes } => {
+            let (queue, dlq) = urls(&queues)?;
+            let stats = ops::stats(sqs, queue, dlq)
+                .await
+                .map_err(|e| e.to_string())?;
+            if !yes {
+                eprint!(
+                    "delete all {} dead letters from {dlq}? type `yes`: ",
+                    stats.dead
+                );
+                let mut answer = String::new();
+                let _ = std::io::stdin().read_line(&mut answer);
+                if answer.trim() != "yes" {
+                    eprintln!("nothing was deleted");
+                    return Ok(ExitCode::from(EXIT_SEND_FAILED));
+                }
+            }
+            ops::purge(sqs, dlq).await.map_err(|e| e.to_string())?;
+            println!("purged {dlq} ({} dead letters)", stats.dead);
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -251,7 +481,23 @@ async fn enqueue(args: EnqueueArgs, sqs: aws_sdk_sqs::Client) -> ExitCode {
         ));
     };
     let queue = Queue::new(sqs, queue_url).with_max_message_bytes(args.max_message_bytes);
-    let options = SendOptions::delayed(args.delay);
+    let (envelopes, options) = match when(&args) {
+        Ok(None) => (envelopes, SendOptions::delayed(args.delay)),
+        Ok(Some(at)) => {
+            let now = SystemTime::now();
+            let mut options = SendOptions::default();
+            let scheduled = envelopes
+                .iter()
+                .map(|e| {
+                    let (scheduled, first_leg) = schedule(e, at, now);
+                    options = first_leg;
+                    scheduled
+                })
+                .collect();
+            (scheduled, options)
+        }
+        Err(e) => return refuse(e.0),
+    };
     if let [envelope] = envelopes.as_slice() {
         return match queue.enqueue(envelope, options).await {
             Ok(message_id) => {
@@ -337,7 +583,9 @@ mod tests {
             "order-42",
         ])
         .expect("parses");
-        let Command::Enqueue(args) = cli.command;
+        let Command::Enqueue(args) = cli.command else {
+            panic!("not enqueue")
+        };
         let envelopes = envelopes(&args).expect("builds");
         assert_eq!(envelopes[0].id, "order-42");
         let Job::Mail(mail) = &envelopes[0].job else {
@@ -362,7 +610,9 @@ mod tests {
             "s",
         ])
         .expect("parses");
-        let Command::Enqueue(args) = cli.command;
+        let Command::Enqueue(args) = cli.command else {
+            panic!("not enqueue")
+        };
         let err = envelopes(&args).expect_err("one or the other");
         assert!(
             err.to_string()

@@ -38,6 +38,9 @@
 //! let later = jobs
 //!     .enqueue_with(&reminder, EnqueueOptions::default().delay_seconds(600).id("reminder-42"))
 //!     .await?;
+//! // And once more in three days: past SQS's 15 minutes, carried forward until due.
+//! let three_days = std::time::Duration::from_secs(3 * 86_400);
+//! jobs.enqueue_with(&reminder, EnqueueOptions::default().after(three_days)).await?;
 //! # let _ = (message_id, later);
 //! # Ok(())
 //! # }
@@ -45,6 +48,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
 
 use aws_config::SdkConfig;
 
@@ -63,6 +67,8 @@ pub struct EnqueueOptions {
     pub delay_seconds: Option<u32>,
     /// The job's id; a random UUID when left out.
     pub id: Option<String>,
+    /// Run at this time, however far ahead (replaces `delay_seconds`).
+    pub at: Option<SystemTime>,
 }
 
 impl EnqueueOptions {
@@ -81,12 +87,24 @@ impl EnqueueOptions {
         self
     }
 
+    /// Run at `at`: tomorrow morning, next month.
+    pub fn at(mut self, at: SystemTime) -> Self {
+        self.at = Some(at);
+        self
+    }
+
+    /// Run after `wait`, which may be longer than SQS's 15 minutes.
+    pub fn after(self, wait: Duration) -> Self {
+        self.at(SystemTime::now() + wait)
+    }
+
     /// These options with every field that `overrides` sets replaced.
     pub fn merged(self, overrides: EnqueueOptions) -> Self {
         EnqueueOptions {
             queue: overrides.queue.or(self.queue),
             delay_seconds: overrides.delay_seconds.or(self.delay_seconds),
             id: overrides.id.or(self.id),
+            at: overrides.at.or(self.at),
         }
     }
 }

@@ -27,6 +27,10 @@ pub struct Envelope {
     pub id: String,
     /// RFC 3339 time at which the job was created.
     pub created_at: String,
+    /// RFC 3339 time before which the job must not run. SQS delays stop at 15
+    /// minutes; the handler carries a job with a later time forward until it is due.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_before: Option<String>,
     #[serde(flatten)]
     pub job: Job,
 }
@@ -135,6 +139,7 @@ impl Envelope {
             version: ENVELOPE_VERSION,
             id: uuid::Uuid::new_v4().to_string(),
             created_at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+            not_before: None,
             job,
         }
     }
@@ -147,6 +152,13 @@ impl Envelope {
 
     pub fn kind(&self) -> &'static str {
         self.job.kind()
+    }
+
+    /// The job's `not_before` as a point in time, if it has a valid one.
+    pub fn due_at(&self) -> Option<SystemTime> {
+        self.not_before
+            .as_deref()
+            .and_then(crate::validate::parse_rfc3339)
     }
 
     pub fn to_json(&self) -> String {
@@ -175,6 +187,7 @@ impl Envelope {
             version: raw.version,
             id: raw.id,
             created_at: raw.created_at,
+            not_before: raw.not_before,
             job,
         })
     }
@@ -187,6 +200,8 @@ struct RawEnvelope {
     id: String,
     kind: String,
     created_at: String,
+    #[serde(default)]
+    not_before: Option<String>,
     job: serde_json::Value,
 }
 

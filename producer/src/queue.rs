@@ -1,11 +1,13 @@
 //! Sending jobs to SQS: validate everything first, then send.
 
+use std::time::SystemTime;
+
 use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
 use aws_smithy_types::error::metadata::ProvideErrorMetadata as _;
 
 use crate::aws::{ErrorClass, classify, describe};
 use crate::envelope::{Envelope, Job};
-use crate::validate::{FieldError, ValidationErrors, check_delay};
+use crate::validate::{FieldError, MAX_DELAY_SECONDS, ValidationErrors, check_delay};
 
 /// The environment variable read for the queue URL when none is given.
 pub const QUEUE_URL_ENV: &str = "JOBS_QUEUE_URL";
@@ -221,6 +223,17 @@ impl Queue {
         Ok(output.message_id.unwrap_or_default())
     }
 
+    /// Sends a job to run at `at`, however far ahead: the message waits up to
+    /// SQS's 15 minutes, and the handler carries it forward from there until due.
+    pub async fn enqueue_at(
+        &self,
+        envelope: &Envelope,
+        at: SystemTime,
+    ) -> Result<String, EnqueueError> {
+        let (scheduled, options) = schedule(envelope, at, SystemTime::now());
+        self.enqueue(&scheduled, options).await
+    }
+
     /// Sends many jobs with `SendMessageBatch`, ten per call. Every job is checked
     /// before the first call, so an invalid one means nothing was sent. After
     /// that, each job's fate is reported on its own: SQS can accept some entries
@@ -369,6 +382,17 @@ pub fn string_attribute(value: &str) -> MessageAttributeValue {
         .expect("data_type is set, the only required field")
 }
 
+/// The envelope stamped with `not_before = at`, and the first leg's delay: the
+/// time left, rounded up, at most 900 seconds.
+pub fn schedule(envelope: &Envelope, at: SystemTime, now: SystemTime) -> (Envelope, SendOptions) {
+    let mut scheduled = envelope.clone();
+    scheduled.not_before = Some(humantime::format_rfc3339_millis(at).to_string());
+    let wait = at.duration_since(now).unwrap_or_default();
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    let delay_seconds = seconds.min(u64::from(MAX_DELAY_SECONDS)) as u32;
+    (scheduled, SendOptions { delay_seconds })
+}
+
 fn delay_as_i32(delay_seconds: u32) -> i32 {
     // Validated to 0..=900 before any send.
     i32::try_from(delay_seconds).unwrap_or(i32::MAX)
@@ -453,6 +477,28 @@ mod tests {
             .expect_err("too large");
         assert_eq!(errors.fields().collect::<Vec<_>>(), ["job.body_base64"]);
         assert!(errors.to_string().contains("20000"), "{errors}");
+    }
+
+    #[test]
+    fn a_schedule_waits_at_most_fifteen_minutes_per_leg_and_carries_its_time() {
+        use std::time::Duration;
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_839_660);
+        let job = mail(1);
+        let (scheduled, options) = schedule(&job, now + Duration::from_secs(3 * 3600), now);
+        assert_eq!(options.delay_seconds, 900);
+        assert_eq!(
+            scheduled.not_before.as_deref(),
+            Some("2026-11-28T07:21:00.000Z")
+        );
+        assert_eq!(
+            scheduled.due_at(),
+            Some(now + Duration::from_secs(3 * 3600))
+        );
+        assert!(scheduled.validate().is_ok());
+        let (_, options) = schedule(&job, now + Duration::from_millis(90_500), now);
+        assert_eq!(options.delay_seconds, 91, "rounded up: never early");
+        let (_, options) = schedule(&job, now - Duration::from_secs(5), now);
+        assert_eq!(options.delay_seconds, 0);
     }
 
     #[tokio::test]

@@ -5,6 +5,7 @@
 //! too, and dead-letters what fails.
 
 use std::fmt;
+use std::time::{Duration, SystemTime};
 
 use crate::envelope::{Envelope, Job, MailJob, MailTemplate, UploadJob};
 
@@ -89,6 +90,14 @@ impl Envelope {
                 "is not an RFC 3339 time such as `2026-11-28T04:21:00Z`",
             );
         }
+        if let Some(not_before) = &self.not_before
+            && !is_rfc3339(not_before)
+        {
+            errors.push(
+                "not_before",
+                "is not an RFC 3339 time such as `2026-11-28T04:21:00Z`",
+            );
+        }
         match &self.job {
             Job::Mail(mail) => check_mail(&mut errors, mail),
             Job::Upload(upload) => check_upload(&mut errors, upload),
@@ -101,48 +110,79 @@ impl Envelope {
 /// seconds and a `Z` or `±hh:mm` offset (Python's `isoformat()`, JavaScript's
 /// `toISOString()`, Ruby's `iso8601` all qualify).
 pub fn is_rfc3339(value: &str) -> bool {
+    parse_rfc3339(value).is_some()
+}
+
+/// Reads an RFC 3339 date-time (see [`is_rfc3339`]) as a point in time.
+pub fn parse_rfc3339(value: &str) -> Option<SystemTime> {
     let bytes = value.as_bytes();
     let number = |range: std::ops::Range<usize>, max: u32| {
         value
             .get(range)
             .filter(|s| s.bytes().all(|b| b.is_ascii_digit()))
             .and_then(|s| s.parse::<u32>().ok())
-            .is_some_and(|n| n <= max)
+            .filter(|n| *n <= max)
     };
-    let date_time_ok = bytes.len() >= 20
-        && number(0..4, 9999)
-        && bytes[4] == b'-'
-        && number(5..7, 12)
-        && value.get(5..7) != Some("00")
-        && bytes[7] == b'-'
-        && number(8..10, 31)
-        && value.get(8..10) != Some("00")
-        && matches!(bytes[10], b'T' | b't')
-        && number(11..13, 23)
-        && bytes[13] == b':'
-        && number(14..16, 59)
-        && bytes[16] == b':'
-        && number(17..19, 60);
-    if !date_time_ok {
-        return false;
+    if bytes.len() < 20
+        || bytes[4] != b'-'
+        || bytes[7] != b'-'
+        || !matches!(bytes[10], b'T' | b't')
+        || bytes[13] != b':'
+        || bytes[16] != b':'
+    {
+        return None;
     }
+    let year = number(0..4, 9999)?;
+    let month = number(5..7, 12).filter(|m| *m >= 1)?;
+    let day = number(8..10, 31).filter(|d| *d >= 1)?;
+    let hour = number(11..13, 23)?;
+    let minute = number(14..16, 59)?;
+    let second = number(17..19, 60)?;
     let mut rest = &value[19..];
+    let mut nanos = 0u32;
     if let Some(fraction) = rest.strip_prefix('.') {
         let digits = fraction.bytes().take_while(u8::is_ascii_digit).count();
         if digits == 0 {
-            return false;
+            return None;
         }
+        let kept = &fraction[..digits.min(9)];
+        nanos = kept.parse::<u32>().ok()? * 10u32.pow(9 - kept.len() as u32);
         rest = &fraction[digits..];
     }
-    match rest.as_bytes() {
-        [b'Z' | b'z'] => true,
-        [b'+' | b'-', h1, h2, b':', m1, m2] => {
-            [h1, h2, m1, m2].iter().all(|b| b.is_ascii_digit())
-                && (h1 - b'0') * 10 + (h2 - b'0') <= 23
-                && (m1 - b'0') * 10 + (m2 - b'0') <= 59
+    let offset_seconds: i64 = match rest.as_bytes() {
+        [b'Z' | b'z'] => 0,
+        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
+            if ![h1, h2, m1, m2].iter().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            let hours = i64::from((h1 - b'0') * 10 + (h2 - b'0'));
+            let minutes = i64::from((m1 - b'0') * 10 + (m2 - b'0'));
+            if hours > 23 || minutes > 59 {
+                return None;
+            }
+            let offset = hours * 3600 + minutes * 60;
+            if *sign == b'+' { offset } else { -offset }
         }
-        _ => false,
-    }
+        _ => return None,
+    };
+    let days = days_from_civil(i64::from(year), month, day);
+    let seconds =
+        days * 86_400 + i64::from(hour) * 3600 + i64::from(minute) * 60 + i64::from(second)
+            - offset_seconds;
+    let since_epoch = Duration::new(u64::try_from(seconds).ok()?, nanos);
+    SystemTime::UNIX_EPOCH.checked_add(since_epoch)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let month = i64::from(month);
+    let day_of_year =
+        (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
 }
 
 /// `DelaySeconds` must be 0–900.
@@ -684,6 +724,25 @@ mod tests {
         ] {
             assert!(!is_rfc3339(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn rfc3339_times_read_as_the_right_instant() {
+        let at = |s: &str| {
+            parse_rfc3339(s)
+                .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+                .map(|d| (d.as_secs(), d.subsec_millis()))
+        };
+        assert_eq!(at("1970-01-01T00:00:00Z"), Some((0, 0)));
+        assert_eq!(at("2000-02-29T12:00:00Z"), Some((951_825_600, 0)));
+        assert_eq!(at("2026-11-28T04:21:00.250Z"), Some((1_795_839_660, 250)));
+        assert_eq!(at("2026-11-28T05:21:00+01:00"), Some((1_795_839_660, 0)));
+        assert_eq!(at("2026-11-27T20:21:00-08:00"), Some((1_795_839_660, 0)));
+        assert_eq!(
+            at("1969-12-31T23:59:59Z"),
+            None,
+            "before 1970 is no time for a job"
+        );
     }
 
     #[test]

@@ -120,6 +120,11 @@ fn both_refuse_the_same_broken_messages() {
             "/job",
             json!({"from": "a@example.com", "to": ["b@example.com"], "template": {"name": "t", "extra": 1}}),
         ),
+        {
+            let mut v = mail.clone();
+            v["not_before"] = json!("tomorrow");
+            v
+        },
         edit(upload, "/job/key", json!("../etc/passwd")),
         edit(upload, "/job/key", json!("/abs")),
         edit(upload, "/job/bucket", json!("Bad_Bucket")),

@@ -293,16 +293,28 @@ impl LocalAws {
         dlq_url: &str,
         max_receive_count: Option<u32>,
     ) -> Handler {
-        Handler::from_clients(
+        self.handler_with(
             ses,
-            self.s3.clone(),
-            self.sqs.clone(),
             Settings {
-                dead_letter_queue_url: dlq_url.to_owned(),
                 max_receive_count,
-                concurrency: 10,
+                backoff: None,
+                ..Settings::new(dlq_url)
             },
         )
+    }
+
+    /// SES that cannot be reached: every call fails with a connection error.
+    pub fn unreachable_ses(&self) -> aws_sdk_sesv2::Client {
+        // Port 9 (discard) has no listener here: connections are refused at once.
+        aws_sdk_sesv2::Client::from_conf(
+            aws_sdk_sesv2::config::Builder::from(&self.config)
+                .endpoint_url("http://127.0.0.1:9")
+                .build(),
+        )
+    }
+
+    pub fn handler_with(&self, ses: aws_sdk_sesv2::Client, settings: Settings) -> Handler {
+        Handler::from_clients(ses, self.s3.clone(), self.sqs.clone(), settings)
     }
 
     /// Every mail moto has recorded.

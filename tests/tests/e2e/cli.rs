@@ -162,6 +162,34 @@ async fn bad_input_exits_non_zero_names_the_field_and_sends_nothing() -> Result<
         String::from_utf8_lossy(&output.stderr)
     );
     assert_eq!(local.queue_depth(&queues.url).await?, 3);
+
+    // Three hours ahead: the first leg waits SQS's longest delay, the time travels in the job.
+    let output = jobs(
+        &local,
+        &queues,
+        &[
+            "enqueue",
+            "--in",
+            "3h",
+            "upload",
+            "--key",
+            "later.txt",
+            "--file",
+            &small,
+        ],
+    )?;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let delayed = local
+        .queue_attribute(
+            &queues.url,
+            aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesDelayed,
+        )
+        .await?;
+    assert_eq!(delayed, "1");
     std::fs::remove_dir_all(&dir).ok();
     Ok(())
 }

@@ -46,18 +46,32 @@ fn wait_for_port(port: u16) -> Result<()> {
 /// Starts the emulator and the handler binary connected to it.
 fn start(local: &LocalAws, port: u16, dlq_url: &str) -> Result<(Running, Running)> {
     let emulator = Command::new(cargo_lambda())
-        .args(["lambda", "watch", "--only-lambda-apis", "--invoke-address", "127.0.0.1"])
+        .args([
+            "lambda",
+            "watch",
+            "--only-lambda-apis",
+            "--invoke-address",
+            "127.0.0.1",
+        ])
         .args(["--invoke-port", &port.to_string()])
         .current_dir(repo_root())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .with_context(|| format!("{} (installed by `make local-install`)", cargo_lambda().display()))?;
+        .with_context(|| {
+            format!(
+                "{} (installed by `make local-install`)",
+                cargo_lambda().display()
+            )
+        })?;
     let emulator = Running(emulator);
     wait_for_port(port)?;
     let function = Command::new(workspace_binary("handler")?)
         .envs(local.env.child_env())
-        .env("AWS_LAMBDA_RUNTIME_API", format!("http://127.0.0.1:{port}/.rt"))
+        .env(
+            "AWS_LAMBDA_RUNTIME_API",
+            format!("http://127.0.0.1:{port}/.rt"),
+        )
         .env("AWS_LAMBDA_FUNCTION_NAME", "_")
         .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
         .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
@@ -72,15 +86,30 @@ fn start(local: &LocalAws, port: u16, dlq_url: &str) -> Result<(Running, Running
 fn invoke(port: u16, event: &str) -> Result<Vec<String>> {
     let output = Command::new(cargo_lambda())
         .args(["lambda", "invoke", "_", "--invoke-address", "127.0.0.1"])
-        .args(["--invoke-port", &port.to_string(), "--output-format", "json", "--data-file", event])
+        .args([
+            "--invoke-port",
+            &port.to_string(),
+            "--output-format",
+            "json",
+            "--data-file",
+            event,
+        ])
         .current_dir(repo_root())
         .output()?;
     if !output.status.success() {
-        bail!("invoke {event}: {}", String::from_utf8_lossy(&output.stderr));
+        bail!(
+            "invoke {event}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
     let response: Value = serde_json::from_slice(&output.stdout).context("the response is JSON")?;
-    let failures = response["batchItemFailures"].as_array().context("batchItemFailures")?;
-    Ok(failures.iter().filter_map(|f| f["itemIdentifier"].as_str().map(str::to_owned)).collect())
+    let failures = response["batchItemFailures"]
+        .as_array()
+        .context("batchItemFailures")?;
+    Ok(failures
+        .iter()
+        .filter_map(|f| f["itemIdentifier"].as_str().map(str::to_owned))
+        .collect())
 }
 
 fn expected(name: &str) -> Result<(Vec<String>, BTreeSet<String>)> {
@@ -140,7 +169,9 @@ async fn the_shipped_binary_answers_every_event_with_its_expected_failures() -> 
     let _running = start(&local, port, &format!("{}-gone", queues.dlq_url))?;
     for name in &files {
         let (failures, dead) = expected(name)?;
-        let got: BTreeSet<String> = invoke(port, &format!("events/{name}"))?.into_iter().collect();
+        let got: BTreeSet<String> = invoke(port, &format!("events/{name}"))?
+            .into_iter()
+            .collect();
         let must_come_back: BTreeSet<String> = dead.into_iter().chain(failures).collect();
         assert_eq!(got, must_come_back, "{name}: without a dead-letter queue");
     }

@@ -5,6 +5,8 @@ mod cli;
 mod events;
 mod lambda_binary;
 mod library;
+mod operations;
 mod pipeline;
 mod readme;
+mod retries;
 mod worker_signal;

@@ -351,16 +351,6 @@ async fn a_mixed_batch_sends_the_good_and_dead_letters_the_permanent_failures() 
     Ok(())
 }
 
-/// SES that cannot be reached: every call fails with a connection error.
-fn unreachable_ses(local: &LocalAws) -> aws_sdk_sesv2::Client {
-    // Port 9 (discard) has no listener here: connections are refused at once.
-    aws_sdk_sesv2::Client::from_conf(
-        aws_sdk_sesv2::config::Builder::from(&local.config)
-            .endpoint_url("http://127.0.0.1:9")
-            .build(),
-    )
-}
-
 /// Runs `envelope` through a worker until the job queue is empty and its
 /// dead-letter queue holds it; returns the worker's counts and the dead letter.
 async fn dead_after_retries(
@@ -406,7 +396,7 @@ async fn a_job_that_keeps_failing_transiently_reaches_the_dlq_after_max_receive_
     // The queue's redrive policy moves it after maxReceiveCount deliveries.
     let envelope = local.text_mail(format!("never reaches SES {}", unique_suffix()));
     let (stats, moved) =
-        dead_after_retries(&local, &envelope, unreachable_ses(&local), false).await?;
+        dead_after_retries(&local, &envelope, local.unreachable_ses(), false).await?;
     assert_eq!(
         (stats.retried, stats.dead_lettered),
         (2, 0),
@@ -421,7 +411,7 @@ async fn a_job_that_keeps_failing_transiently_reaches_the_dlq_after_max_receive_
     // Told the same maxReceiveCount, the handler moves it itself on the last
     // delivery and says why.
     let (stats, dead) =
-        dead_after_retries(&local, &envelope, unreachable_ses(&local), true).await?;
+        dead_after_retries(&local, &envelope, local.unreachable_ses(), true).await?;
     assert_eq!((stats.retried, stats.dead_lettered), (1, 1));
     assert_eq!(
         attribute(&dead, attr::ERROR_CLASS).as_deref(),
@@ -466,6 +456,7 @@ async fn a_permanent_failure_stays_queued_while_the_dlq_is_missing() -> Result<(
     let delivery = handler::Delivery {
         message_id: message.message_id.clone().unwrap_or_default(),
         receipt_handle: message.receipt_handle.clone(),
+        queue_url: None,
         body: message.body.clone().unwrap_or_default(),
         receive_count: 1,
     };

@@ -1,0 +1,96 @@
+//! Backoff with jitter, and jobs scheduled past SQS's 15-minute delay.
+
+use std::time::{Duration, SystemTime};
+
+use anyhow::Result;
+use handler::{Backoff, Settings};
+use integration_tests::{LocalAws, run_worker_until, unique_suffix};
+use producer::SendOptions;
+
+#[tokio::test]
+async fn backoff_brings_a_failed_job_back_before_the_visibility_timeout() -> Result<()> {
+    let local = LocalAws::connect().await?;
+    // A minute of visibility: without backoff three deliveries take over two minutes.
+    let queues = local.fresh_queues("backoff", 3, 60).await?;
+    let envelope = local.text_mail(format!("backoff {}", unique_suffix()));
+    local
+        .queue(&queues.url)
+        .enqueue(&envelope, SendOptions::default())
+        .await?;
+    let handler = local.handler_with(
+        local.unreachable_ses(),
+        Settings {
+            backoff: Some(Backoff {
+                base_seconds: 1,
+                max_seconds: 2,
+            }),
+            ..Settings::new(&queues.dlq_url)
+        },
+    );
+    let stats = run_worker_until(
+        handler,
+        &local,
+        &queues.url,
+        Duration::from_secs(45),
+        || async { Ok((local.queue_depth(&queues.dlq_url).await? > 0).then_some(())) },
+    )
+    .await?;
+    assert_eq!(
+        stats.retried, 3,
+        "three deliveries, each failed and backed off: {stats:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_job_due_later_than_the_longest_delay_is_carried_forward_and_runs_on_time() -> Result<()>
+{
+    let local = LocalAws::connect().await?;
+    let queues = local.fresh_queues("schedule", 3, 30).await?;
+    let marker = unique_suffix();
+    let due = SystemTime::now() + Duration::from_secs(7);
+    let mut envelope = local.text_mail(format!("scheduled {marker}"));
+    envelope.not_before = Some(humantime::format_rfc3339_millis(due).to_string());
+    // Sent at once, as a far-off job's last leg would be; the handler may delay
+    // at most 2 s at a time here, so it must carry the job forward several times.
+    local
+        .queue(&queues.url)
+        .enqueue(&envelope, SendOptions::default())
+        .await?;
+    let handler = local.handler_with(
+        local.ses.clone(),
+        Settings {
+            max_delay_seconds: 2,
+            ..Settings::new(&queues.dlq_url)
+        },
+    );
+    let mut seen_at = None;
+    let stats = run_worker_until(
+        handler,
+        &local,
+        &queues.url,
+        Duration::from_secs(60),
+        || {
+            let found = local.mails_with(&marker).map(|m| !m.is_empty());
+            if matches!(found, Ok(true)) && seen_at.is_none() {
+                seen_at = Some(SystemTime::now());
+            }
+            async move { Ok(found?.then_some(())) }
+        },
+    )
+    .await?;
+    let seen_at = seen_at.expect("seen");
+    assert!(seen_at >= due, "ran before its time");
+    assert!(
+        seen_at <= due + Duration::from_secs(10),
+        "ran long after its time"
+    );
+    assert!(
+        stats.rescheduled >= 3,
+        "carried forward in legs of 2 s: {stats:?}"
+    );
+    assert_eq!(stats.done, 1);
+    assert_eq!(local.mails_with(&marker)?.len(), 1);
+    assert_eq!(local.queue_depth(&queues.url).await?, 0);
+    Ok(())
+}
