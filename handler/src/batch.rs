@@ -14,6 +14,7 @@ use producer::{Envelope, Job};
 use crate::backoff::Backoff;
 use crate::effects;
 use crate::error::JobError;
+use crate::ledger::{Claim, Ledger, LedgerSettings, payload_sha256};
 
 /// This build's version, recorded on every dead-lettered message.
 pub const HANDLER_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -60,6 +61,13 @@ impl JobIdentity {
     }
 }
 
+/// How far a job got.
+enum Progress {
+    Done,
+    Duplicate,
+    Carried { due_in_seconds: u64 },
+}
+
 /// One SQS message as the handler sees it, from Lambda or from the worker.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivery {
@@ -88,6 +96,8 @@ pub enum Outcome {
     /// The job is not due yet: a copy waits on the queue for up to 15 minutes
     /// more, and this message can be deleted.
     Rescheduled { due_in_seconds: u64 },
+    /// The job had already taken effect (a second delivery); nothing was done.
+    Duplicate,
 }
 
 impl Outcome {
@@ -102,6 +112,7 @@ impl Outcome {
             Outcome::DeadLettered { .. } => "dead_lettered",
             Outcome::Retry { .. } => "retry",
             Outcome::Rescheduled { .. } => "rescheduled",
+            Outcome::Duplicate => "duplicate",
         }
     }
 }
@@ -129,6 +140,9 @@ pub struct Settings {
     /// The longest single delay when carrying a job that is not yet due (SQS
     /// allows 900 seconds).
     pub max_delay_seconds: u32,
+    /// The DynamoDB table that keeps a job from taking effect twice; `None`
+    /// runs every delivery.
+    pub idempotency: Option<LedgerSettings>,
 }
 
 impl Settings {
@@ -146,6 +160,7 @@ impl Settings {
             concurrency: Self::DEFAULT_CONCURRENCY,
             backoff: Some(Backoff::default()),
             max_delay_seconds: producer::validate::MAX_DELAY_SECONDS,
+            idempotency: None,
         }
     }
 
@@ -179,6 +194,20 @@ impl Settings {
         let max_delay_seconds = number(Self::MAX_DELAY_ENV)?
             .unwrap_or(producer::validate::MAX_DELAY_SECONDS)
             .min(producer::validate::MAX_DELAY_SECONDS);
+        let idempotency = match std::env::var(LedgerSettings::TABLE_ENV) {
+            Ok(table) if !table.is_empty() => {
+                let seconds = |name, default: std::time::Duration| {
+                    number(name)
+                        .map(|n| n.map_or(default, |n| std::time::Duration::from_secs(n.into())))
+                };
+                Some(LedgerSettings {
+                    table,
+                    lease: seconds(LedgerSettings::LEASE_ENV, LedgerSettings::DEFAULT_LEASE)?,
+                    keep: seconds(LedgerSettings::KEEP_ENV, LedgerSettings::DEFAULT_KEEP)?,
+                })
+            }
+            _ => None,
+        };
         Ok(Settings {
             dead_letter_queue_url,
             max_receive_count: number(Self::MAX_RECEIVE_COUNT_ENV)?,
@@ -186,6 +215,7 @@ impl Settings {
                 .map_or(Self::DEFAULT_CONCURRENCY, |n| n as usize),
             backoff,
             max_delay_seconds,
+            idempotency,
         })
     }
 }
@@ -207,16 +237,31 @@ pub struct Handler {
     settings: Settings,
     /// Queue URLs looked up from the ARNs in Lambda events, once per queue.
     pub(crate) queue_urls: Arc<Mutex<HashMap<String, String>>>,
+    ledger: Option<Ledger>,
 }
 
 impl Handler {
     pub fn new(config: &SdkConfig, settings: Settings) -> Self {
-        Handler::from_clients(
+        let ledger = settings
+            .idempotency
+            .clone()
+            .map(|ledger| Ledger::new(aws_sdk_dynamodb::Client::new(config), ledger));
+        let handler = Handler::from_clients(
             aws_sdk_sesv2::Client::new(config),
             producer::aws::s3_client(config),
             aws_sdk_sqs::Client::new(config),
             settings,
-        )
+        );
+        match ledger {
+            Some(ledger) => handler.with_ledger(ledger),
+            None => handler,
+        }
+    }
+
+    /// Keeps jobs from taking effect twice with this ledger.
+    pub fn with_ledger(mut self, ledger: Ledger) -> Self {
+        self.ledger = Some(ledger);
+        self
     }
 
     pub fn from_clients(
@@ -231,6 +276,7 @@ impl Handler {
             sqs,
             settings,
             queue_urls: Arc::default(),
+            ledger: None,
         }
     }
 
@@ -264,13 +310,19 @@ impl Handler {
             ),
             Err(e) => (Err(JobError::Decode(e)), JobIdentity::peek(&delivery.body)),
         };
+        // A job another delivery is running can go on when that lease ends.
+        let come_back_in = match &result {
+            Err(JobError::Busy { lease_ends_in, .. }) => Some(lease_ends_in.as_secs() as u32 + 1),
+            _ => None,
+        };
         let outcome = match result {
-            Ok(None) => Outcome::Done,
-            Ok(Some(due_in_seconds)) => Outcome::Rescheduled { due_in_seconds },
+            Ok(Progress::Done) => Outcome::Done,
+            Ok(Progress::Duplicate) => Outcome::Duplicate,
+            Ok(Progress::Carried { due_in_seconds }) => Outcome::Rescheduled { due_in_seconds },
             Err(error) => self.settle_failure(delivery, &identity, &error).await,
         };
         let retry_in_seconds = match &outcome {
-            Outcome::Retry { .. } => self.back_off(delivery).await,
+            Outcome::Retry { .. } => self.back_off(delivery, come_back_in).await,
             _ => None,
         };
         let job_id = identity.id.as_str();
@@ -290,6 +342,11 @@ impl Handler {
                 duration_ms, message_id = %delivery.message_id, error_code = code, error = %reason,
                 "job dead-lettered"
             ),
+            Outcome::Duplicate => tracing::info!(
+                job_id, kind, attempt = delivery.receive_count, outcome = outcome.label(),
+                duration_ms, message_id = %delivery.message_id,
+                "job had already taken effect; nothing done"
+            ),
             Outcome::Rescheduled { due_in_seconds } => tracing::info!(
                 job_id, kind, attempt = delivery.receive_count, outcome = outcome.label(),
                 duration_ms, message_id = %delivery.message_id, due_in_seconds,
@@ -306,14 +363,17 @@ impl Handler {
 
     /// Hides a failed message for a backoff delay; returns the delay set. When this
     /// fails the message simply comes back after the queue's visibility timeout.
-    async fn back_off(&self, delivery: &Delivery) -> Option<u32> {
-        let backoff = self.settings.backoff?;
+    async fn back_off(&self, delivery: &Delivery, come_back_in: Option<u32>) -> Option<u32> {
+        let delay = match (come_back_in, self.settings.backoff) {
+            (Some(seconds), _) => seconds.min(crate::backoff::MAX_VISIBILITY_SECONDS),
+            (None, Some(backoff)) => backoff.delay(delivery.receive_count),
+            (None, None) => return None,
+        };
         let (Some(queue_url), Some(receipt_handle)) =
             (&delivery.queue_url, &delivery.receipt_handle)
         else {
             return None;
         };
-        let delay = backoff.delay(delivery.receive_count);
         let changed = self
             .sqs
             .change_message_visibility()
@@ -332,21 +392,54 @@ impl Handler {
         }
     }
 
-    /// Validates the job, then runs it if it is due, or carries it forward:
-    /// returns the seconds it is still due in when it was carried.
+    /// Validates the job, then runs it if it is due, or carries it forward.
     async fn run_when_due(
         &self,
         delivery: &Delivery,
         envelope: &Envelope,
-    ) -> Result<Option<u64>, JobError> {
+    ) -> Result<Progress, JobError> {
         envelope.validate()?;
         let wait = envelope
             .due_at()
             .and_then(|due| due.duration_since(SystemTime::now()).ok())
             .filter(|wait| !wait.is_zero());
         match wait {
-            None => self.run(envelope).await.map(|()| None),
-            Some(wait) => self.carry_forward(delivery, envelope, wait).await.map(Some),
+            None => self.run_once(envelope).await,
+            Some(wait) => self
+                .carry_forward(delivery, envelope, wait)
+                .await
+                .map(|due_in_seconds| Progress::Carried { due_in_seconds }),
+        }
+    }
+
+    /// Runs the job unless the ledger says it already took effect or is running.
+    async fn run_once(&self, envelope: &Envelope) -> Result<Progress, JobError> {
+        let Some(ledger) = &self.ledger else {
+            return self.run(envelope).await.map(|()| Progress::Done);
+        };
+        match ledger
+            .claim(&envelope.id, &payload_sha256(envelope))
+            .await?
+        {
+            Claim::AlreadyDone => Ok(Progress::Duplicate),
+            Claim::Busy { lease_ends_in } => Err(JobError::Busy {
+                job_id: envelope.id.clone(),
+                lease_ends_in,
+            }),
+            Claim::Granted { token } => match self.run(envelope).await {
+                Ok(()) => {
+                    if let Err(e) = ledger.complete(&envelope.id, &token).await {
+                        // The effect happened. Until the lease runs out nobody runs
+                        // the job again; after that a redelivery would.
+                        tracing::error!(job_id = %envelope.id, error = %e, "could not mark the job done");
+                    }
+                    Ok(Progress::Done)
+                }
+                Err(e) => {
+                    ledger.release(&envelope.id, &token).await;
+                    Err(e)
+                }
+            },
         }
     }
 

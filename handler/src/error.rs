@@ -14,6 +14,15 @@ pub enum JobError {
     /// The job is readable but breaks a rule (an address, a key, a digest…).
     #[error("invalid job: {0}")]
     Invalid(#[from] ValidationErrors),
+    /// Another delivery of the same job holds its claim (see the ledger).
+    #[error("another delivery of job `{job_id}` is running; its lease ends in {} s", lease_ends_in.as_secs())]
+    Busy {
+        job_id: String,
+        lease_ends_in: std::time::Duration,
+    },
+    /// The job's id was already used for a different job.
+    #[error("{0}")]
+    Conflict(String),
     /// AWS refused or failed the call that carries out the job.
     #[error("{operation} failed: {message}")]
     Aws {
@@ -38,7 +47,10 @@ impl JobError {
     /// A bad body or an invalid job fails the same way every time.
     pub fn class(&self) -> ErrorClass {
         match self {
-            JobError::Decode(_) | JobError::Invalid(_) => ErrorClass::Permanent,
+            JobError::Decode(_) | JobError::Invalid(_) | JobError::Conflict(_) => {
+                ErrorClass::Permanent
+            }
+            JobError::Busy { .. } => ErrorClass::Transient,
             JobError::Aws { class, .. } => *class,
         }
     }
@@ -48,6 +60,8 @@ impl JobError {
         match self {
             JobError::Decode(e) => e.code(),
             JobError::Invalid(_) => "invalid_job",
+            JobError::Conflict(_) => "id_conflict",
+            JobError::Busy { .. } => "job_running",
             JobError::Aws { operation, .. } => operation,
         }
     }

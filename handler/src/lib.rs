@@ -8,6 +8,7 @@ pub mod batch;
 pub mod effects;
 pub mod error;
 pub mod lambda;
+pub mod ledger;
 pub mod logging;
 pub mod worker;
 

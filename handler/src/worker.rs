@@ -39,6 +39,7 @@ pub struct WorkerStats {
     pub dead_lettered: u64,
     pub retried: u64,
     pub rescheduled: u64,
+    pub duplicates: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -130,6 +131,7 @@ pub async fn run(
                 crate::batch::Outcome::DeadLettered { .. } => stats.dead_lettered += 1,
                 crate::batch::Outcome::Retry { .. } => stats.retried += 1,
                 crate::batch::Outcome::Rescheduled { .. } => stats.rescheduled += 1,
+                crate::batch::Outcome::Duplicate => stats.duplicates += 1,
             }
             if p.outcome.is_settled() {
                 settled.push(&p.delivery);

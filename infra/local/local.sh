@@ -23,6 +23,7 @@ moto_port=${MOTO_PORT:-5000}
 sender=${JOBS_SENDER:-jobs@example.com}
 stack=${STACK_NAME:-jobs-local}
 bucket=${JOBS_LOCAL_BUCKET:-jobs-local-uploads}
+table=jobs-local-idempotency
 region=${AWS_REGION:-us-east-1}
 localstack_image=${LOCALSTACK_IMAGE:-localstack/localstack:4.9.2}
 localstack_services=sqs,s3,cloudformation,iam,sts,sns,cloudwatch,logs
@@ -145,10 +146,10 @@ deploy_stack() {
     MaxReceiveCount=3 "SenderAddress=$sender" "UploadBucketName=$bucket" \
     > "$state/deploy.log" 2>&1) || { tail -n 40 "$state/deploy.log" >&2; die "the local deploy failed; see .local/deploy.log"; }
 
-  # SES v2 lives in moto, which a LocalStack stack cannot reach: create the
-  # template's sender identity and SES templates there.
+  # SES v2 and DynamoDB live in moto, which a LocalStack stack cannot reach:
+  # create the template's sender identity, SES templates and table there.
   AWS_REGION=$region AWS_ENDPOINT_URL_SESV2="http://127.0.0.1:$moto_port" \
-    "$venvs/tools/bin/python" "$here/ses_setup.py" "$root/infra/template.yaml" "$sender"
+    "$venvs/tools/bin/python" "$here/moto_setup.py" "$root/infra/template.yaml" "$sender" "$table"
 
   local outputs
   outputs=$(aws_local "http://127.0.0.1:$localstack_port" cloudformation describe-stacks \
@@ -163,6 +164,7 @@ export AWS_SECRET_ACCESS_KEY=test
 export AWS_EC2_METADATA_DISABLED=true
 export AWS_ENDPOINT_URL=http://127.0.0.1:$localstack_port
 export AWS_ENDPOINT_URL_SESV2=http://127.0.0.1:$moto_port
+export AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:$moto_port
 export MOTO_URL=http://127.0.0.1:$moto_port
 export JOBS_QUEUE_URL=$(output JobQueueUrl)
 export JOBS_QUEUE_ARN=$(output JobQueueArn)
@@ -170,6 +172,7 @@ export JOBS_DLQ_URL=$(output DeadLetterQueueUrl)
 export JOBS_BUCKET=$(output UploadBucketName)
 export JOBS_MAIL_FROM=$(output SenderAddress)
 export JOBS_MAX_RECEIVE_COUNT=3
+export JOBS_IDEMPOTENCY_TABLE=$table
 export PATH="$venvs/tools/bin:\$PATH"
 EOF
   grep -q 'JOBS_QUEUE_URL=http' "$state/env" || die "the stack has no queue URL output; see .local/deploy.log"

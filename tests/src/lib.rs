@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result, bail};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName, QueueAttributeName};
+use handler::ledger::{Ledger, LedgerSettings};
 use handler::worker::{WorkerSettings, WorkerStats, shutdown_channel};
 use handler::{Handler, Settings};
 use producer::{Envelope, Job, MailJob, Queue};
@@ -112,6 +113,7 @@ pub struct LocalAws {
     pub sqs: aws_sdk_sqs::Client,
     pub s3: aws_sdk_s3::Client,
     pub ses: aws_sdk_sesv2::Client,
+    pub dynamodb: aws_sdk_dynamodb::Client,
     pub bucket: String,
     pub sender: String,
 }
@@ -138,7 +140,13 @@ impl LocalAws {
                 .endpoint_url(env.get("AWS_ENDPOINT_URL_SESV2")?)
                 .build(),
         );
+        let dynamodb = aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(&config)
+                .endpoint_url(env.get("AWS_ENDPOINT_URL_DYNAMODB")?)
+                .build(),
+        );
         let local = LocalAws {
+            dynamodb,
             sqs: aws_sdk_sqs::Client::new(&config),
             s3,
             ses,
@@ -301,6 +309,17 @@ impl LocalAws {
                 ..Settings::new(dlq_url)
             },
         )
+    }
+
+    /// The local stack's idempotency ledger, with the given lease.
+    pub fn ledger(&self, lease: Duration) -> Result<Ledger> {
+        Ok(Ledger::new(
+            self.dynamodb.clone(),
+            LedgerSettings {
+                lease,
+                ..LedgerSettings::new(self.env.get("JOBS_IDEMPOTENCY_TABLE")?)
+            },
+        ))
     }
 
     /// SES that cannot be reached: every call fails with a connection error.

@@ -278,3 +278,29 @@ fn the_release_build_keeps_unwinding() {
         );
     }
 }
+
+#[test]
+fn the_idempotency_table_expires_done_records_and_is_the_roles_only_table() {
+    let t = template();
+    let p = props(&t, "IdempotencyTable");
+    assert_eq!(p["TimeToLiveSpecification"]["AttributeName"], "expires_at");
+    assert_eq!(p["TimeToLiveSpecification"]["Enabled"], Value::Bool(true));
+    assert_eq!(p["KeySchema"][0]["AttributeName"], "job_id");
+    assert_eq!(p["SSESpecification"]["SSEEnabled"], Value::Bool(true));
+    let dynamodb: Vec<&Value> = allow_statements(&t)
+        .into_iter()
+        .filter(|(_, s)| {
+            list(&s["Action"])
+                .iter()
+                .any(|a| a.as_str().is_some_and(|a| a.starts_with("dynamodb:")))
+        })
+        .map(|(_, s)| s)
+        .collect();
+    assert_eq!(dynamodb.len(), 1);
+    assert_eq!(
+        tagged(&dynamodb[0]["Resource"]).map(|(_, v)| v.clone()),
+        Some("IdempotencyTable.Arn".into())
+    );
+    let env = &props(&t, "HandlerFunction")["Environment"]["Variables"];
+    assert!(!env["JOBS_IDEMPOTENCY_TABLE"].is_null() && !env["JOBS_LEASE_SECONDS"].is_null());
+}

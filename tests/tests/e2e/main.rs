@@ -3,6 +3,7 @@
 
 mod cli;
 mod events;
+mod idempotency;
 mod lambda_binary;
 mod library;
 mod operations;
