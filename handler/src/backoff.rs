@@ -122,5 +122,11 @@ mod tests {
         };
         assert_eq!(backoff.longest_retry_span(5), 10 + 20 + 40 + 80);
         assert_eq!(backoff.longest_retry_span(1), 0);
+        // The README's example of a longer outage ridden out.
+        let patient = Backoff {
+            base_seconds: 60,
+            max_seconds: 900,
+        };
+        assert_eq!(patient.longest_retry_span(8), 3600);
     }
 }

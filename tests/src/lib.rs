@@ -242,6 +242,19 @@ impl LocalAws {
         Ok(total)
     }
 
+    /// One receive (up to ten messages), long-polling `wait_seconds`.
+    pub async fn receive(&self, url: &str, wait_seconds: i32) -> Result<Vec<Message>> {
+        let output = self
+            .sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(wait_seconds)
+            .send()
+            .await?;
+        Ok(output.messages.unwrap_or_default())
+    }
+
     /// Receives every message now on a queue (with all attributes) and deletes them.
     pub async fn drain(&self, url: &str) -> Result<Vec<Message>> {
         let mut all = Vec::new();

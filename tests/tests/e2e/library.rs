@@ -47,14 +47,8 @@ async fn a_job_type_carries_defaults_that_a_call_can_override() -> Result<()> {
         .enqueue_with(&report, EnqueueOptions::default().delay_seconds(0).id(&id))
         .await?;
     assert_ne!(first, second);
-    let received = local
-        .sqs
-        .receive_message()
-        .queue_url(&queues.url)
-        .wait_time_seconds(5)
-        .send()
-        .await?;
-    let messages = received.messages.unwrap_or_default();
+    let received = local.receive(&queues.url, 5).await?;
+    let messages = received;
     assert_eq!(messages.len(), 1, "only the undelayed one is visible");
     assert_eq!(messages[0].message_id.as_deref(), Some(second.as_str()));
     let envelope = Envelope::decode(messages[0].body().unwrap_or_default())?;

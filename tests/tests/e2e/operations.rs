@@ -117,16 +117,8 @@ async fn stats_list_show_redrive_and_purge() -> Result<()> {
         &["dlq", "redrive", "--id", &format!("bad-address-{marker}")],
     )?);
     assert!(one.starts_with("sent back 1 dead letters"), "{one}");
-    let received = local
-        .sqs
-        .receive_message()
-        .queue_url(&queues.url)
-        .wait_time_seconds(5)
-        .send()
-        .await?;
+    let received = local.receive(&queues.url, 5).await?;
     let body = received
-        .messages
-        .unwrap_or_default()
         .into_iter()
         .next()
         .and_then(|m| m.body)

@@ -188,31 +188,16 @@ async fn a_delayed_job_is_not_delivered_before_its_delay() -> Result<()> {
         .enqueue(&envelope, SendOptions::delayed(delay))
         .await?;
 
-    let early = local
-        .sqs
-        .receive_message()
-        .queue_url(&queues.url)
-        .wait_time_seconds(2)
-        .send()
-        .await?;
+    let early = local.receive(&queues.url, 2).await?;
     assert!(
         sent_at.elapsed() < Duration::from_secs(delay.into()),
         "the early look came too late to mean anything"
     );
-    assert!(
-        early.messages.unwrap_or_default().is_empty(),
-        "delivered before its delay"
-    );
+    assert!(early.is_empty(), "delivered before its delay");
 
     let message = eventually("the delayed message", Duration::from_secs(30), || async {
-        let output = local
-            .sqs
-            .receive_message()
-            .queue_url(&queues.url)
-            .wait_time_seconds(5)
-            .send()
-            .await?;
-        Ok(output.messages.unwrap_or_default().into_iter().next())
+        let output = local.receive(&queues.url, 5).await?;
+        Ok(output.into_iter().next())
     })
     .await?;
     assert!(sent_at.elapsed() >= Duration::from_secs(delay.into()));

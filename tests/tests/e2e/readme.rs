@@ -168,19 +168,8 @@ async fn the_readme_python_example_enqueues_a_valid_job() -> Result<()> {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let received = local
-        .sqs
-        .receive_message()
-        .queue_url(&queues.url)
-        .wait_time_seconds(5)
-        .send()
-        .await?;
-    let message = received
-        .messages
-        .unwrap_or_default()
-        .into_iter()
-        .next()
-        .context("a message")?;
+    let received = local.receive(&queues.url, 5).await?;
+    let message = received.into_iter().next().context("a message")?;
     let envelope = Envelope::decode(message.body().unwrap_or_default())?;
     envelope.validate()?;
     assert_eq!(envelope.kind(), "mail");
