@@ -5,7 +5,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 LOCAL := infra/local/local.sh
 
-.PHONY: help demo test lint lint-template build bins unit build-lambda deploy local-up local-down local-install clean-local
+.PHONY: help demo test load lint lint-template build bins unit build-lambda deploy local-up local-down local-install clean-local
 
 help:
 	@echo "make demo        the main job end to end: a mail, an upload, a delayed job and a poison"
@@ -17,6 +17,8 @@ help:
 	@echo "make build-lambda  the arm64 Lambda zip (target/lambda/handler/bootstrap.zip)"
 	@echo "make deploy      sam build + sam deploy to your AWS account (guided the first time)"
 	@echo "make unit        the tests that need no AWS"
+	@echo "make load        only the fault and load test, with its figures (LOAD_JOBS=2000,"
+	@echo "                 LOAD_FAULTS_PER_MILLE=100)"
 	@echo "LOCAL_AWS=docker make local-up   runs the pinned LocalStack image instead (needs Docker)"
 
 demo: bins local-install
@@ -27,6 +29,10 @@ bins:
 
 test: lint build local-install
 	$(LOCAL) run $(CARGO) test --workspace --locked
+
+# The fault and load test alone (it also runs in `make test`), printing its figures.
+load: build local-install
+	$(LOCAL) run $(CARGO) test -p integration-tests --test load --locked -- --nocapture
 
 lint: lint-template
 	$(CARGO) fmt --all -- --check

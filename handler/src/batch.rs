@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
 use aws_config::SdkConfig;
+use aws_config::timeout::TimeoutConfig;
 use futures::StreamExt as _;
 use producer::aws::ErrorClass;
 use producer::queue::string_attribute;
@@ -143,6 +144,9 @@ pub struct Settings {
     /// The DynamoDB table that keeps a job from taking effect twice; `None`
     /// runs every delivery.
     pub idempotency: Option<LedgerSettings>,
+    /// The longest one attempt of an AWS call may take. A call that hangs would
+    /// otherwise hold its job past its lease, when another delivery may run it.
+    pub call_timeout: std::time::Duration,
 }
 
 impl Settings {
@@ -151,6 +155,8 @@ impl Settings {
     pub const CONCURRENCY_ENV: &str = "JOBS_CONCURRENCY";
     pub const DEFAULT_CONCURRENCY: usize = 10;
     pub const MAX_DELAY_ENV: &str = "JOBS_MAX_DELAY_SECONDS";
+    pub const CALL_TIMEOUT_ENV: &str = "JOBS_CALL_TIMEOUT_SECONDS";
+    pub const DEFAULT_CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
     /// Defaults for everything but the dead-letter queue.
     pub fn new(dead_letter_queue_url: impl Into<String>) -> Self {
@@ -161,10 +167,11 @@ impl Settings {
             backoff: Some(Backoff::default()),
             max_delay_seconds: producer::validate::MAX_DELAY_SECONDS,
             idempotency: None,
+            call_timeout: Self::DEFAULT_CALL_TIMEOUT,
         }
     }
 
-    /// Reads `JOBS_DLQ_URL` (required), `JOBS_MAX_RECEIVE_COUNT` and `JOBS_CONCURRENCY`.
+    /// Reads `JOBS_DLQ_URL` (required) and the optional `JOBS_*` settings.
     pub fn from_env() -> Result<Self, SettingsError> {
         let dead_letter_queue_url = std::env::var(Self::DLQ_URL_ENV)
             .ok()
@@ -216,6 +223,9 @@ impl Settings {
             backoff,
             max_delay_seconds,
             idempotency,
+            call_timeout: number(Self::CALL_TIMEOUT_ENV)?.map_or(Self::DEFAULT_CALL_TIMEOUT, |n| {
+                std::time::Duration::from_secs(n.into())
+            }),
         })
     }
 }
@@ -242,6 +252,12 @@ pub struct Handler {
 
 impl Handler {
     pub fn new(config: &SdkConfig, settings: Settings) -> Self {
+        let timeouts = config
+            .timeout_config()
+            .map_or_else(TimeoutConfig::builder, TimeoutConfig::to_builder)
+            .operation_attempt_timeout(settings.call_timeout)
+            .build();
+        let config = &config.to_builder().timeout_config(timeouts).build();
         let ledger = settings
             .idempotency
             .clone()

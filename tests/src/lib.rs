@@ -3,6 +3,8 @@
 //!
 //! The tests fail (they never skip) when the local AWS is not there.
 
+pub mod fault_proxy;
+
 use std::collections::HashMap;
 use std::future::Future;
 use std::io::{Read as _, Write as _};
@@ -502,4 +504,133 @@ pub fn attribute(message: &Message, name: &str) -> Option<String> {
         .get(name)?
         .string_value()
         .map(str::to_owned)
+}
+
+/// An input the `jobs` CLI must refuse, and the field its error must name.
+#[derive(Debug, Clone)]
+pub struct BadInput {
+    pub args: Vec<String>,
+    pub field: &'static str,
+}
+
+/// The bad inputs `jobs enqueue` refuses before any AWS call; the files they
+/// read are written to `dir` (`small.txt`, `big.bin`, `batch.jsonl`).
+pub fn bad_enqueue_inputs(dir: &Path, bucket: &str) -> Result<Vec<BadInput>> {
+    std::fs::create_dir_all(dir)?;
+    let small = dir.join("small.txt");
+    std::fs::write(&small, b"hello")?;
+    let big = dir.join("big.bin");
+    std::fs::write(&big, vec![b'x'; 800 * 1024])?;
+    // A good job, a second good one, and one with a bad key: none may be sent.
+    let jsonl = dir.join("batch.jsonl");
+    let good = Envelope::new(Job::Upload(producer::UploadJob::from_bytes(
+        bucket, "ok.txt", b"ok",
+    )));
+    let mut bad = good.clone().with_id(format!("bad-key-{}", unique_suffix()));
+    if let Job::Upload(upload) = &mut bad.job {
+        upload.key = "a/../b".into();
+    }
+    std::fs::write(
+        &jsonl,
+        format!(
+            "{}\n{}\n{}\n",
+            good.to_json(),
+            good.clone().with_id(unique_suffix()).to_json(),
+            bad.to_json()
+        ),
+    )?;
+    let path = |p: &Path| p.to_string_lossy().into_owned();
+    let mail = |extra: &[&str]| -> Vec<String> {
+        let mut args = vec!["enqueue"];
+        args.extend_from_slice(extra);
+        args.into_iter().map(str::to_owned).collect()
+    };
+    let mut fifty_one = mail(&["mail", "--subject", "hi", "--text", "x"]);
+    fifty_one.extend((0..51).map(|i| format!("--to=user{i}@example.com")));
+    let case = |args: Vec<String>, field| BadInput { args, field };
+    Ok(vec![
+        case(
+            mail(&[
+                "mail",
+                "--to",
+                "ann@example.com",
+                "--subject",
+                "hi\r\nBcc: all@example.com",
+                "--text",
+                "x",
+            ]),
+            "job.subject",
+        ),
+        case(fifty_one, "job.to"),
+        case(
+            mail(&["upload", "--key", "../secret.txt", "--file", &path(&small)]),
+            "job.key",
+        ),
+        case(
+            mail(&[
+                "--delay",
+                "901",
+                "mail",
+                "--to",
+                "ann@example.com",
+                "--subject",
+                "hi",
+                "--text",
+                "x",
+            ]),
+            "delay_seconds",
+        ),
+        case(
+            mail(&[
+                "upload",
+                "--key",
+                "big.bin",
+                "--file",
+                &path(&big),
+                "--max-message-bytes",
+                "262144",
+            ]),
+            "job.body_base64",
+        ),
+        case(mail(&["--json", &path(&jsonl)]), "job.key"),
+        case(
+            mail(&[
+                "mail",
+                "--to",
+                "not-an-address",
+                "--subject",
+                "hi",
+                "--text",
+                "x",
+            ]),
+            "job.to[0]",
+        ),
+    ])
+}
+
+/// Runs the `jobs` CLI against the local AWS, with `env` set on top.
+pub fn run_jobs(
+    local: &LocalAws,
+    env: &[(&str, &str)],
+    args: &[String],
+) -> Result<std::process::Output> {
+    Ok(std::process::Command::new(workspace_binary("jobs")?)
+        .envs(local.env.child_env())
+        .envs(env.iter().copied())
+        .args(args)
+        .output()?)
+}
+
+/// Checks that the CLI refused `input`: exit code 2, the field named, nothing sent.
+pub fn assert_refused(input: &BadInput, output: &std::process::Output) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{:?}: {stderr}", input.args);
+    assert!(
+        stderr.contains(&format!("`{}`", input.field)),
+        "{:?} should name `{}`: {stderr}",
+        input.args,
+        input.field
+    );
+    assert!(stderr.contains("nothing was sent"), "{stderr}");
+    assert!(output.stdout.is_empty(), "{:?}", input.args);
 }

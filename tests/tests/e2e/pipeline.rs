@@ -176,7 +176,7 @@ async fn s3_refuses_bytes_that_do_not_match_the_sha256() -> Result<()> {
 async fn a_delayed_job_is_not_delivered_before_its_delay() -> Result<()> {
     let local = LocalAws::connect().await?;
     let queues = local.fresh_queues("delay", 3, 5).await?;
-    let delay = 4;
+    let delay = 6;
     let sent_at = Instant::now();
     let envelope = Envelope::new(Job::Upload(UploadJob::from_bytes(
         &local.bucket,

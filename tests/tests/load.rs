@@ -1,0 +1,627 @@
+//! The fault and load test. A few thousand mixed jobs (mails, uploads, scheduled
+//! ones, some sent twice, poison among them) run through two worker processes
+//! while a proxy fails a share of their SES and S3 calls (throttling, 5xx,
+//! timeouts), and workers are killed with SIGKILL in the middle of a batch. Bad
+//! input is offered to the CLI all the while. Then every good job has taken
+//! effect exactly once, every poison job is in the dead-letter queue with its
+//! reason, and nothing is left on the queue.
+//!
+//! `LOAD_JOBS` (2000) and `LOAD_FAULTS_PER_MILLE` (100) size it; `make load`
+//! runs it alone and prints its figures.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{Context as _, Result, bail};
+use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
+use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+use integration_tests::fault_proxy::{FaultProxy, Protocol};
+use integration_tests::{
+    LocalAws, TestQueues, assert_refused, attribute, bad_enqueue_inputs, eventually, run_jobs,
+    unique_suffix, workspace_binary,
+};
+use producer::queue::schedule;
+use producer::{Envelope, Job, SendOptions, UploadJob};
+
+/// A job's queue and the settings of a worker that recovers quickly: short
+/// visibility, lease, call timeout and backoff.
+const VISIBILITY_SECONDS: u32 = 10;
+const MAX_RECEIVE_COUNT: u32 = 10;
+const WORKER_ENV: &[(&str, &str)] = &[
+    ("JOBS_WAIT_SECONDS", "1"),
+    ("JOBS_MAX_RECEIVE_COUNT", "10"),
+    ("JOBS_LEASE_SECONDS", "8"),
+    ("JOBS_CALL_TIMEOUT_SECONDS", "2"),
+    ("JOBS_BACKOFF_BASE_SECONDS", "1"),
+    ("JOBS_BACKOFF_MAX_SECONDS", "4"),
+    ("JOBS_MAX_DELAY_SECONDS", "2"),
+    // No retries inside the SDK: every injected fault reaches the handler.
+    ("AWS_MAX_ATTEMPTS", "1"),
+    ("RUST_LOG", "info"),
+];
+
+fn setting(name: &str, default: u64) -> Result<u64> {
+    match std::env::var(name) {
+        Ok(value) => value
+            .parse()
+            .with_context(|| format!("`{name}` must be a whole number, not `{value}`")),
+        Err(_) => Ok(default),
+    }
+}
+
+/// A worker process with its own proxies in front of SES and S3.
+struct Worker {
+    child: tokio::process::Child,
+    ses: FaultProxy,
+    s3: FaultProxy,
+}
+
+impl Worker {
+    fn spawn(
+        local: &LocalAws,
+        queues: &TestQueues,
+        ses: FaultProxy,
+        s3: FaultProxy,
+        log: PathBuf,
+    ) -> Result<Self> {
+        let log =
+            std::fs::File::create(&log).with_context(|| format!("create {}", log.display()))?;
+        let child = tokio::process::Command::new(workspace_binary("worker")?)
+            .envs(local.env.child_env())
+            .envs(WORKER_ENV.iter().copied())
+            .env("JOBS_QUEUE_URL", &queues.url)
+            .env("JOBS_DLQ_URL", &queues.dlq_url)
+            .env("AWS_ENDPOINT_URL_SESV2", ses.url())
+            .env("AWS_ENDPOINT_URL_S3", s3.url())
+            .stdout(Stdio::from(log.try_clone()?))
+            .stderr(Stdio::from(log))
+            .kill_on_drop(true)
+            .spawn()?;
+        Ok(Worker { child, ses, s3 })
+    }
+
+    fn held(&self) -> u64 {
+        self.ses.held() + self.s3.held()
+    }
+
+    /// Holds the worker's SES and S3 calls until at least `calls` are waiting,
+    /// kills it with SIGKILL, and lets the held calls fail: they never reach
+    /// the services. Returns the worker's proxies for its replacement.
+    async fn kill_mid_batch(mut self, calls: u64) -> Result<(FaultProxy, FaultProxy, u64)> {
+        let before = self.held();
+        self.ses.hold();
+        self.s3.hold();
+        let waited = eventually(
+            "calls in flight to kill the worker on",
+            Duration::from_secs(60),
+            || {
+                let held = self.held() - before;
+                async move { Ok((held >= calls).then_some(held)) }
+            },
+        )
+        .await;
+        self.child.start_kill()?;
+        self.child.wait().await?;
+        self.ses.release();
+        self.s3.release();
+        Ok((self.ses, self.s3, waited?))
+    }
+
+    async fn stop(mut self) -> Result<()> {
+        let pid = self.child.id().context("worker has exited already")?;
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()?;
+        assert!(sent.success(), "kill -TERM {pid}");
+        let status = tokio::time::timeout(Duration::from_secs(60), self.child.wait()).await??;
+        assert!(status.success(), "worker exited with {status}");
+        Ok(())
+    }
+}
+
+/// What the good jobs must leave behind.
+#[derive(Debug, Default)]
+struct Expected {
+    /// Mail subjects.
+    mails: BTreeSet<String>,
+    /// Object key → its bytes' length.
+    uploads: BTreeMap<String, i64>,
+}
+
+/// A poison message: its body and the code it must be dead-lettered with.
+struct Poison {
+    body: String,
+    code: &'static str,
+}
+
+fn poison_messages(local: &LocalAws, run: &str, count: usize) -> Vec<Poison> {
+    (0..count)
+        .map(|i| {
+            let mail = local.text_mail(format!("poison {run} #{i}"));
+            let mut value: serde_json::Value =
+                serde_json::from_str(&mail.to_json()).unwrap_or_default();
+            match i % 6 {
+                0 => Poison {
+                    body: format!("not json {run} #{i} {{"),
+                    code: "malformed_json",
+                },
+                1 => {
+                    value["version"] = 99.into();
+                    Poison {
+                        body: value.to_string(),
+                        code: "unsupported_version",
+                    }
+                }
+                2 => {
+                    value["kind"] = "fax".into();
+                    Poison {
+                        body: value.to_string(),
+                        code: "unknown_kind",
+                    }
+                }
+                3 => {
+                    value["job"]["to"] = serde_json::json!([format!("not-an-address-{i}")]);
+                    Poison {
+                        body: value.to_string(),
+                        code: "invalid_job",
+                    }
+                }
+                4 => {
+                    let mut upload = UploadJob::from_bytes(
+                        &local.bucket,
+                        format!("poison/{run}/{i}"),
+                        b"these bytes",
+                    );
+                    upload.sha256 = producer::envelope::sha256_hex(b"other bytes");
+                    Poison {
+                        body: Envelope::new(Job::Upload(upload)).to_json(),
+                        code: "invalid_job",
+                    }
+                }
+                // Valid, but S3 refuses it: the bucket does not exist.
+                _ => Poison {
+                    body: Envelope::new(Job::Upload(UploadJob::from_bytes(
+                        format!("t-missing-{run}"),
+                        format!("poison/{i}"),
+                        b"x",
+                    )))
+                    .to_json(),
+                    code: "s3_put_object",
+                },
+            }
+        })
+        .collect()
+}
+
+async fn send_raw(local: &LocalAws, queue_url: &str, bodies: &[String]) -> Result<()> {
+    for chunk in bodies.chunks(10) {
+        let entries = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, body)| {
+                SendMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .message_body(body)
+                    .build()
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let output = local
+            .sqs
+            .send_message_batch()
+            .queue_url(queue_url)
+            .set_entries(Some(entries))
+            .send()
+            .await?;
+        if !output.failed.is_empty() {
+            bail!("poison messages were refused: {:?}", output.failed);
+        }
+    }
+    Ok(())
+}
+
+async fn versioned_bucket(local: &LocalAws, name: &str) -> Result<()> {
+    local.s3.create_bucket().bucket(name).send().await?;
+    local
+        .s3
+        .put_bucket_versioning()
+        .bucket(name)
+        .versioning_configuration(
+            VersioningConfiguration::builder()
+                .status(BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await?;
+    Ok(())
+}
+
+/// Every write the bucket has seen: key → sizes of its versions.
+async fn object_versions(local: &LocalAws, bucket: &str) -> Result<HashMap<String, Vec<i64>>> {
+    let mut versions: HashMap<String, Vec<i64>> = HashMap::new();
+    let (mut key_marker, mut version_marker) = (None, None);
+    loop {
+        let page = local
+            .s3
+            .list_object_versions()
+            .bucket(bucket)
+            .set_key_marker(key_marker)
+            .set_version_id_marker(version_marker)
+            .send()
+            .await?;
+        for version in page.versions() {
+            versions
+                .entry(version.key().unwrap_or_default().to_owned())
+                .or_default()
+                .push(version.size().unwrap_or_default());
+        }
+        if page.is_truncated() != Some(true) {
+            return Ok(versions);
+        }
+        key_marker = page.next_key_marker().map(str::to_owned);
+        version_marker = page.next_version_id_marker().map(str::to_owned);
+    }
+}
+
+/// Offers every bad input to the CLI through a proxy that counts the SQS calls
+/// it makes: none may be made. Then one good job through the same proxy, so the
+/// count is known to work; its subject is returned.
+async fn bad_input_is_refused(
+    local: &LocalAws,
+    queues: &TestQueues,
+    run: &str,
+    round: usize,
+) -> Result<String> {
+    let sqs = FaultProxy::start(local.env.get("AWS_ENDPOINT_URL")?, Protocol::RestXml, 0).await?;
+    let env = [
+        ("JOBS_QUEUE_URL", queues.url.as_str()),
+        ("AWS_ENDPOINT_URL_SQS", &sqs.url()),
+    ];
+    let dir = std::env::temp_dir().join(format!("jobs-load-{run}-{round}"));
+    for input in bad_enqueue_inputs(&dir, &local.bucket)? {
+        let output = run_jobs(local, &env, &input.args)?;
+        assert_refused(&input, &output);
+    }
+    assert_eq!(
+        sqs.counts().requests.load(Ordering::SeqCst),
+        0,
+        "bad input made an AWS call"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+
+    let subject = format!("load {run} cli #{round}");
+    let args: Vec<String> = [
+        "enqueue",
+        "mail",
+        "--to",
+        "ann@example.com",
+        "--subject",
+        &subject,
+        "--text",
+        "x",
+    ]
+    .map(str::to_owned)
+    .into();
+    let output = run_jobs(local, &env, &args)?;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        sqs.counts().requests.load(Ordering::SeqCst) > 0,
+        "the proxy counts calls"
+    );
+    Ok(subject)
+}
+
+/// Counts of each outcome the workers logged.
+fn logged_outcomes(logs: &[PathBuf]) -> Result<BTreeMap<String, u64>> {
+    let mut outcomes = BTreeMap::new();
+    for log in logs {
+        let text = std::fs::read_to_string(log)?;
+        for line in text.lines() {
+            if let Some(outcome) = serde_json::from_str::<serde_json::Value>(line)
+                .ok()
+                .and_then(|v| v["outcome"].as_str().map(str::to_owned))
+            {
+                *outcomes.entry(outcome).or_default() += 1;
+            }
+        }
+    }
+    Ok(outcomes)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thousands_of_jobs_under_faults_and_kills_take_effect_exactly_once() -> Result<()> {
+    let jobs = setting("LOAD_JOBS", 2000)? as usize;
+    let faults_per_mille = setting("LOAD_FAULTS_PER_MILLE", 100)?;
+    let local = LocalAws::connect().await?;
+    let run = unique_suffix();
+    let queues = local
+        .fresh_queues("load", MAX_RECEIVE_COUNT, VISIBILITY_SECONDS)
+        .await?;
+    let bucket = format!("t-load-{run}");
+    versioned_bucket(&local, &bucket).await?;
+    let logs_dir = std::env::temp_dir().join(format!("jobs-load-{run}"));
+    std::fs::create_dir_all(&logs_dir)?;
+    let ses_upstream = local.env.get("AWS_ENDPOINT_URL_SESV2")?.to_owned();
+    let s3_upstream = local.env.get("AWS_ENDPOINT_URL")?.to_owned();
+
+    // The jobs: two mails to one upload; every 20th scheduled a few seconds
+    // ahead with a shorter first delay, so the handler carries it forward;
+    // every 25th sent a second time, as SQS may deliver it.
+    let now = SystemTime::now();
+    let mut expected = Expected::default();
+    let mut sends = Vec::with_capacity(jobs + jobs / 25);
+    let mut second_copies = Vec::new();
+    for i in 0..jobs {
+        let envelope = if i % 3 == 2 {
+            let key = format!("load/{run}/{i}.txt");
+            let bytes = format!("upload {i} of run {run}");
+            expected.uploads.insert(key.clone(), bytes.len() as i64);
+            Envelope::new(Job::Upload(UploadJob::from_bytes(
+                &bucket,
+                key,
+                bytes.as_bytes(),
+            )))
+        } else {
+            let subject = format!("load {run} #{i}");
+            expected.mails.insert(subject.clone());
+            local.text_mail(subject)
+        };
+        let send = if i % 20 == 7 {
+            let (scheduled, _) = schedule(
+                &envelope,
+                now + Duration::from_secs(5 + (i % 4) as u64),
+                now,
+            );
+            (scheduled, SendOptions::delayed(1))
+        } else {
+            (envelope, SendOptions::default())
+        };
+        if i % 25 == 3 {
+            second_copies.push(send.clone());
+        }
+        sends.push(send);
+    }
+    sends.extend(second_copies);
+    let poison = poison_messages(&local, &run, jobs / 40);
+
+    let mut workers = Vec::new();
+    let mut logs = Vec::new();
+    let (mut ses_proxies, mut s3_proxies) = (Vec::new(), Vec::new());
+    for n in 0..2 {
+        let log = logs_dir.join(format!("worker-{n}.log"));
+        logs.push(log.clone());
+        let ses = FaultProxy::start(&ses_upstream, Protocol::RestJson, faults_per_mille).await?;
+        let s3 = FaultProxy::start(&s3_upstream, Protocol::RestXml, faults_per_mille).await?;
+        ses_proxies.push(ses.clone());
+        s3_proxies.push(s3.clone());
+        workers.push(Worker::spawn(&local, &queues, ses, s3, log)?);
+    }
+    let started = Instant::now();
+
+    // Half the jobs, the poison, then the rest, while the workers run.
+    let queue = local.queue(&queues.url);
+    let half = sends.len() / 2;
+    let report = queue.enqueue_all(&sends[..half]).await?;
+    assert!(report.all_sent(), "{:?}", report.failed);
+    send_raw(
+        &local,
+        &queues.url,
+        &poison.iter().map(|p| p.body.clone()).collect::<Vec<_>>(),
+    )
+    .await?;
+    let report = queue.enqueue_all(&sends[half..]).await?;
+    assert!(report.all_sent(), "{:?}", report.failed);
+    let enqueued_in = started.elapsed();
+
+    // Two kills, at a third and at two thirds of the effects, with bad input
+    // offered after each.
+    let effects_so_far = |workers: &[Worker]| -> u64 {
+        workers
+            .iter()
+            .map(|w| {
+                w.ses.counts().forwarded.load(Ordering::SeqCst)
+                    + w.s3.counts().forwarded.load(Ordering::SeqCst)
+            })
+            .sum()
+    };
+    let mut held_at_kills = Vec::new();
+    for kill in 0..2usize {
+        let target = (jobs as u64) * (kill as u64 + 1) / 3;
+        let (mut waited, mut last) = (Instant::now(), 0);
+        while effects_so_far(&workers) < target {
+            let now = effects_so_far(&workers);
+            if now != last {
+                (waited, last) = (Instant::now(), now);
+            } else if waited.elapsed() > Duration::from_secs(60) {
+                bail!("no progress for a minute at {now} effects of {target}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let victim = workers.remove(kill % workers.len());
+        let (ses, s3, held) = victim.kill_mid_batch(2).await?;
+        held_at_kills.push(held);
+        let log = logs_dir.join(format!("worker-{}.log", 2 + kill));
+        logs.push(log.clone());
+        workers.insert(kill % 2, Worker::spawn(&local, &queues, ses, s3, log)?);
+        let subject = bad_input_is_refused(&local, &queues, &run, kill).await?;
+        expected.mails.insert(subject);
+    }
+
+    // Wait until the queue is empty and every effect is there.
+    let mail_prefix = format!("load {run} ");
+    eventually("every job settled", Duration::from_secs(600), || async {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        if local.queue_depth(&queues.url).await? > 0 {
+            return Ok(None);
+        }
+        let mails = local.mails_with(&mail_prefix)?.len();
+        let objects = object_versions(&local, &bucket).await?.len();
+        Ok((mails >= expected.mails.len() && objects >= expected.uploads.len()).then_some(()))
+    })
+    .await?;
+    let settled_in = started.elapsed();
+    for worker in workers.drain(..) {
+        worker.stop().await?;
+    }
+
+    // Exactly once: one mail per subject, one write per key, nothing else.
+    let mut mails: BTreeMap<String, usize> = BTreeMap::new();
+    for mail in local.mails_with(&mail_prefix)? {
+        *mails.entry(mail.subject).or_default() += 1;
+    }
+    let versions = object_versions(&local, &bucket).await?;
+    let lost_mails: Vec<_> = expected
+        .mails
+        .iter()
+        .filter(|s| !mails.contains_key(*s))
+        .collect();
+    let twice_mails: Vec<_> = mails.iter().filter(|(_, n)| **n > 1).collect();
+    let unexpected_mails: Vec<_> = mails
+        .keys()
+        .filter(|s| !expected.mails.contains(*s))
+        .collect();
+    let lost_uploads: Vec<_> = expected
+        .uploads
+        .keys()
+        .filter(|k| !versions.contains_key(*k))
+        .collect();
+    let twice_uploads: Vec<_> = versions.iter().filter(|(_, v)| v.len() > 1).collect();
+    let wrong_size: Vec<_> = versions
+        .iter()
+        .filter(|(key, sizes)| {
+            expected
+                .uploads
+                .get(*key)
+                .is_none_or(|size| sizes.iter().any(|s| s != size))
+        })
+        .collect();
+    let duplicates = twice_mails.iter().map(|(_, n)| **n - 1).sum::<usize>()
+        + twice_uploads
+            .iter()
+            .map(|(_, v)| v.len() - 1)
+            .sum::<usize>();
+    let lost = lost_mails.len() + lost_uploads.len();
+
+    // Every poison message in the dead-letter queue with its reason, and nothing else.
+    let mut dead = Vec::new();
+    let draining = Instant::now();
+    while dead.len() < poison.len() && draining.elapsed() < Duration::from_secs(30) {
+        dead.extend(local.drain(&queues.dlq_url).await?);
+    }
+    let expected_codes: HashMap<&str, &str> =
+        poison.iter().map(|p| (p.body.as_str(), p.code)).collect();
+    let mut dead_codes: BTreeMap<String, usize> = BTreeMap::new();
+    let mut wrong_dead_letters = Vec::new();
+    for message in &dead {
+        let body = message.body().unwrap_or_default();
+        let code = attribute(message, "jobs.error.code").unwrap_or_default();
+        let class = attribute(message, "jobs.error.class").unwrap_or_default();
+        let reason = attribute(message, "jobs.error.message").unwrap_or_default();
+        if expected_codes.get(body) != Some(&code.as_str())
+            || class != "permanent"
+            || reason.is_empty()
+        {
+            wrong_dead_letters.push(format!("{class} {code} ({reason}): {body}"));
+        }
+        *dead_codes.entry(code).or_default() += 1;
+    }
+    let outcomes = logged_outcomes(&logs)?;
+    let injected = |proxies: &[FaultProxy]| -> (u64, u64, u64) {
+        proxies.iter().fold((0, 0, 0), |(t, e, o), p| {
+            let c = p.counts();
+            (
+                t + c.throttled.load(Ordering::SeqCst),
+                e + c.server_errors.load(Ordering::SeqCst),
+                o + c.timeouts.load(Ordering::SeqCst),
+            )
+        })
+    };
+    let calls = |proxies: &[FaultProxy]| -> u64 {
+        proxies
+            .iter()
+            .map(|p| p.counts().requests.load(Ordering::SeqCst))
+            .sum()
+    };
+    let (ses_faults, s3_faults) = (injected(&ses_proxies), injected(&s3_proxies));
+
+    eprintln!(
+        "load: {} jobs ({} mails, {} uploads, {} sent twice, {} scheduled) and {} poison in {} messages; \
+         {faults_per_mille}‰ of SES and S3 calls failed: SES {} calls, {ses_faults:?} \
+         (throttled, 5xx, timed out), S3 {} calls, {s3_faults:?}; {} kills with {:?} calls in flight; \
+         enqueued in {:.1} s, settled in {:.1} s; outcomes {outcomes:?}; dead letters {dead_codes:?}; \
+         duplicates {duplicates}, lost {lost}",
+        expected.mails.len() + expected.uploads.len(),
+        expected.mails.len(),
+        expected.uploads.len(),
+        jobs.div_ceil(25),
+        jobs.div_ceil(20),
+        poison.len(),
+        sends.len() + poison.len() + 2,
+        calls(&ses_proxies),
+        calls(&s3_proxies),
+        held_at_kills.len(),
+        held_at_kills,
+        enqueued_in.as_secs_f64(),
+        settled_in.as_secs_f64(),
+    );
+    assert!(lost_mails.is_empty(), "mails never sent: {lost_mails:?}");
+    assert!(
+        twice_mails.is_empty(),
+        "mails sent more than once: {twice_mails:?}"
+    );
+    assert!(
+        unexpected_mails.is_empty(),
+        "mails no job asked for: {unexpected_mails:?}"
+    );
+    assert!(
+        lost_uploads.is_empty(),
+        "objects never written: {lost_uploads:?}"
+    );
+    assert!(
+        twice_uploads.is_empty(),
+        "objects written more than once: {twice_uploads:?}"
+    );
+    assert!(
+        wrong_size.is_empty(),
+        "objects of the wrong size: {wrong_size:?}"
+    );
+    assert!(
+        wrong_dead_letters.is_empty(),
+        "unexpected dead letters: {wrong_dead_letters:#?}"
+    );
+    assert_eq!(dead.len(), poison.len(), "dead letters: {dead_codes:?}");
+    assert_eq!(
+        local.queue_depth(&queues.url).await?,
+        0,
+        "nothing left on the queue"
+    );
+    assert!(
+        ses_faults.0 > 0 && ses_faults.1 > 0 && ses_faults.2 > 0,
+        "SES faults: {ses_faults:?}"
+    );
+    assert!(
+        s3_faults.0 > 0 && s3_faults.1 > 0 && s3_faults.2 > 0,
+        "S3 faults: {s3_faults:?}"
+    );
+    // The test means something only if it went through what it claims.
+    assert!(
+        outcomes.get("retry").is_some_and(|n| *n > 0),
+        "no job was retried: {outcomes:?}"
+    );
+    assert!(
+        outcomes.get("duplicate").is_some_and(|n| *n > 0),
+        "no duplicate delivery: {outcomes:?}"
+    );
+    assert!(
+        outcomes.get("rescheduled").is_some_and(|n| *n > 0),
+        "nothing carried forward: {outcomes:?}"
+    );
+    std::fs::remove_dir_all(&logs_dir).ok();
+    Ok(())
+}
