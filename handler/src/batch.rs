@@ -6,7 +6,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
 use aws_config::SdkConfig;
-use aws_config::timeout::TimeoutConfig;
 use futures::StreamExt as _;
 use producer::aws::ErrorClass;
 use producer::queue::string_attribute;
@@ -252,12 +251,7 @@ pub struct Handler {
 
 impl Handler {
     pub fn new(config: &SdkConfig, settings: Settings) -> Self {
-        let timeouts = config
-            .timeout_config()
-            .map_or_else(TimeoutConfig::builder, TimeoutConfig::to_builder)
-            .operation_attempt_timeout(settings.call_timeout)
-            .build();
-        let config = &config.to_builder().timeout_config(timeouts).build();
+        let config = &producer::aws::with_attempt_timeout(config, settings.call_timeout);
         let ledger = settings
             .idempotency
             .clone()

@@ -4,6 +4,7 @@
 //! Endpoints come from the SDK's standard variables (`AWS_ENDPOINT_URL`,
 //! `AWS_ENDPOINT_URL_<SERVICE>`); nothing else in the code names an emulator.
 
+use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
@@ -12,6 +13,17 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 /// Loads region, credentials and endpoints from the environment, once per process.
 pub async fn load_config() -> SdkConfig {
     aws_config::load_defaults(BehaviorVersion::latest()).await
+}
+
+/// The same configuration with every attempt of every call cut off after
+/// `timeout`; its other timeouts (such as the connect timeout) stay.
+pub fn with_attempt_timeout(config: &SdkConfig, timeout: std::time::Duration) -> SdkConfig {
+    let timeouts = config
+        .timeout_config()
+        .map_or_else(TimeoutConfig::builder, TimeoutConfig::to_builder)
+        .operation_attempt_timeout(timeout)
+        .build();
+    config.to_builder().timeout_config(timeouts).build()
 }
 
 /// True when S3 requests go to an endpoint override, as with LocalStack: emulators
@@ -105,5 +117,33 @@ pub fn describe<E: ProvideErrorMetadata + std::error::Error + 'static>(
             )
         }
         other => aws_smithy_types::error::display::DisplayErrorContext(other).to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn the_attempt_timeout_is_added_and_the_connect_timeout_kept() {
+        let config = SdkConfig::builder()
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_millis(3100))
+                    .build(),
+            )
+            .build();
+        let config = with_attempt_timeout(&config, Duration::from_secs(7));
+        let timeouts = config.timeout_config().expect("a timeout config");
+        assert_eq!(
+            timeouts.operation_attempt_timeout(),
+            Some(Duration::from_secs(7))
+        );
+        assert_eq!(
+            timeouts.connect_timeout(),
+            Some(Duration::from_millis(3100))
+        );
     }
 }

@@ -1,9 +1,11 @@
-//! Backoff with jitter, and jobs scheduled past SQS's 15-minute delay.
+//! Backoff with jitter, calls that never answer, and jobs scheduled past SQS's
+//! 15-minute delay.
 
 use std::time::{Duration, SystemTime};
 
-use anyhow::Result;
-use handler::{Backoff, Settings};
+use anyhow::{Context as _, Result, bail};
+use handler::{Backoff, Delivery, Handler, Outcome, Settings};
+use integration_tests::fault_proxy::{FaultProxy, Protocol};
 use integration_tests::{LocalAws, run_worker_until, unique_suffix};
 use producer::SendOptions;
 
@@ -92,5 +94,45 @@ async fn a_job_due_later_than_the_longest_delay_is_carried_forward_and_runs_on_t
     assert_eq!(stats.done, 1);
     assert_eq!(local.mails_with(&marker)?.len(), 1);
     assert_eq!(local.queue_depth(&queues.url).await?, 0);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_call_that_never_answers_is_cut_off_and_the_job_retried() -> Result<()> {
+    let local = LocalAws::connect().await?;
+    let silent = FaultProxy::start(
+        local.env.get("AWS_ENDPOINT_URL_SESV2")?,
+        Protocol::RestJson,
+        0,
+    )
+    .await?;
+    silent.hold();
+    // Built as the binaries build it, from one configuration: with no queue and
+    // no ledger, SES is the only service this handler calls.
+    let config = local.config.to_builder().endpoint_url(silent.url()).build();
+    let handler = Handler::new(
+        &config,
+        Settings {
+            backoff: None,
+            call_timeout: Duration::from_secs(1),
+            ..Settings::new("http://unused-dead-letter-queue")
+        },
+    );
+    let delivery = Delivery {
+        message_id: "hung-1".into(),
+        receipt_handle: None,
+        queue_url: None,
+        body: local.text_mail("never answered").to_json(),
+        receive_count: 1,
+    };
+    let outcome = tokio::time::timeout(Duration::from_secs(60), handler.process(&delivery))
+        .await
+        .context("the SES call was never cut off")?;
+    silent.release();
+    let Outcome::Retry { reason } = outcome else {
+        bail!("a call that never answers is transient: {outcome:?}");
+    };
+    assert!(reason.contains("timeout"), "{reason}");
+    assert!(silent.held() >= 1, "the call reached the silent proxy");
     Ok(())
 }
