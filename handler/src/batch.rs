@@ -65,6 +65,7 @@ impl JobIdentity {
 enum Progress {
     Done,
     Duplicate,
+    Cancelled,
     Carried { due_in_seconds: u64 },
 }
 
@@ -98,6 +99,8 @@ pub enum Outcome {
     Rescheduled { due_in_seconds: u64 },
     /// The job had already taken effect (a second delivery); nothing was done.
     Duplicate,
+    /// The job was cancelled (`jobs cancel`); nothing was done.
+    Cancelled,
 }
 
 impl Outcome {
@@ -113,6 +116,7 @@ impl Outcome {
             Outcome::Retry { .. } => "retry",
             Outcome::Rescheduled { .. } => "rescheduled",
             Outcome::Duplicate => "duplicate",
+            Outcome::Cancelled => "cancelled",
         }
     }
 }
@@ -328,6 +332,7 @@ impl Handler {
         let outcome = match result {
             Ok(Progress::Done) => Outcome::Done,
             Ok(Progress::Duplicate) => Outcome::Duplicate,
+            Ok(Progress::Cancelled) => Outcome::Cancelled,
             Ok(Progress::Carried { due_in_seconds }) => Outcome::Rescheduled { due_in_seconds },
             Err(error) => self.settle_failure(delivery, &identity, &error).await,
         };
@@ -356,6 +361,10 @@ impl Handler {
                 job_id, kind, attempt = delivery.receive_count, outcome = outcome.label(),
                 duration_ms, message_id = %delivery.message_id,
                 "job had already taken effect; nothing done"
+            ),
+            Outcome::Cancelled => tracing::info!(
+                job_id, kind, attempt = delivery.receive_count, outcome = outcome.label(),
+                duration_ms, message_id = %delivery.message_id, "job cancelled; nothing done"
             ),
             Outcome::Rescheduled { due_in_seconds } => tracing::info!(
                 job_id, kind, attempt = delivery.receive_count, outcome = outcome.label(),
@@ -415,10 +424,18 @@ impl Handler {
             .filter(|wait| !wait.is_zero());
         match wait {
             None => self.run_once(envelope).await,
+            Some(_) if self.is_cancelled(envelope).await? => Ok(Progress::Cancelled),
             Some(wait) => self
                 .carry_forward(delivery, envelope, wait)
                 .await
                 .map(|due_in_seconds| Progress::Carried { due_in_seconds }),
+        }
+    }
+
+    async fn is_cancelled(&self, envelope: &Envelope) -> Result<bool, JobError> {
+        match &self.ledger {
+            Some(ledger) => ledger.is_cancelled(&envelope.id).await,
+            None => Ok(false),
         }
     }
 
@@ -432,6 +449,7 @@ impl Handler {
             .await?
         {
             Claim::AlreadyDone => Ok(Progress::Duplicate),
+            Claim::Cancelled => Ok(Progress::Cancelled),
             Claim::Busy { lease_ends_in } => Err(JobError::Busy {
                 job_id: envelope.id.clone(),
                 lease_ends_in,

@@ -8,14 +8,16 @@
 //! holder died: the next delivery may claim the job again. The same id with a
 //! different payload is refused, never silently skipped.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::error::JobError;
 
-const STATE_IN_PROGRESS: &str = "in_progress";
-const STATE_DONE: &str = "done";
+use producer::ledger::field;
+use producer::ledger::state::{
+    CANCELLED as STATE_CANCELLED, DONE as STATE_DONE, IN_PROGRESS as STATE_IN_PROGRESS,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LedgerSettings {
@@ -28,7 +30,7 @@ pub struct LedgerSettings {
 }
 
 impl LedgerSettings {
-    pub const TABLE_ENV: &str = "JOBS_IDEMPOTENCY_TABLE";
+    pub const TABLE_ENV: &str = producer::ledger::TABLE_ENV;
     pub const LEASE_ENV: &str = "JOBS_LEASE_SECONDS";
     pub const KEEP_ENV: &str = "JOBS_KEEP_DONE_SECONDS";
     pub const DEFAULT_LEASE: Duration = Duration::from_secs(300);
@@ -52,6 +54,8 @@ pub enum Claim {
     AlreadyDone,
     /// Another delivery holds a live lease on it.
     Busy { lease_ends_in: Duration },
+    /// Someone cancelled the job (`jobs cancel`): it must not run.
+    Cancelled,
 }
 
 #[derive(Debug, Clone)]
@@ -70,11 +74,7 @@ pub fn payload_sha256(envelope: &producer::Envelope) -> String {
     )
 }
 
-pub fn epoch_seconds(time: SystemTime) -> u64 {
-    time.duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default()
-}
+pub use producer::ledger::epoch_seconds;
 
 fn n(value: u64) -> AttributeValue {
     AttributeValue::N(value.to_string())
@@ -101,19 +101,19 @@ impl Ledger {
             .dynamodb
             .put_item()
             .table_name(&self.settings.table)
-            .item("job_id", s(job_id))
-            .item("state", s(STATE_IN_PROGRESS))
+            .item(field::JOB_ID, s(job_id))
+            .item(field::STATE, s(STATE_IN_PROGRESS))
             .item("payload_sha256", s(payload_sha256))
             .item("token", s(&token))
-            .item("lease_until", n(now + self.settings.lease.as_secs()))
-            .item("expires_at", n(now + self.settings.keep.as_secs()))
+            .item(field::LEASE_UNTIL, n(now + self.settings.lease.as_secs()))
+            .item(field::EXPIRES_AT, n(now + self.settings.keep.as_secs()))
             // Free, forgotten (past its TTL but not yet removed), or held by a
             // delivery whose lease ran out — and then only for the same job.
             .condition_expression(
                 "attribute_not_exists(job_id) OR expires_at < :now \
                  OR (#state = :in_progress AND lease_until < :now AND payload_sha256 = :payload)",
             )
-            .expression_attribute_names("#state", "state")
+            .expression_attribute_names("#state", field::STATE)
             .expression_attribute_values(":now", n(now))
             .expression_attribute_values(":in_progress", s(STATE_IN_PROGRESS))
             .expression_attribute_values(":payload", s(payload_sha256))
@@ -142,7 +142,7 @@ impl Ledger {
             .dynamodb
             .get_item()
             .table_name(&self.settings.table)
-            .key("job_id", s(job_id))
+            .key(field::JOB_ID, s(job_id))
             .consistent_read(true)
             .send()
             .await
@@ -169,17 +169,38 @@ impl Ledger {
                 lease_ends_in: Duration::ZERO,
             });
         }
+        if text(field::STATE) == STATE_CANCELLED {
+            return Ok(Claim::Cancelled);
+        }
         if text("payload_sha256") != payload_sha256 {
             return Err(JobError::Conflict(format!(
                 "job id `{job_id}` was already used for a different job; a job id names one job only"
             )));
         }
-        if text("state") == STATE_DONE {
+        if text(field::STATE) == STATE_DONE {
             return Ok(Claim::AlreadyDone);
         }
         Ok(Claim::Busy {
-            lease_ends_in: Duration::from_secs(number("lease_until").saturating_sub(now)),
+            lease_ends_in: Duration::from_secs(number(field::LEASE_UNTIL).saturating_sub(now)),
         })
+    }
+
+    /// True when the job was cancelled; read before carrying a job forward, so
+    /// a cancelled job stops travelling at its next leg.
+    pub async fn is_cancelled(&self, job_id: &str) -> Result<bool, JobError> {
+        let record = self
+            .dynamodb
+            .get_item()
+            .table_name(&self.settings.table)
+            .key(field::JOB_ID, s(job_id))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| JobError::aws("dynamodb_read_claim", &e))?;
+        Ok(record
+            .item
+            .and_then(|item| item.get(field::STATE).cloned())
+            .is_some_and(|state| state.as_s().is_ok_and(|s| s == STATE_CANCELLED)))
     }
 
     /// Marks the job done; duplicates are skipped from now on.
@@ -188,10 +209,10 @@ impl Ledger {
         self.dynamodb
             .update_item()
             .table_name(&self.settings.table)
-            .key("job_id", s(job_id))
+            .key(field::JOB_ID, s(job_id))
             .update_expression("SET #state = :done, expires_at = :expires REMOVE lease_until")
             .condition_expression("#token = :token")
-            .expression_attribute_names("#state", "state")
+            .expression_attribute_names("#state", field::STATE)
             .expression_attribute_names("#token", "token")
             .expression_attribute_values(":done", s(STATE_DONE))
             .expression_attribute_values(":expires", n(now + self.settings.keep.as_secs()))
@@ -208,10 +229,10 @@ impl Ledger {
             .dynamodb
             .delete_item()
             .table_name(&self.settings.table)
-            .key("job_id", s(job_id))
+            .key(field::JOB_ID, s(job_id))
             .condition_expression("#token = :token AND #state = :in_progress")
             .expression_attribute_names("#token", "token")
-            .expression_attribute_names("#state", "state")
+            .expression_attribute_names("#state", field::STATE)
             .expression_attribute_values(":token", s(token))
             .expression_attribute_values(":in_progress", s(STATE_IN_PROGRESS))
             .send()

@@ -40,6 +40,7 @@ pub struct WorkerStats {
     pub retried: u64,
     pub rescheduled: u64,
     pub duplicates: u64,
+    pub cancelled: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -132,6 +133,7 @@ pub async fn run(
                 crate::batch::Outcome::Retry { .. } => stats.retried += 1,
                 crate::batch::Outcome::Rescheduled { .. } => stats.rescheduled += 1,
                 crate::batch::Outcome::Duplicate => stats.duplicates += 1,
+                crate::batch::Outcome::Cancelled => stats.cancelled += 1,
             }
             if p.outcome.is_settled() {
                 settled.push(&p.delivery);

@@ -36,6 +36,31 @@ pub enum Command {
     /// Look after the dead-letter queue.
     #[command(subcommand)]
     Dlq(DlqCommand),
+    /// Cancel a job that has not run yet (a scheduled one, say), by its job id.
+    /// Needs the idempotency ledger, which the handler reads.
+    Cancel {
+        /// The job id `jobs enqueue` printed.
+        job_id: String,
+        /// The ledger's DynamoDB table.
+        #[arg(long, env = crate::ledger::TABLE_ENV)]
+        table: Option<String>,
+    },
+}
+
+/// The clients the commands use, built once by `main`.
+#[derive(Debug, Clone)]
+pub struct Clients {
+    pub sqs: aws_sdk_sqs::Client,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+}
+
+impl Clients {
+    pub fn new(config: &aws_config::SdkConfig) -> Self {
+        Clients {
+            sqs: aws_sdk_sqs::Client::new(config),
+            dynamodb: aws_sdk_dynamodb::Client::new(config),
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -322,16 +347,52 @@ fn read_envelopes(path: &Path) -> Result<Vec<Envelope>, InputError> {
 }
 
 /// Runs a parsed command line; prints results on stdout and problems on stderr.
-pub async fn run(cli: Cli, sqs: aws_sdk_sqs::Client) -> ExitCode {
+pub async fn run(cli: Cli, clients: Clients) -> ExitCode {
+    let sqs = clients.sqs;
     let result = match cli.command {
         Command::Enqueue(args) => return enqueue(*args, sqs).await,
         Command::Stats(queues) => stats(&sqs, &queues).await,
         Command::Dlq(command) => dlq(&sqs, command).await,
+        Command::Cancel { job_id, table } => {
+            return cancel(&clients.dynamodb, table.as_deref(), &job_id).await;
+        }
     };
     match result {
         Ok(code) => code,
         Err(message) => {
             eprintln!("error: {message}");
+            ExitCode::from(EXIT_SEND_FAILED)
+        }
+    }
+}
+
+async fn cancel(
+    dynamodb: &aws_sdk_dynamodb::Client,
+    table: Option<&str>,
+    job_id: &str,
+) -> ExitCode {
+    let Some(table) = table.filter(|t| !t.is_empty()) else {
+        eprintln!(
+            "error: no ledger table: pass `--table` or set `{}`; cancelling needs the idempotency ledger",
+            crate::ledger::TABLE_ENV
+        );
+        return ExitCode::from(EXIT_INVALID);
+    };
+    match crate::ledger::cancel(dynamodb, table, job_id).await {
+        Ok(crate::ledger::Cancelled::Now) => {
+            println!("cancelled job {job_id}: it will not run");
+            ExitCode::SUCCESS
+        }
+        Ok(crate::ledger::Cancelled::Already) => {
+            println!("job {job_id} was already cancelled");
+            ExitCode::SUCCESS
+        }
+        Err(e @ crate::ledger::CancelError::EmptyId) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_INVALID)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
             ExitCode::from(EXIT_SEND_FAILED)
         }
     }
@@ -677,7 +738,13 @@ mod tests {
             file.to_str().expect("utf-8"),
         ])
         .expect("parses");
-        let code = run(cli, sqs).await;
+        let dynamodb = aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::Config::builder()
+                .behavior_version_latest()
+                .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+                .build(),
+        );
+        let code = run(cli, Clients { sqs, dynamodb }).await;
         assert_eq!(code, ExitCode::from(EXIT_SEND_FAILED));
         assert_eq!(rule.num_calls(), 1);
         std::fs::remove_dir_all(&dir).ok();

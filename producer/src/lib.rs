@@ -23,6 +23,7 @@ pub mod aws;
 pub mod cli;
 pub mod client;
 pub mod envelope;
+pub mod ledger;
 pub mod ops;
 pub mod queue;
 pub mod validate;

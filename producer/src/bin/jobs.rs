@@ -1,11 +1,11 @@
 use std::process::ExitCode;
 
 use clap::Parser as _;
-use producer::cli::{Cli, run};
+use producer::cli::{Cli, Clients, run};
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let config = producer::aws::load_config().await;
-    run(cli, aws_sdk_sqs::Client::new(&config)).await
+    run(cli, Clients::new(&config)).await
 }

@@ -1,0 +1,131 @@
+//! The idempotency ledger's record format, shared with the handler, and
+//! cancelling a job through it.
+//!
+//! The ledger is a DynamoDB table with one record per job id (see the handler's
+//! `ledger` module). A cancelled job gets a record of its own that no claim can
+//! take over: when its message comes up, whether to run or to be carried
+//! forward, the handler deletes it and does nothing.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use crate::aws::{ErrorClass, classify, describe};
+
+/// The variable that names the table, for the handler and the CLI alike.
+pub const TABLE_ENV: &str = "JOBS_IDEMPOTENCY_TABLE";
+
+/// Attribute names of a ledger record.
+pub mod field {
+    pub const JOB_ID: &str = "job_id";
+    pub const STATE: &str = "state";
+    pub const LEASE_UNTIL: &str = "lease_until";
+    pub const EXPIRES_AT: &str = "expires_at";
+    pub const CANCELLED_AT: &str = "cancelled_at";
+}
+
+/// Values of [`field::STATE`].
+pub mod state {
+    pub const IN_PROGRESS: &str = "in_progress";
+    pub const DONE: &str = "done";
+    pub const CANCELLED: &str = "cancelled";
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CancelError {
+    #[error("`job_id` must not be empty")]
+    EmptyId,
+    #[error("job `{0}` has already run; there is nothing to cancel")]
+    AlreadyRan(String),
+    #[error("job `{0}` is running now; it cannot be cancelled")]
+    Running(String),
+    #[error("{operation} failed: {message}")]
+    Aws {
+        operation: &'static str,
+        class: ErrorClass,
+        message: String,
+    },
+}
+
+/// What a cancellation found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cancelled {
+    /// From now on the job will not run.
+    Now,
+    /// It had been cancelled before.
+    Already,
+}
+
+pub fn epoch_seconds(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}
+
+/// Marks `job_id` cancelled, unless it has run or is running. The record has no
+/// expiry: the job may be scheduled any time ahead. An id that was never
+/// enqueued is cancelled all the same, so a job can be cancelled before it is sent.
+pub async fn cancel(
+    dynamodb: &aws_sdk_dynamodb::Client,
+    table: &str,
+    job_id: &str,
+) -> Result<Cancelled, CancelError> {
+    if job_id.is_empty() {
+        return Err(CancelError::EmptyId);
+    }
+    let now = epoch_seconds(SystemTime::now());
+    let put = dynamodb
+        .put_item()
+        .table_name(table)
+        .item(field::JOB_ID, AttributeValue::S(job_id.to_owned()))
+        .item(field::STATE, AttributeValue::S(state::CANCELLED.to_owned()))
+        .item(field::CANCELLED_AT, AttributeValue::N(now.to_string()))
+        // Free, forgotten, or held by a delivery whose lease ran out (it died).
+        .condition_expression(
+            "attribute_not_exists(#job_id) OR #expires_at < :now \
+             OR (#state = :in_progress AND #lease_until < :now)",
+        )
+        .expression_attribute_names("#job_id", field::JOB_ID)
+        .expression_attribute_names("#state", field::STATE)
+        .expression_attribute_names("#expires_at", field::EXPIRES_AT)
+        .expression_attribute_names("#lease_until", field::LEASE_UNTIL)
+        .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+        .expression_attribute_values(
+            ":in_progress",
+            AttributeValue::S(state::IN_PROGRESS.to_owned()),
+        )
+        .send()
+        .await;
+    match put {
+        Ok(_) => Ok(Cancelled::Now),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+        {
+            let record = dynamodb
+                .get_item()
+                .table_name(table)
+                .key(field::JOB_ID, AttributeValue::S(job_id.to_owned()))
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(|e| CancelError::Aws {
+                    operation: "dynamodb_get_item",
+                    class: classify(&e),
+                    message: describe(&e),
+                })?
+                .item
+                .unwrap_or_default();
+            match record.get(field::STATE).and_then(|v| v.as_s().ok()) {
+                Some(s) if s == state::CANCELLED => Ok(Cancelled::Already),
+                Some(s) if s == state::DONE => Err(CancelError::AlreadyRan(job_id.to_owned())),
+                _ => Err(CancelError::Running(job_id.to_owned())),
+            }
+        }
+        Err(e) => Err(CancelError::Aws {
+            operation: "dynamodb_put_item",
+            class: classify(&e),
+            message: describe(&e),
+        }),
+    }
+}
