@@ -317,17 +317,32 @@ async fn bad_input_is_refused(
     Ok(subject)
 }
 
-/// Counts of each outcome the workers logged.
+/// Counts of each outcome the workers logged; retries also by cause, as
+/// `retry: <cause>`.
 fn logged_outcomes(logs: &[PathBuf]) -> Result<BTreeMap<String, u64>> {
     let mut outcomes = BTreeMap::new();
     for log in logs {
         let text = std::fs::read_to_string(log)?;
         for line in text.lines() {
-            if let Some(outcome) = serde_json::from_str::<serde_json::Value>(line)
-                .ok()
-                .and_then(|v| v["outcome"].as_str().map(str::to_owned))
-            {
-                *outcomes.entry(outcome).or_default() += 1;
+            let Ok(entry) = serde_json::from_str::<serde_json::Value>(line) else {
+                continue;
+            };
+            let Some(outcome) = entry["outcome"].as_str() else {
+                continue;
+            };
+            *outcomes.entry(outcome.to_owned()).or_default() += 1;
+            if outcome == "retry" {
+                let error = entry["error"].as_str().unwrap_or_default();
+                let cause = if error.contains("injected by the test's fault proxy") {
+                    "injected error"
+                } else if error.contains("timeout") {
+                    "call timeout"
+                } else if error.contains("another delivery") {
+                    "running elsewhere"
+                } else {
+                    error
+                };
+                *outcomes.entry(format!("retry: {cause}")).or_default() += 1;
             }
         }
     }
