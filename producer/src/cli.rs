@@ -52,6 +52,7 @@ pub enum Command {
 pub struct Clients {
     pub sqs: aws_sdk_sqs::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
 }
 
 impl Clients {
@@ -59,6 +60,7 @@ impl Clients {
         Clients {
             sqs: aws_sdk_sqs::Client::new(config),
             dynamodb: aws_sdk_dynamodb::Client::new(config),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(config),
         }
     }
 }
@@ -351,7 +353,7 @@ pub async fn run(cli: Cli, clients: Clients) -> ExitCode {
     let sqs = clients.sqs;
     let result = match cli.command {
         Command::Enqueue(args) => return enqueue(*args, sqs).await,
-        Command::Stats(queues) => stats(&sqs, &queues).await,
+        Command::Stats(queues) => stats(&sqs, &clients.cloudwatch, &queues).await,
         Command::Dlq(command) => dlq(&sqs, command).await,
         Command::Cancel { job_id, table } => {
             return cancel(&clients.dynamodb, table.as_deref(), &job_id).await;
@@ -410,7 +412,11 @@ fn urls(queues: &QueueArgs) -> Result<(&str, &str), String> {
     }
 }
 
-async fn stats(sqs: &aws_sdk_sqs::Client, queues: &QueueArgs) -> Result<ExitCode, String> {
+async fn stats(
+    sqs: &aws_sdk_sqs::Client,
+    cloudwatch: &aws_sdk_cloudwatch::Client,
+    queues: &QueueArgs,
+) -> Result<ExitCode, String> {
     let (queue, dlq) = urls(queues)?;
     let stats = ops::stats(sqs, queue, dlq)
         .await
@@ -419,6 +425,25 @@ async fn stats(sqs: &aws_sdk_sqs::Client, queues: &QueueArgs) -> Result<ExitCode
     println!("in flight  {}", stats.in_flight);
     println!("delayed    {}", stats.delayed);
     println!("dead       {}", stats.dead);
+    // The counts stand on their own; the age is extra, so it never fails the command.
+    match ops::oldest_age(cloudwatch, queue).await {
+        Ok(Some(oldest)) => {
+            let whole_seconds = std::time::Duration::from_secs(oldest.age.as_secs());
+            let taken = SystemTime::now()
+                .duration_since(oldest.measured_at)
+                .map_or(0, |d| d.as_secs());
+            println!(
+                "oldest     {} (CloudWatch, {}s ago)",
+                humantime::format_duration(whole_seconds),
+                taken
+            );
+        }
+        Ok(None) => println!(
+            "oldest     unknown (no CloudWatch reading in the last {} minutes)",
+            ops::OLDEST_AGE_LOOKBACK.as_secs() / 60
+        ),
+        Err(e) => println!("oldest     unknown ({e})"),
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -744,7 +769,21 @@ mod tests {
                 .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
                 .build(),
         );
-        let code = run(cli, Clients { sqs, dynamodb }).await;
+        let cloudwatch = aws_sdk_cloudwatch::Client::from_conf(
+            aws_sdk_cloudwatch::Config::builder()
+                .behavior_version_latest()
+                .region(aws_sdk_cloudwatch::config::Region::new("us-east-1"))
+                .build(),
+        );
+        let code = run(
+            cli,
+            Clients {
+                sqs,
+                dynamodb,
+                cloudwatch,
+            },
+        )
+        .await;
         assert_eq!(code, ExitCode::from(EXIT_SEND_FAILED));
         assert_eq!(rule.num_calls(), 1);
         std::fs::remove_dir_all(&dir).ok();

@@ -100,6 +100,65 @@ pub async fn stats(
     })
 }
 
+/// The age of the oldest message on a queue, as SQS reports it to CloudWatch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OldestAge {
+    pub age: std::time::Duration,
+    /// When CloudWatch took the reading (SQS reports once a minute).
+    pub measured_at: std::time::SystemTime,
+}
+
+/// How far back [`oldest_age`] looks for a reading.
+pub const OLDEST_AGE_LOOKBACK: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+/// The newest reading of `AWS/SQS` `ApproximateAgeOfOldestMessage` for the
+/// queue: SQS has no API call for the age itself. `None` when CloudWatch has
+/// no reading from the last [`OLDEST_AGE_LOOKBACK`] (an idle queue, or an emulator).
+pub async fn oldest_age(
+    cloudwatch: &aws_sdk_cloudwatch::Client,
+    queue_url: &str,
+) -> Result<Option<OldestAge>, OpsError> {
+    use aws_sdk_cloudwatch::primitives::DateTime;
+    use aws_sdk_cloudwatch::types::{Dimension, Statistic};
+
+    let queue_name = queue_url
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or_default();
+    let now = std::time::SystemTime::now();
+    let output = cloudwatch
+        .get_metric_statistics()
+        .namespace("AWS/SQS")
+        .metric_name("ApproximateAgeOfOldestMessage")
+        .dimensions(
+            Dimension::builder()
+                .name("QueueName")
+                .value(queue_name)
+                .build(),
+        )
+        .start_time(DateTime::from(now - OLDEST_AGE_LOOKBACK))
+        // A minute ahead, so the minute now running is counted too.
+        .end_time(DateTime::from(now + std::time::Duration::from_secs(60)))
+        .period(60)
+        .statistics(Statistic::Maximum)
+        .send()
+        .await
+        .map_err(ops_error("GetMetricStatistics", queue_url))?;
+    Ok(output
+        .datapoints()
+        .iter()
+        .filter_map(|point| {
+            let measured_at = std::time::SystemTime::try_from(*point.timestamp()?).ok()?;
+            let seconds = point.maximum()?;
+            (seconds.is_finite() && seconds >= 0.0).then(|| OldestAge {
+                age: std::time::Duration::from_secs_f64(seconds),
+                measured_at,
+            })
+        })
+        .max_by_key(|reading| reading.measured_at))
+}
+
 /// A message in the dead-letter queue, decoded as far as it goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeadLetter {

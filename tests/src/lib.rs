@@ -116,6 +116,7 @@ pub struct LocalAws {
     pub s3: aws_sdk_s3::Client,
     pub ses: aws_sdk_sesv2::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
     pub bucket: String,
     pub sender: String,
 }
@@ -149,6 +150,7 @@ impl LocalAws {
         );
         let local = LocalAws {
             dynamodb,
+            cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
             sqs: aws_sdk_sqs::Client::new(&config),
             s3,
             ses,

@@ -1,10 +1,12 @@
-//! `jobs stats` and `jobs dlq …` against real queues: counts, dead letters
+//! `jobs stats` and `jobs dlq …` against real queues: counts, the oldest age, dead letters
 //! grouped by reason, one shown in full, redrive by id, kind and all, purge.
 
 use std::process::{Output, Stdio};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use anyhow::Result;
+use aws_sdk_cloudwatch::primitives::DateTime;
+use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
 use integration_tests::{
     LocalAws, TestQueues, eventually, run_worker_until, unique_suffix, workspace_binary,
 };
@@ -72,6 +74,35 @@ async fn stats_list_show_redrive_and_purge() -> Result<()> {
         stats.contains("queued     0") && stats.contains("dead       3"),
         "{stats}"
     );
+    // A fresh queue has no CloudWatch reading yet. In AWS, SQS publishes one a
+    // minute; the emulator does not, so the test publishes one in its place.
+    assert!(
+        stats.contains("oldest     unknown (no CloudWatch reading in the last 15 minutes)"),
+        "{stats}"
+    );
+    let queue_name = queues.url.rsplit('/').next().unwrap_or_default();
+    local
+        .cloudwatch
+        .put_metric_data()
+        .namespace("AWS/SQS")
+        .metric_data(
+            MetricDatum::builder()
+                .metric_name("ApproximateAgeOfOldestMessage")
+                .dimensions(
+                    Dimension::builder()
+                        .name("QueueName")
+                        .value(queue_name)
+                        .build(),
+                )
+                .timestamp(DateTime::from(SystemTime::now()))
+                .value(125.0)
+                .unit(StandardUnit::Seconds)
+                .build(),
+        )
+        .send()
+        .await?;
+    let stats = stdout(&jobs(&local, &queues, &["stats"])?);
+    assert!(stats.contains("oldest     2m 5s (CloudWatch, "), "{stats}");
 
     let list = stdout(&jobs(&local, &queues, &["dlq", "list"])?);
     assert!(list.starts_with("3 dead letters"), "{list}");
