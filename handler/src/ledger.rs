@@ -8,16 +8,17 @@
 //! holder died: the next delivery may claim the job again. The same id with a
 //! different payload is refused, never silently skipped.
 
+use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::error::JobError;
 
-use producer::ledger::field;
 use producer::ledger::state::{
     CANCELLED as STATE_CANCELLED, DONE as STATE_DONE, IN_PROGRESS as STATE_IN_PROGRESS,
 };
+use producer::ledger::{field, state_of};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LedgerSettings {
@@ -138,17 +139,7 @@ impl Ledger {
         payload_sha256: &str,
         now: u64,
     ) -> Result<Claim, JobError> {
-        let record = self
-            .dynamodb
-            .get_item()
-            .table_name(&self.settings.table)
-            .key(field::JOB_ID, s(job_id))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| JobError::aws("dynamodb_read_claim", &e))?
-            .item
-            .unwrap_or_default();
+        let record = self.read(job_id).await?;
         let text = |key: &str| {
             record
                 .get(key)
@@ -169,7 +160,7 @@ impl Ledger {
                 lease_ends_in: Duration::ZERO,
             });
         }
-        if text(field::STATE) == STATE_CANCELLED {
+        if state_of(&record) == Some(STATE_CANCELLED) {
             return Ok(Claim::Cancelled);
         }
         if text("payload_sha256") != payload_sha256 {
@@ -177,7 +168,7 @@ impl Ledger {
                 "job id `{job_id}` was already used for a different job; a job id names one job only"
             )));
         }
-        if text(field::STATE) == STATE_DONE {
+        if state_of(&record) == Some(STATE_DONE) {
             return Ok(Claim::AlreadyDone);
         }
         Ok(Claim::Busy {
@@ -188,19 +179,13 @@ impl Ledger {
     /// True when the job was cancelled; read before carrying a job forward, so
     /// a cancelled job stops travelling at its next leg.
     pub async fn is_cancelled(&self, job_id: &str) -> Result<bool, JobError> {
-        let record = self
-            .dynamodb
-            .get_item()
-            .table_name(&self.settings.table)
-            .key(field::JOB_ID, s(job_id))
-            .consistent_read(true)
-            .send()
+        Ok(state_of(&self.read(job_id).await?) == Some(STATE_CANCELLED))
+    }
+
+    async fn read(&self, job_id: &str) -> Result<HashMap<String, AttributeValue>, JobError> {
+        producer::ledger::read(&self.dynamodb, &self.settings.table, job_id)
             .await
-            .map_err(|e| JobError::aws("dynamodb_read_claim", &e))?;
-        Ok(record
-            .item
-            .and_then(|item| item.get(field::STATE).cloned())
-            .is_some_and(|state| state.as_s().is_ok_and(|s| s == STATE_CANCELLED)))
+            .map_err(|e| JobError::aws("dynamodb_read_claim", &e))
     }
 
     /// Marks the job done; duplicates are skipped from now on.

@@ -763,24 +763,16 @@ mod tests {
             file.to_str().expect("utf-8"),
         ])
         .expect("parses");
-        let dynamodb = aws_sdk_dynamodb::Client::from_conf(
-            aws_sdk_dynamodb::Config::builder()
-                .behavior_version_latest()
-                .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
-                .build(),
-        );
-        let cloudwatch = aws_sdk_cloudwatch::Client::from_conf(
-            aws_sdk_cloudwatch::Config::builder()
-                .behavior_version_latest()
-                .region(aws_sdk_cloudwatch::config::Region::new("us-east-1"))
-                .build(),
-        );
+        // Only SQS is called; the other clients are never used.
+        let config = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .build();
         let code = run(
             cli,
             Clients {
                 sqs,
-                dynamodb,
-                cloudwatch,
+                ..Clients::new(&config)
             },
         )
         .await;

@@ -6,9 +6,13 @@
 //! take over: when its message comes up, whether to run or to be carried
 //! forward, the handler deletes it and does nothing.
 
+use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use aws_sdk_dynamodb::operation::get_item::GetItemError;
 use aws_sdk_dynamodb::types::AttributeValue;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
 
 use crate::aws::{ErrorClass, classify, describe};
 
@@ -62,6 +66,31 @@ pub fn epoch_seconds(time: SystemTime) -> u64 {
         .unwrap_or_default()
 }
 
+/// A job's ledger record, read consistently; empty when there is none.
+pub async fn read(
+    dynamodb: &aws_sdk_dynamodb::Client,
+    table: &str,
+    job_id: &str,
+) -> Result<HashMap<String, AttributeValue>, SdkError<GetItemError, HttpResponse>> {
+    Ok(dynamodb
+        .get_item()
+        .table_name(table)
+        .key(field::JOB_ID, AttributeValue::S(job_id.to_owned()))
+        .consistent_read(true)
+        .send()
+        .await?
+        .item
+        .unwrap_or_default())
+}
+
+/// A record's state, if it has one.
+pub fn state_of(record: &HashMap<String, AttributeValue>) -> Option<&str> {
+    record
+        .get(field::STATE)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+}
+
 /// Marks `job_id` cancelled, unless it has run or is running. The record has no
 /// expiry: the job may be scheduled any time ahead. An id that was never
 /// enqueued is cancelled all the same, so a job can be cancelled before it is sent.
@@ -102,21 +131,14 @@ pub async fn cancel(
             if e.as_service_error()
                 .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
         {
-            let record = dynamodb
-                .get_item()
-                .table_name(table)
-                .key(field::JOB_ID, AttributeValue::S(job_id.to_owned()))
-                .consistent_read(true)
-                .send()
+            let record = read(dynamodb, table, job_id)
                 .await
                 .map_err(|e| CancelError::Aws {
                     operation: "dynamodb_get_item",
                     class: classify(&e),
                     message: describe(&e),
-                })?
-                .item
-                .unwrap_or_default();
-            match record.get(field::STATE).and_then(|v| v.as_s().ok()) {
+                })?;
+            match state_of(&record) {
                 Some(s) if s == state::CANCELLED => Ok(Cancelled::Already),
                 Some(s) if s == state::DONE => Err(CancelError::AlreadyRan(job_id.to_owned())),
                 _ => Err(CancelError::Running(job_id.to_owned())),

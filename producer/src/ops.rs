@@ -121,11 +121,7 @@ pub async fn oldest_age(
     use aws_sdk_cloudwatch::primitives::DateTime;
     use aws_sdk_cloudwatch::types::{Dimension, Statistic};
 
-    let queue_name = queue_url
-        .trim_end_matches('/')
-        .rsplit('/')
-        .next()
-        .unwrap_or_default();
+    let queue_name = crate::queue::queue_name_of(queue_url);
     let now = std::time::SystemTime::now();
     let output = cloudwatch
         .get_metric_statistics()

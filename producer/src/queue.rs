@@ -373,6 +373,15 @@ impl Queue {
     }
 }
 
+/// A queue's name: the last part of its URL.
+pub fn queue_name_of(queue_url: &str) -> &str {
+    queue_url
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+}
+
 /// A `String` message attribute.
 pub fn string_attribute(value: &str) -> MessageAttributeValue {
     MessageAttributeValue::builder()

@@ -206,12 +206,8 @@ impl Shared {
             .to_owned();
         parts.uri = format!("{}{path}", self.upstream).parse()?;
         // The Host header stays: the request was signed for it.
-        for hop in ["connection", "transfer-encoding", "expect", "keep-alive"] {
-            parts.headers.remove(hop);
-        }
-        parts
-            .headers
-            .insert(hyper::header::CONTENT_LENGTH, body.len().into());
+        parts.headers.remove("expect");
+        buffered(&mut parts.headers, &body);
         let response = self
             .client
             .request(Request::from_parts(parts, Full::new(body)))
@@ -223,11 +219,7 @@ impl Shared {
             .await
             .context("read response body")?
             .to_bytes();
-        parts.headers.remove("transfer-encoding");
-        parts.headers.remove("connection");
-        parts
-            .headers
-            .insert(hyper::header::CONTENT_LENGTH, body.len().into());
+        buffered(&mut parts.headers, &body);
         Ok(Response::from_parts(parts, Full::new(body)))
     }
 
@@ -250,4 +242,12 @@ impl Shared {
         };
         response.unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
     }
+}
+
+/// Headers for a body passed on whole: its length instead of hop-by-hop framing.
+fn buffered(headers: &mut hyper::HeaderMap, body: &Bytes) {
+    for hop in ["connection", "transfer-encoding", "keep-alive"] {
+        headers.remove(hop);
+    }
+    headers.insert(hyper::header::CONTENT_LENGTH, body.len().into());
 }

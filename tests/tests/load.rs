@@ -274,7 +274,7 @@ async fn bad_input_is_refused(
     run: &str,
     round: usize,
 ) -> Result<String> {
-    let sqs = FaultProxy::start(local.env.get("AWS_ENDPOINT_URL")?, Protocol::RestXml, 0).await?;
+    let sqs = FaultProxy::start(local.env.get("AWS_ENDPOINT_URL")?, Protocol::RestJson, 0).await?;
     let env = [
         ("JOBS_QUEUE_URL", queues.url.as_str()),
         ("AWS_ENDPOINT_URL_SQS", &sqs.url()),
