@@ -15,7 +15,11 @@ help:
 	@echo "                 infra/template.yaml, write .local/env (source it: . .local/env)"
 	@echo "make local-down  stop them"
 	@echo "make build-lambda  the arm64 Lambda zip (target/lambda/handler/bootstrap.zip)"
+	@echo "make build-lambda BIN=shop-handler   the shop example's (target/lambda/shop-handler/)"
 	@echo "make deploy      sam build + sam deploy to your AWS account (guided the first time)"
+	@echo "make deploy BIN=shop-handler PARAMS=\"ExtraPolicyArns=ARN AppSettings=products_table=NAME\""
+	@echo "                 deploys the shop example's binary instead (infra/deploy.sh); a binary"
+	@echo "                 of your own: BIN=name PACKAGE=its cargo package CRATE=its directory"
 	@echo "make unit        the tests that need no AWS"
 	@echo "make load        only the fault and load test, with its figures (LOAD_JOBS=2000,"
 	@echo "                 LOAD_FAULTS_PER_MILLE=100)"
@@ -42,25 +46,37 @@ TOOLS := .venv/tools/bin
 LAMBDA_TOOLS := .venv/lambda/bin
 
 lint-template: local-install
-	$(TOOLS)/cfn-lint infra/template.yaml
+	$(TOOLS)/cfn-lint infra/template.yaml examples/shop/template.yaml
 	$(TOOLS)/sam validate --lint --template-file infra/template.yaml --region us-east-1
+
+# The Lambda binary: BIN, a bin target of the cargo package PACKAGE, whose crate is
+# the directory CRATE. Without BIN, build-lambda builds the shipped `handler`;
+# deploy, the binary the last deploy saved in infra/samconfig.toml, else `handler`.
+# BIN=shop-handler is the shop example's (package shop, in examples/shop); for a
+# binary of your own, give PACKAGE and CRATE too when they are not BIN.
+# PARAMS: more stack parameters for deploy, KEY=VALUE words.
+BIN ?=
+PARAMS ?=
+LAMBDA_BIN = $(or $(BIN),handler)
+ifeq ($(LAMBDA_BIN),shop-handler)
+PACKAGE ?= shop
+CRATE ?= examples/shop
+endif
+PACKAGE ?= $(LAMBDA_BIN)
+CRATE ?= $(PACKAGE)
 
 # cargo-lambda cross-compiles with zig, both from .venv/lambda.
 build-lambda: local-install
 	rustup target add aarch64-unknown-linux-gnu
-	PATH="$(CURDIR)/$(LAMBDA_TOOLS):$$PATH" cargo-lambda lambda build --release --arm64 -p handler --output-format zip
-	@ls -l target/lambda/handler/bootstrap.zip | awk '{ printf "target/lambda/handler/bootstrap.zip: %.1f MB (%d bytes)\n", $$5 / 1048576, $$5 }'
+	PATH="$(CURDIR)/$(LAMBDA_TOOLS):$$PATH" cargo-lambda lambda build --release --arm64 -p $(PACKAGE) --bin $(LAMBDA_BIN) --output-format zip
+	@ls -l target/lambda/$(LAMBDA_BIN)/bootstrap.zip | awk '{ printf "target/lambda/$(LAMBDA_BIN)/bootstrap.zip: %.1f MB (%d bytes)\n", $$5 / 1048576, $$5 }'
 
-# The first deploy asks for the stack's parameters and saves them in
-# infra/samconfig.toml; later ones reuse them.
+# sam build + sam deploy with the same binary (see infra/deploy.sh). The first
+# deploy asks for the stack's parameters and saves them in infra/samconfig.toml;
+# later ones reuse them, with what BIN and PARAMS change.
 deploy: local-install
 	rustup target add aarch64-unknown-linux-gnu
-	cd infra && PATH="$(CURDIR)/$(LAMBDA_TOOLS):$(CURDIR)/$(TOOLS):$$PATH" sam build --beta-features
-	cd infra && if grep -q '^parameter_overrides' samconfig.toml; then \
-	  PATH="$(CURDIR)/$(TOOLS):$$PATH" sam deploy; \
-	else \
-	  PATH="$(CURDIR)/$(TOOLS):$$PATH" sam deploy --guided; \
-	fi
+	BIN='$(BIN)' CRATE='$(if $(BIN),$(CRATE))' PARAMS='$(PARAMS)' infra/deploy.sh
 
 build:
 	$(CARGO) build --workspace --all-targets --locked

@@ -1,20 +1,23 @@
 //! The batch logic shared by the Lambda function and the worker: each message
-//! is decoded on its own, run, and given one of three outcomes.
+//! is decoded on its own, run by its registered job type, and given an outcome.
 
 use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
 use aws_config::SdkConfig;
-use futures::StreamExt as _;
+use futures::{FutureExt as _, StreamExt as _};
+use producer::Envelope;
 use producer::aws::ErrorClass;
 use producer::queue::string_attribute;
-use producer::{Envelope, Job};
+use producer::validate::parse_rfc3339;
 
 use crate::backoff::Backoff;
-use crate::effects;
 use crate::error::JobError;
 use crate::ledger::{Claim, Ledger, LedgerSettings, payload_sha256};
+use crate::perform::{AwsClients, Done, Effects, JobInfo, Retry, RunParts};
+use crate::runner::{Dispatch, Runner};
 
 /// This build's version, recorded on every dead-lettered message.
 pub const HANDLER_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -64,6 +67,7 @@ impl JobIdentity {
 /// How far a job got.
 enum Progress {
     Done,
+    Skipped { reason: String },
     Duplicate,
     Cancelled,
     Carried { due_in_seconds: u64 },
@@ -88,6 +92,8 @@ pub struct Delivery {
 pub enum Outcome {
     /// The job took effect; the message can be deleted.
     Done,
+    /// The job ran and found nothing to do (its `perform` said why); a success.
+    Skipped { reason: String },
     /// The job can never succeed (or has used up its retries): the message is in
     /// the dead-letter queue with its reason and can be deleted here.
     DeadLettered { code: &'static str, reason: String },
@@ -112,6 +118,7 @@ impl Outcome {
     fn label(&self) -> &'static str {
         match self {
             Outcome::Done => "done",
+            Outcome::Skipped { .. } => "skipped",
             Outcome::DeadLettered { .. } => "dead_lettered",
             Outcome::Retry { .. } => "retry",
             Outcome::Rescheduled { .. } => "rescheduled",
@@ -241,16 +248,17 @@ pub enum SettingsError {
     NotAPositiveNumber(&'static str, String),
 }
 
-/// Runs jobs. Build it once per process (per Lambda cold start): it holds the clients.
+/// Runs jobs. Build it once per process (per Lambda cold start): it holds the
+/// clients and the registered job types ([`Runner`]).
 #[derive(Debug, Clone)]
 pub struct Handler {
-    ses: aws_sdk_sesv2::Client,
-    s3: aws_sdk_s3::Client,
+    aws: Arc<AwsClients>,
     pub(crate) sqs: aws_sdk_sqs::Client,
     settings: Settings,
     /// Queue URLs looked up from the ARNs in Lambda events, once per queue.
     pub(crate) queue_urls: Arc<Mutex<HashMap<String, String>>>,
     ledger: Option<Ledger>,
+    jobs: Arc<dyn Dispatch>,
 }
 
 impl Handler {
@@ -260,10 +268,13 @@ impl Handler {
             .idempotency
             .clone()
             .map(|ledger| Ledger::new(aws_sdk_dynamodb::Client::new(config), ledger));
-        let handler = Handler::from_clients(
-            aws_sdk_sesv2::Client::new(config),
-            producer::aws::s3_client(config),
-            aws_sdk_sqs::Client::new(config),
+        let handler = Handler::with_clients(
+            AwsClients {
+                config: config.clone(),
+                ses: aws_sdk_sesv2::Client::new(config),
+                s3: producer::aws::s3_client(config),
+                sqs: aws_sdk_sqs::Client::new(config),
+            },
             settings,
         );
         match ledger {
@@ -278,20 +289,51 @@ impl Handler {
         self
     }
 
+    /// Runs the job types of `runner` (the built-ins and the application's own)
+    /// in place of the built-ins alone.
+    pub fn with_runner<S: Send + Sync + 'static>(mut self, runner: Runner<S>) -> Self {
+        self.jobs = Arc::new(runner);
+        self
+    }
+
+    /// A handler on clients built elsewhere (tests, mocks). Jobs that build
+    /// clients of their own from `Context::aws().config` get only the SQS
+    /// client's region there.
     pub fn from_clients(
         ses: aws_sdk_sesv2::Client,
         s3: aws_sdk_s3::Client,
         sqs: aws_sdk_sqs::Client,
         settings: Settings,
     ) -> Self {
+        let config = SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(sqs.config().region().cloned())
+            .build();
+        Handler::with_clients(
+            AwsClients {
+                config,
+                ses,
+                s3,
+                sqs,
+            },
+            settings,
+        )
+    }
+
+    pub fn with_clients(aws: AwsClients, settings: Settings) -> Self {
         Handler {
-            ses,
-            s3,
-            sqs,
+            sqs: aws.sqs.clone(),
+            aws: Arc::new(aws),
             settings,
             queue_urls: Arc::default(),
             ledger: None,
+            jobs: Arc::new(Runner::new()),
         }
+    }
+
+    /// The kinds this handler runs.
+    pub fn kinds(&self) -> Vec<String> {
+        self.jobs.kinds()
     }
 
     pub fn settings(&self) -> &Settings {
@@ -301,9 +343,19 @@ impl Handler {
     /// Processes a batch, at most `concurrency` jobs at once. Returns every
     /// delivery with its outcome, in no particular order.
     pub async fn process_batch(&self, deliveries: Vec<Delivery>) -> Vec<Processed> {
+        self.process_batch_until(deliveries, None).await
+    }
+
+    /// As [`Handler::process_batch`], for an invocation that ends at `deadline`
+    /// (which jobs see as `Context::time_left`).
+    pub async fn process_batch_until(
+        &self,
+        deliveries: Vec<Delivery>,
+        deadline: Option<SystemTime>,
+    ) -> Vec<Processed> {
         futures::stream::iter(deliveries)
             .map(|delivery| async move {
-                let outcome = self.process(&delivery).await;
+                let outcome = self.process_until(&delivery, deadline).await;
                 Processed { delivery, outcome }
             })
             .buffer_unordered(self.settings.concurrency.max(1))
@@ -313,28 +365,42 @@ impl Handler {
 
     /// Processes one message and logs what happened to it.
     pub async fn process(&self, delivery: &Delivery) -> Outcome {
+        self.process_until(delivery, None).await
+    }
+
+    async fn process_until(&self, delivery: &Delivery, deadline: Option<SystemTime>) -> Outcome {
         let started = Instant::now();
         let (result, identity) = match Envelope::decode(&delivery.body) {
-            Ok(envelope) => (
-                self.run_when_due(delivery, &envelope).await,
-                JobIdentity {
+            Ok(envelope) => {
+                let identity = JobIdentity {
                     id: envelope.id.clone(),
                     kind: envelope.kind().to_owned(),
-                },
+                };
+                (
+                    self.run_when_due(delivery, envelope, deadline).await,
+                    identity,
+                )
+            }
+            Err(e) => (
+                Err(Failure::from(JobError::Decode(e))),
+                JobIdentity::peek(&delivery.body),
             ),
-            Err(e) => (Err(JobError::Decode(e)), JobIdentity::peek(&delivery.body)),
         };
         // A job another delivery is running can go on when that lease ends.
         let come_back_in = match &result {
-            Err(JobError::Busy { lease_ends_in, .. }) => Some(lease_ends_in.as_secs() as u32 + 1),
+            Err(Failure {
+                error: JobError::Busy { lease_ends_in, .. },
+                ..
+            }) => Some(lease_ends_in.as_secs() as u32 + 1),
             _ => None,
         };
         let outcome = match result {
             Ok(Progress::Done) => Outcome::Done,
+            Ok(Progress::Skipped { reason }) => Outcome::Skipped { reason },
             Ok(Progress::Duplicate) => Outcome::Duplicate,
             Ok(Progress::Cancelled) => Outcome::Cancelled,
             Ok(Progress::Carried { due_in_seconds }) => Outcome::Rescheduled { due_in_seconds },
-            Err(error) => self.settle_failure(delivery, &identity, &error).await,
+            Err(failure) => self.settle_failure(delivery, &identity, failure).await,
         };
         let retry_in_seconds = match &outcome {
             Outcome::Retry { .. } => self.back_off(delivery, come_back_in).await,
@@ -351,6 +417,11 @@ impl Handler {
             Outcome::Done => tracing::info!(
                 job_id, kind, attempt = delivery.receive_count, outcome = outcome.label(),
                 duration_ms, message_id = %delivery.message_id, "job done"
+            ),
+            Outcome::Skipped { reason } => tracing::info!(
+                job_id, kind, attempt = delivery.receive_count, outcome = outcome.label(),
+                duration_ms, message_id = %delivery.message_id, reason = %reason,
+                "job skipped"
             ),
             Outcome::DeadLettered { code, reason } => tracing::warn!(
                 job_id, kind, attempt = delivery.receive_count, outcome = outcome.label(),
@@ -415,20 +486,21 @@ impl Handler {
     async fn run_when_due(
         &self,
         delivery: &Delivery,
-        envelope: &Envelope,
-    ) -> Result<Progress, JobError> {
-        envelope.validate()?;
+        envelope: Envelope,
+        deadline: Option<SystemTime>,
+    ) -> Result<Progress, Failure> {
+        envelope.validate().map_err(JobError::from)?;
         let wait = envelope
             .due_at()
             .and_then(|due| due.duration_since(SystemTime::now()).ok())
             .filter(|wait| !wait.is_zero());
         match wait {
-            None => self.run_once(envelope).await,
-            Some(_) if self.is_cancelled(envelope).await? => Ok(Progress::Cancelled),
-            Some(wait) => self
-                .carry_forward(delivery, envelope, wait)
+            None => self.run_once(delivery, envelope, deadline).await,
+            Some(_) if self.is_cancelled(&envelope).await? => Ok(Progress::Cancelled),
+            Some(wait) => Ok(self
+                .carry_forward(delivery, &envelope, wait)
                 .await
-                .map(|due_in_seconds| Progress::Carried { due_in_seconds }),
+                .map(|due_in_seconds| Progress::Carried { due_in_seconds })?),
         }
     }
 
@@ -440,35 +512,77 @@ impl Handler {
     }
 
     /// Runs the job unless the ledger says it already took effect or is running.
-    async fn run_once(&self, envelope: &Envelope) -> Result<Progress, JobError> {
-        let Some(ledger) = &self.ledger else {
-            return self.run(envelope).await.map(|()| Progress::Done);
+    async fn run_once(
+        &self,
+        delivery: &Delivery,
+        envelope: Envelope,
+        deadline: Option<SystemTime>,
+    ) -> Result<Progress, Failure> {
+        let done = |done: Done| match done {
+            Done::Performed => Progress::Done,
+            Done::Skipped { reason } => Progress::Skipped { reason },
         };
-        match ledger
-            .claim(&envelope.id, &payload_sha256(envelope))
-            .await?
-        {
+        let Some(ledger) = &self.ledger else {
+            return self.run(delivery, envelope, deadline).await.map(done);
+        };
+        let job_id = envelope.id.clone();
+        match ledger.claim(&job_id, &payload_sha256(&envelope)).await? {
             Claim::AlreadyDone => Ok(Progress::Duplicate),
             Claim::Cancelled => Ok(Progress::Cancelled),
             Claim::Busy { lease_ends_in } => Err(JobError::Busy {
-                job_id: envelope.id.clone(),
+                job_id,
                 lease_ends_in,
-            }),
-            Claim::Granted { token } => match self.run(envelope).await {
-                Ok(()) => {
-                    if let Err(e) = ledger.complete(&envelope.id, &token).await {
+            }
+            .into()),
+            Claim::Granted { token } => match self.run(delivery, envelope, deadline).await {
+                Ok(outcome) => {
+                    if let Err(e) = ledger.complete(&job_id, &token).await {
                         // The effect happened. Until the lease runs out nobody runs
                         // the job again; after that a redelivery would.
-                        tracing::error!(job_id = %envelope.id, error = %e, "could not mark the job done");
+                        tracing::error!(job_id = %job_id, error = %e, "could not mark the job done");
                     }
-                    Ok(Progress::Done)
+                    Ok(done(outcome))
                 }
                 Err(e) => {
-                    ledger.release(&envelope.id, &token).await;
+                    ledger.release(&job_id, &token).await;
                     Err(e)
                 }
             },
         }
+    }
+
+    /// Runs the job's `perform` through its registered type. A panic fails this
+    /// job alone; the batch, the worker and the invocation go on.
+    async fn run(
+        &self,
+        delivery: &Delivery,
+        envelope: Envelope,
+        deadline: Option<SystemTime>,
+    ) -> Result<Done, Failure> {
+        let parts = RunParts {
+            job: JobInfo {
+                kind: envelope.kind().to_owned(),
+                attempt: delivery.receive_count,
+                created_at: parse_rfc3339(&envelope.created_at),
+                not_before: envelope.due_at(),
+                message_id: delivery.message_id.clone(),
+                id: envelope.id,
+            },
+            aws: Arc::clone(&self.aws),
+            effects: Effects::Aws,
+            deadline,
+        };
+        let performed = AssertUnwindSafe(self.jobs.run(envelope.job, &parts))
+            .catch_unwind()
+            .await;
+        let result = match performed {
+            Ok(result) => result,
+            Err(panic) => Err(JobError::Panicked(panic_message(panic.as_ref()))),
+        };
+        result.map_err(|error| Failure {
+            error,
+            by_job: true,
+        })
     }
 
     /// Sends the same body back to its queue with the longest delay allowed (or
@@ -507,28 +621,30 @@ impl Handler {
         Ok(due_in_seconds)
     }
 
-    /// Validates and carries out one job.
-    pub async fn run(&self, envelope: &Envelope) -> Result<(), JobError> {
-        envelope.validate()?;
-        match &envelope.job {
-            Job::Mail(mail) => effects::send_mail(&self.ses, mail).await.map(drop),
-            Job::Upload(upload) => effects::put_upload(&self.s3, upload).await,
-        }
-    }
-
     async fn settle_failure(
         &self,
         delivery: &Delivery,
         identity: &JobIdentity,
-        error: &JobError,
+        failure: Failure,
     ) -> Outcome {
+        let error = &failure.error;
         let last_delivery = self
             .settings
             .max_receive_count
             .is_some_and(|max| delivery.receive_count >= max);
+        // The job type's own limit counts the failures of its `perform` only,
+        // not a busy claim or a ledger call that failed.
+        let retry = if failure.by_job {
+            self.jobs.retry(&identity.kind)
+        } else {
+            Retry::Queue
+        };
         let reason = match error.class() {
             ErrorClass::Permanent => error.to_string(),
-            ErrorClass::Transient if last_delivery => {
+            ErrorClass::Transient if retry == Retry::Never => {
+                format!("failed, and its job type allows no retry: {error}")
+            }
+            ErrorClass::Transient if last_delivery || retry.exhausted(delivery.receive_count) => {
                 format!(
                     "gave up after {} deliveries: {error}",
                     delivery.receive_count
@@ -595,4 +711,30 @@ impl Handler {
             .map_err(|e| JobError::aws("sqs_send_to_dead_letter_queue", &e))?;
         Ok(())
     }
+}
+
+/// A failed job, and whether its own `perform` failed (rather than the
+/// machinery around it: decoding, the ledger, carrying it forward).
+#[derive(Debug)]
+struct Failure {
+    error: JobError,
+    by_job: bool,
+}
+
+impl From<JobError> for Failure {
+    fn from(error: JobError) -> Self {
+        Failure {
+            error,
+            by_job: false,
+        }
+    }
+}
+
+/// What a panic said, when it said it with a string (as `panic!` and `expect` do).
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic with no message".to_owned())
 }

@@ -1,4 +1,13 @@
 //! Why a job did not take effect, and whether trying again can help.
+//!
+//! A job's `perform` returns this error too. `?` on an AWS SDK error sorts it
+//! the way the built-in jobs' calls are sorted ([`producer::aws::classify`]);
+//! `?` on an I/O, JSON, `anyhow` or boxed error, or a message, makes a transient
+//! failure. Any other error type is one call away:
+//! `.map_err(JobError::transient)?`, [`ResultExt::permanent`], or a one-line
+//! `impl From<MyError> for JobError`.
+
+use std::fmt::Display;
 
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
@@ -23,13 +32,27 @@ pub enum JobError {
     /// The job's id was already used for a different job.
     #[error("{0}")]
     Conflict(String),
-    /// AWS refused or failed the call that carries out the job.
+    /// AWS refused or failed a call the handler makes for the job.
     #[error("{operation} failed: {message}")]
     Aws {
         operation: &'static str,
         class: ErrorClass,
         message: String,
     },
+    /// An AWS call of a job's own `perform` failed (`?` on an SDK error).
+    #[error("{operation} failed: {message}")]
+    AwsCall {
+        /// Service and operation, such as `dynamodb get_item`.
+        operation: String,
+        class: ErrorClass,
+        message: String,
+    },
+    /// A job's `perform` failed, and said (or left to the default) whether a retry can help.
+    #[error("{message}")]
+    Failed { class: ErrorClass, message: String },
+    /// A job's `perform` panicked. The job alone fails; it is tried again.
+    #[error("the job panicked: {0}")]
+    Panicked(String),
 }
 
 impl JobError {
@@ -44,14 +67,33 @@ impl JobError {
         }
     }
 
+    /// A failure that fails the same way every time: the job is dead-lettered
+    /// at once, with `reason`.
+    pub fn permanent(reason: impl Display) -> Self {
+        JobError::Failed {
+            class: ErrorClass::Permanent,
+            message: reason.to_string(),
+        }
+    }
+
+    /// A failure a later try may get past: the job backs off and comes back.
+    pub fn transient(reason: impl Display) -> Self {
+        JobError::Failed {
+            class: ErrorClass::Transient,
+            message: reason.to_string(),
+        }
+    }
+
     /// A bad body or an invalid job fails the same way every time.
     pub fn class(&self) -> ErrorClass {
         match self {
             JobError::Decode(_) | JobError::Invalid(_) | JobError::Conflict(_) => {
                 ErrorClass::Permanent
             }
-            JobError::Busy { .. } => ErrorClass::Transient,
-            JobError::Aws { class, .. } => *class,
+            JobError::Busy { .. } | JobError::Panicked(_) => ErrorClass::Transient,
+            JobError::Aws { class, .. }
+            | JobError::AwsCall { class, .. }
+            | JobError::Failed { class, .. } => *class,
         }
     }
 
@@ -63,6 +105,101 @@ impl JobError {
             JobError::Conflict(_) => "id_conflict",
             JobError::Busy { .. } => "job_running",
             JobError::Aws { operation, .. } => operation,
+            JobError::AwsCall { .. } => "aws_call",
+            JobError::Failed { .. } => "job_failed",
+            JobError::Panicked(_) => "job_panicked",
         }
+    }
+}
+
+/// `service operation` from an SDK operation error's type, such as
+/// `aws_sdk_dynamodb::operation::get_item::GetItemError` → `dynamodb get_item`.
+fn operation_name<E>() -> String {
+    let path = std::any::type_name::<E>();
+    let mut parts = path.split("::");
+    let service = parts
+        .next()
+        .map(|krate| krate.trim_start_matches("aws_sdk_"))
+        .unwrap_or("aws");
+    match (parts.next(), parts.next()) {
+        (Some("operation"), Some(operation)) => format!("{service} {operation}"),
+        _ => format!("{service} call"),
+    }
+}
+
+impl<E> From<SdkError<E, HttpResponse>> for JobError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    fn from(err: SdkError<E, HttpResponse>) -> Self {
+        JobError::AwsCall {
+            operation: operation_name::<E>(),
+            class: classify(&err),
+            message: describe(&err),
+        }
+    }
+}
+
+macro_rules! transient_from {
+    ($($error:ty),* $(,)?) => {
+        $(
+            impl From<$error> for JobError {
+                fn from(err: $error) -> Self {
+                    JobError::transient(err)
+                }
+            }
+        )*
+    };
+}
+
+transient_from!(
+    std::io::Error,
+    serde_json::Error,
+    anyhow::Error,
+    Box<dyn std::error::Error + Send + Sync>,
+    String,
+    &str,
+    tokio::time::error::Elapsed,
+);
+
+/// Says what a failure means, on any `Result` whose error can be shown.
+pub trait ResultExt<T> {
+    /// A failure that will not get better: dead-letter the job at once.
+    fn permanent(self) -> Result<T, JobError>;
+    /// A failure a later try may get past.
+    fn transient(self) -> Result<T, JobError>;
+}
+
+impl<T, E: Display> ResultExt<T> for Result<T, E> {
+    fn permanent(self) -> Result<T, JobError> {
+        self.map_err(JobError::permanent)
+    }
+
+    fn transient(self) -> Result<T, JobError> {
+        self.map_err(JobError::transient)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_operation_is_named_from_the_error_type() {
+        assert_eq!(
+            operation_name::<aws_sdk_sqs::operation::send_message::SendMessageError>(),
+            "sqs send_message"
+        );
+        assert_eq!(operation_name::<std::io::Error>(), "std call");
+    }
+
+    #[test]
+    fn errors_the_user_does_not_sort_are_transient() {
+        let io: JobError = std::io::Error::other("disk").into();
+        assert_eq!(io.class(), ErrorClass::Transient);
+        let json: JobError = serde_json::from_str::<u32>("x").unwrap_err().into();
+        assert_eq!(json.class(), ErrorClass::Transient);
+        let sorted: Result<(), JobError> = Err::<(), _>("gone for good").permanent();
+        assert_eq!(sorted.unwrap_err().class(), ErrorClass::Permanent);
     }
 }

@@ -4,9 +4,26 @@
 //! rest. This needs `FunctionResponseTypes: [ReportBatchItemFailures]` on the
 //! event source (see infra/template.yaml).
 
+use std::time::{Duration, SystemTime};
+
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use lambda_runtime::{LambdaEvent, service_fn};
 
 use crate::batch::{Delivery, Handler};
+
+/// Serves SQS events from the Lambda runtime API until the process ends.
+pub async fn run(handler: Handler) -> Result<(), lambda_runtime::Error> {
+    let handler = &handler;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        // The runtime gives the deadline in milliseconds since the epoch.
+        let deadline = SystemTime::UNIX_EPOCH + Duration::from_millis(event.context.deadline);
+        handler
+            .handle_sqs_event_until(event.payload, Some(deadline))
+            .await
+            .map_err(lambda_runtime::Error::from)
+    }))
+    .await
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum EventError {
@@ -44,6 +61,15 @@ pub fn delivery_from_record(
 impl Handler {
     /// The Lambda function's work: process the batch, report what must come back.
     pub async fn handle_sqs_event(&self, event: SqsEvent) -> Result<SqsBatchResponse, EventError> {
+        self.handle_sqs_event_until(event, None).await
+    }
+
+    /// As [`Handler::handle_sqs_event`], for an invocation that ends at `deadline`.
+    pub async fn handle_sqs_event_until(
+        &self,
+        event: SqsEvent,
+        deadline: Option<SystemTime>,
+    ) -> Result<SqsBatchResponse, EventError> {
         let mut deliveries = Vec::with_capacity(event.records.len());
         for (index, record) in event.records.into_iter().enumerate() {
             let queue_url = match &record.event_source_arn {
@@ -53,7 +79,7 @@ impl Handler {
             deliveries.push(delivery_from_record(index, record, queue_url)?);
         }
         let order: Vec<String> = deliveries.iter().map(|d| d.message_id.clone()).collect();
-        let processed = self.process_batch(deliveries).await;
+        let processed = self.process_batch_until(deliveries, deadline).await;
         let mut response = SqsBatchResponse::default();
         // Report in the event's order, which keeps responses stable for tests and logs.
         for message_id in order {

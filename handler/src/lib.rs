@@ -1,7 +1,13 @@
-//! Runs queued jobs: mail through SES v2, uploads to S3.
+//! Runs queued jobs: the registry of job types and their `perform`, the batch
+//! logic, and the two runtimes.
 //!
-//! [`Handler`] holds the clients and processes batches; [`lambda`] adapts it to
-//! Lambda's SQS events and [`worker`] to a long-polling loop.
+//! - [`Perform`] and [`Context`]: the work of a job type (`perform`).
+//! - [`Runner`]: registers job types (the built-in `mail` and `upload` too) and
+//!   hands them to the Lambda runtime ([`Runner::lambda`]) or the worker loop
+//!   ([`Runner::worker`]).
+//! - [`Handler`]: the batch logic both share; [`lambda`] adapts it to SQS events
+//!   and [`worker`] to a long-polling loop.
+//! - [`testing`]: run a job's `perform` inline, its mail and uploads recorded.
 
 pub mod backoff;
 pub mod batch;
@@ -10,8 +16,13 @@ pub mod error;
 pub mod lambda;
 pub mod ledger;
 pub mod logging;
+pub mod perform;
+pub mod runner;
+pub mod testing;
 pub mod worker;
 
 pub use backoff::Backoff;
 pub use batch::{Delivery, Handler, Outcome, Processed, Settings};
-pub use error::JobError;
+pub use error::{JobError, ResultExt};
+pub use perform::{AwsClients, Context, Done, Effect, JobInfo, Perform, Retry};
+pub use runner::Runner;

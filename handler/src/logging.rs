@@ -2,6 +2,7 @@
 
 use tracing_subscriber::EnvFilter;
 
+/// Sets up JSON logs once; a second call (a test, a second runtime) changes nothing.
 pub fn init() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     tracing_subscriber::fmt()
@@ -11,5 +12,6 @@ pub fn init() {
         .with_span_list(false)
         .with_target(false)
         .with_env_filter(filter)
-        .init();
+        .try_init()
+        .ok();
 }

@@ -4,13 +4,16 @@
 //! them, delete those that are settled, and leave the rest to come back after
 //! their visibility timeout, so the queue's redrive policy applies as on Lambda.
 
+use std::process::ExitCode;
 use std::time::Duration;
 
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
 use producer::aws::{ErrorClass, classify, describe};
+use producer::queue::QUEUE_URL_ENV;
 use tokio::sync::watch;
 
-use crate::batch::{Delivery, Handler};
+use crate::batch::{Delivery, Handler, Settings};
+use crate::runner::Runner;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkerSettings {
@@ -36,6 +39,8 @@ impl WorkerSettings {
 pub struct WorkerStats {
     pub batches: u64,
     pub done: u64,
+    /// Jobs whose `perform` found nothing to do.
+    pub skipped: u64,
     pub dead_lettered: u64,
     pub retried: u64,
     pub rescheduled: u64,
@@ -129,6 +134,7 @@ pub async fn run(
         for p in &processed {
             match &p.outcome {
                 crate::batch::Outcome::Done => stats.done += 1,
+                crate::batch::Outcome::Skipped { .. } => stats.skipped += 1,
                 crate::batch::Outcome::DeadLettered { .. } => stats.dead_lettered += 1,
                 crate::batch::Outcome::Retry { .. } => stats.retried += 1,
                 crate::batch::Outcome::Rescheduled { .. } => stats.rescheduled += 1,
@@ -144,6 +150,7 @@ pub async fn run(
     tracing::info!(
         batches = stats.batches,
         done = stats.done,
+        skipped = stats.skipped,
         dead_lettered = stats.dead_lettered,
         retried = stats.retried,
         "worker stopped"
@@ -183,4 +190,64 @@ async fn delete(sqs: &aws_sdk_sqs::Client, queue_url: &str, settled: &[&Delivery
             }
         }
     }
+}
+
+/// The worker process: settings from the environment (`JOBS_QUEUE_URL`,
+/// `JOBS_DLQ_URL`, the optional `JOBS_*`), then [`run`] until SIGTERM or
+/// Ctrl-C, which finish the batch in hand.
+pub async fn main<S: Send + Sync + 'static>(
+    runner: Runner<S>,
+    config: &aws_config::SdkConfig,
+) -> ExitCode {
+    let settings = match Settings::from_env() {
+        Ok(settings) => settings,
+        Err(e) => return fail(&e.to_string()),
+    };
+    let Some(queue_url) = std::env::var(QUEUE_URL_ENV).ok().filter(|u| !u.is_empty()) else {
+        return fail(&format!("`{QUEUE_URL_ENV}` is not set"));
+    };
+    let mut worker = WorkerSettings::new(queue_url);
+    if let Some(wait) = std::env::var(WAIT_SECONDS_ENV)
+        .ok()
+        .and_then(|w| w.parse().ok())
+    {
+        worker.wait_seconds = wait;
+    }
+    let sqs = aws_sdk_sqs::Client::new(config);
+    let handler = runner.handler(config, settings);
+
+    let (stop, stopped) = shutdown_channel();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("stop requested; finishing the batch in hand");
+        let _ = stop.send(true);
+    });
+    match run(&handler, &sqs, &worker, stopped).await {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => fail(&e.to_string()),
+    }
+}
+
+/// Long-poll wait per receive, 0–20 seconds (default 20).
+pub const WAIT_SECONDS_ENV: &str = "JOBS_WAIT_SECONDS";
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = ctrl_c.await;
+        }
+    }
+}
+
+fn fail(message: &str) -> ExitCode {
+    tracing::error!(error = message, "worker cannot run");
+    eprintln!("error: {message}");
+    ExitCode::FAILURE
 }

@@ -24,6 +24,7 @@ sender=${JOBS_SENDER:-jobs@example.com}
 stack=${STACK_NAME:-jobs-local}
 bucket=${JOBS_LOCAL_BUCKET:-jobs-local-uploads}
 table=jobs-local-idempotency
+shop_table=shop-local-products
 region=${AWS_REGION:-us-east-1}
 localstack_image=${LOCALSTACK_IMAGE:-localstack/localstack:4.9.2}
 localstack_services=sqs,s3,cloudformation,iam,sts,sns,cloudwatch,logs
@@ -139,17 +140,29 @@ deploy_stack() {
   say "deploying infra/template.yaml as stack $stack (function left out)"
   # The SAM translator refuses a local CodeUri even when a Condition leaves the
   # function out, so samlocal packages the template into LocalStack's S3 first.
+  # The function's CodeUri is `!Ref HandlerCrate`, which `sam build` resolves but
+  # neither packaging nor the translator do: deploy a copy that names the shipped
+  # crate's directory instead.
+  sed "s|CodeUri: !Ref HandlerCrate|CodeUri: $root/handler|" "$root/infra/template.yaml" > "$state/template.yaml"
+  grep -qF "CodeUri: $root/handler" "$state/template.yaml" ||
+    die "infra/template.yaml has no 'CodeUri: !Ref HandlerCrate' line for the local copy"
   (cd "$root/infra" && AWS_ENDPOINT_URL="http://127.0.0.1:$localstack_port" \
-    "$venvs/tools/bin/samlocal" deploy --template-file template.yaml --stack-name "$stack" \
+    "$venvs/tools/bin/samlocal" deploy --template-file "$state/template.yaml" --stack-name "$stack" \
     --region "$region" --resolve-s3 --no-confirm-changeset --no-fail-on-empty-changeset \
     --capabilities CAPABILITY_IAM --parameter-overrides DeployFunction=false FunctionTimeout=2 \
     MaxReceiveCount=3 "SenderAddress=$sender" "UploadBucketName=$bucket" \
     > "$state/deploy.log" 2>&1) || { tail -n 40 "$state/deploy.log" >&2; die "the local deploy failed; see .local/deploy.log"; }
 
   # SES v2 and DynamoDB live in moto, which a LocalStack stack cannot reach:
-  # create the template's sender identity, SES templates and table there.
+  # create the template's sender identity, SES templates and idempotency table
+  # there, and the shop example's products table with its products (42 paid,
+  # 7 not) from examples/shop.
   AWS_REGION=$region AWS_ENDPOINT_URL_SESV2="http://127.0.0.1:$moto_port" \
-    "$venvs/tools/bin/python" "$here/moto_setup.py" "$root/infra/template.yaml" "$sender" "$table"
+    AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$moto_port" \
+    "$venvs/tools/bin/python" "$here/moto_setup.py" "$root/infra/template.yaml" "$sender" "$table" \
+    --table "$root/examples/shop/template.yaml:ProductsTable=$shop_table" \
+    --seed "$shop_table=$root/examples/shop/local-products.json" ||
+    die "creating the SES identity, templates and tables in moto failed"
 
   local outputs
   outputs=$(aws_local "http://127.0.0.1:$localstack_port" cloudformation describe-stacks \
@@ -173,6 +186,8 @@ export JOBS_BUCKET=$(output UploadBucketName)
 export JOBS_MAIL_FROM=$(output SenderAddress)
 export JOBS_MAX_RECEIVE_COUNT=3
 export JOBS_IDEMPOTENCY_TABLE=$table
+export SHOP_PRODUCTS_TABLE=$shop_table
+export JOBS_APP_SETTINGS=products_table=$shop_table
 export PATH="$venvs/tools/bin:\$PATH"
 EOF
   grep -q 'JOBS_QUEUE_URL=http' "$state/env" || die "the stack has no queue URL output; see .local/deploy.log"

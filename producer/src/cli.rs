@@ -9,6 +9,7 @@ use std::time::SystemTime;
 use clap::{Args, Parser, Subcommand};
 
 use crate::envelope::{Envelope, Job, MailJob, UploadJob};
+use crate::job_type::PayloadSchema;
 use crate::ops;
 use crate::queue::{
     DEFAULT_MAX_MESSAGE_BYTES, EnqueueError, QUEUE_URL_ENV, Queue, SendOptions, schedule,
@@ -134,8 +135,13 @@ pub struct EnqueueArgs {
     #[arg(long = "in", global = true, value_name = "DURATION")]
     pub in_: Option<String>,
     /// A file holding one envelope, or one envelope per line (JSON Lines); `-` reads standard input.
+    /// Any registered kind: `mail`, `upload`, or one of the application's own.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// A payload schema exported from a job type (`YOUR-WORKER schema KIND`): jobs of
+    /// its kind in `--json` must match it. Repeat for more kinds.
+    #[arg(long, value_name = "FILE", requires = "json")]
+    pub schema: Vec<PathBuf>,
     #[command(subcommand)]
     pub kind: Option<EnqueueKind>,
 }
@@ -205,13 +211,41 @@ pub struct InputError(String);
 /// Turns the arguments into envelopes, reading files as needed.
 pub fn envelopes(args: &EnqueueArgs) -> Result<Vec<Envelope>, InputError> {
     match (&args.json, &args.kind) {
-        (Some(path), None) => read_envelopes(path),
+        (Some(path), None) => {
+            let envelopes = read_envelopes(path)?;
+            check_payloads(&args.schema, &envelopes)?;
+            Ok(envelopes)
+        }
         (None, Some(EnqueueKind::Mail(mail))) => Ok(vec![mail_envelope(mail)?]),
         (None, Some(EnqueueKind::Upload(upload))) => Ok(vec![upload_envelope(upload)?]),
         _ => Err(InputError(
             "say what to enqueue, one way only: `jobs enqueue mail …`, `jobs enqueue upload …` or `jobs enqueue --json FILE`".into(),
         )),
     }
+}
+
+/// Checks each job whose kind has a schema among `schemas` against it.
+fn check_payloads(schemas: &[PathBuf], envelopes: &[Envelope]) -> Result<(), InputError> {
+    let mut by_kind = BTreeMap::new();
+    for path in schemas {
+        let text = read_text(path)?;
+        let value: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| InputError(format!("`{}` is not JSON: {e}", path.display())))?;
+        let schema = PayloadSchema::from_json(&value)
+            .map_err(|e| InputError(format!("`{}` {e}", path.display())))?;
+        by_kind.insert(schema.kind().to_owned(), schema);
+    }
+    for (index, envelope) in envelopes.iter().enumerate() {
+        if let Some(schema) = by_kind.get(envelope.kind()) {
+            schema.check(&envelope.job.payload()).map_err(|errors| {
+                InputError(format!(
+                    "job {index} (id `{}`) is invalid: {errors}",
+                    envelope.id
+                ))
+            })?;
+        }
+    }
+    Ok(())
 }
 
 fn read_file(path: &Path) -> Result<Vec<u8>, InputError> {

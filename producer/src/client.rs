@@ -2,36 +2,27 @@
 //! which queue it goes to and how long it waits, and any call can override that.
 //!
 //! ```no_run
-//! use producer::{Enqueue, EnqueueOptions, Job, Jobs, MailJob, MailTemplate};
+//! use producer::{EnqueueOptions, JobType, Jobs};
+//! use serde::{Deserialize, Serialize};
 //!
 //! /// Reminds a customer that a product is about to expire.
+//! #[derive(Serialize, Deserialize, schemars::JsonSchema)]
 //! struct PurchaseReminder {
 //!     product_id: u64,
-//!     email: String,
 //! }
 //!
-//! impl Enqueue for PurchaseReminder {
+//! impl JobType for PurchaseReminder {
+//!     const KIND: &'static str = "purchase_reminder";
 //!     fn defaults() -> EnqueueOptions {
 //!         // A queue name (looked up once) or URL, and no delay.
 //!         EnqueueOptions::default().queue("mailers")
-//!     }
-//!
-//!     fn job(&self) -> Job {
-//!         Job::Mail(MailJob {
-//!             from: "Shop <shop@example.com>".into(),
-//!             to: vec![self.email.clone()],
-//!             template: Some(
-//!                 MailTemplate::new("purchase-reminder").with("product_id", self.product_id),
-//!             ),
-//!             ..MailJob::default()
-//!         })
 //!     }
 //! }
 //!
 //! # async fn example() -> Result<(), producer::EnqueueError> {
 //! let config = producer::aws::load_config().await;
 //! let jobs = Jobs::from_env(&config);
-//! let reminder = PurchaseReminder { product_id: 42, email: "ann@example.com".into() };
+//! let reminder = PurchaseReminder { product_id: 42 };
 //!
 //! let message_id = jobs.enqueue(&reminder).await?;
 //! // The same job, this time in ten minutes and under an id of ours.
@@ -54,10 +45,13 @@ use aws_config::SdkConfig;
 
 use crate::aws::{classify, describe};
 use crate::envelope::{Envelope, Job, MailTemplate};
-use crate::queue::{DEFAULT_MAX_MESSAGE_BYTES, EnqueueError, QUEUE_URL_ENV, Queue, SendOptions};
+use crate::job_type::{JobType, job_of};
+use crate::queue::{
+    DEFAULT_MAX_MESSAGE_BYTES, EnqueueError, QUEUE_URL_ENV, Queue, SendOptions, schedule,
+};
 
 /// Where and when a job goes. Every field left `None` falls back: per call, to
-/// the job type's [`Enqueue::defaults`]; there, to the client's default queue,
+/// the job type's [`JobType::defaults`]; there, to the client's default queue,
 /// no delay and a random id.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EnqueueOptions {
@@ -109,20 +103,6 @@ impl EnqueueOptions {
     }
 }
 
-/// A kind of job an application enqueues.
-pub trait Enqueue {
-    /// The work, as it travels in the message.
-    fn job(&self) -> Job;
-
-    /// This job type's queue and delay; calls may override them.
-    fn defaults() -> EnqueueOptions
-    where
-        Self: Sized,
-    {
-        EnqueueOptions::default()
-    }
-}
-
 impl MailTemplate {
     pub fn new(name: impl Into<String>) -> Self {
         MailTemplate {
@@ -140,21 +120,69 @@ impl MailTemplate {
 
 /// Enqueues typed jobs. Build it once and clone it where needed: clones share
 /// the SQS client and the queue URLs already looked up.
+///
+/// [`Jobs::fake`] gives one that records jobs instead of sending them, for an
+/// application's own tests (as `Sidekiq::Testing.fake!` does).
 #[derive(Debug, Clone)]
 pub struct Jobs {
-    sqs: aws_sdk_sqs::Client,
+    backend: Backend,
     default_queue: Option<String>,
     max_message_bytes: usize,
-    queue_urls: Arc<Mutex<HashMap<String, String>>>,
+}
+
+#[derive(Debug, Clone)]
+enum Backend {
+    Sqs {
+        sqs: aws_sdk_sqs::Client,
+        queue_urls: Arc<Mutex<HashMap<String, String>>>,
+    },
+    Fake(Arc<Mutex<Vec<Enqueued>>>),
+}
+
+/// A job a fake [`Jobs`] took, as it would have been sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Enqueued {
+    /// The queue name or URL the job would have gone to.
+    pub queue: String,
+    pub envelope: Envelope,
+    /// The first leg's delay, 0–900 seconds (a job scheduled further ahead
+    /// carries its time in `envelope.not_before`).
+    pub delay_seconds: u32,
+}
+
+impl Enqueued {
+    /// The payload as `T`, if this job is of `T`'s kind.
+    pub fn job<T: JobType>(&self) -> Option<T> {
+        (self.envelope.kind() == T::KIND)
+            .then(|| serde_json::from_value(self.envelope.job.payload()).ok())
+            .flatten()
+    }
+
+    /// When the job may run, if it was given a time (`at`, `after`).
+    pub fn due_at(&self) -> Option<SystemTime> {
+        self.envelope.due_at()
+    }
 }
 
 impl Jobs {
     pub fn new(sqs: aws_sdk_sqs::Client) -> Self {
         Jobs {
-            sqs,
+            backend: Backend::Sqs {
+                sqs,
+                queue_urls: Arc::default(),
+            },
             default_queue: None,
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
-            queue_urls: Arc::default(),
+        }
+    }
+
+    /// A client that checks jobs as the real one does and records them instead
+    /// of sending them; its default queue is `default`.
+    pub fn fake() -> Self {
+        Jobs {
+            backend: Backend::Fake(Arc::default()),
+            default_queue: Some("default".into()),
+            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
         }
     }
 
@@ -179,44 +207,117 @@ impl Jobs {
     }
 
     /// Validates and sends `job` with its type's defaults; returns the SQS message id.
-    pub async fn enqueue<J: Enqueue>(&self, job: &J) -> Result<String, EnqueueError> {
+    pub async fn enqueue<J: JobType>(&self, job: &J) -> Result<String, EnqueueError> {
         self.enqueue_with(job, EnqueueOptions::default()).await
     }
 
-    /// As [`Jobs::enqueue`], with some of the defaults overridden for this call.
-    pub async fn enqueue_with<J: Enqueue>(
+    /// As [`Jobs::enqueue`], with some of the type's defaults overridden for this call.
+    pub async fn enqueue_with<J: JobType>(
         &self,
         job: &J,
         overrides: EnqueueOptions,
     ) -> Result<String, EnqueueError> {
         let options = J::defaults().merged(overrides);
-        let mut envelope = Envelope::new(job.job());
+        let job = job_of(job).map_err(|errors| EnqueueError::Invalid {
+            index: 0,
+            job_id: options.id.clone().unwrap_or_default(),
+            errors,
+        })?;
+        self.enqueue_job(job, options).await
+    }
+
+    /// Sends a job built by hand (any kind) with these options, none defaulted
+    /// but the queue.
+    pub async fn enqueue_job(
+        &self,
+        job: Job,
+        options: EnqueueOptions,
+    ) -> Result<String, EnqueueError> {
+        let mut envelope = Envelope::new(job);
         if let Some(id) = options.id {
             envelope.id = id;
         }
+        let (envelope, send) = match options.at {
+            Some(at) => schedule(&envelope, at, SystemTime::now()),
+            None => (
+                envelope,
+                SendOptions::delayed(options.delay_seconds.unwrap_or(0)),
+            ),
+        };
         let queue = options
             .queue
             .or_else(|| self.default_queue.clone())
             .ok_or(EnqueueError::NoQueue)?;
-        let url = self.queue_url(&queue).await?;
-        Queue::new(self.sqs.clone(), url)
-            .with_max_message_bytes(self.max_message_bytes)
-            .enqueue(
-                &envelope,
-                SendOptions::delayed(options.delay_seconds.unwrap_or(0)),
-            )
-            .await
+        match &self.backend {
+            Backend::Sqs { sqs, .. } => {
+                let url = self.queue_url(&queue).await?;
+                Queue::new(sqs.clone(), url)
+                    .with_max_message_bytes(self.max_message_bytes)
+                    .enqueue(&envelope, send)
+                    .await
+            }
+            Backend::Fake(taken) => {
+                crate::queue::check(&envelope, send, self.max_message_bytes).map_err(|errors| {
+                    EnqueueError::Invalid {
+                        index: 0,
+                        job_id: envelope.id.clone(),
+                        errors,
+                    }
+                })?;
+                let mut taken = taken
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                taken.push(Enqueued {
+                    queue,
+                    envelope,
+                    delay_seconds: send.delay_seconds,
+                });
+                Ok(format!("fake-message-{}", taken.len()))
+            }
+        }
+    }
+
+    /// What a fake client took, oldest first; empty for a real one.
+    pub fn enqueued(&self) -> Vec<Enqueued> {
+        match &self.backend {
+            Backend::Fake(taken) => taken
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .clone(),
+            Backend::Sqs { .. } => Vec::new(),
+        }
+    }
+
+    /// The payloads of the jobs of `T`'s kind a fake client took.
+    pub fn enqueued_of<T: JobType>(&self) -> Vec<T> {
+        self.enqueued().iter().filter_map(Enqueued::job).collect()
+    }
+
+    /// Forgets what a fake client took.
+    pub fn clear(&self) {
+        if let Backend::Fake(taken) = &self.backend {
+            taken
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .clear();
+        }
     }
 
     async fn queue_url(&self, queue: &str) -> Result<String, EnqueueError> {
         if queue.starts_with("https://") || queue.starts_with("http://") {
             return Ok(queue.to_owned());
         }
-        if let Some(url) = self.cached(queue) {
+        let Backend::Sqs { sqs, queue_urls } = &self.backend else {
+            return Ok(queue.to_owned());
+        };
+        if let Some(url) = queue_urls
+            .lock()
+            .ok()
+            .and_then(|urls| urls.get(queue).cloned())
+        {
             return Ok(url);
         }
-        let output = self
-            .sqs
+        let output = sqs
             .get_queue_url()
             .queue_name(queue)
             .send()
@@ -231,14 +332,10 @@ impl Jobs {
             class: crate::aws::ErrorClass::Permanent,
             message: "sqs returned no URL".into(),
         })?;
-        if let Ok(mut urls) = self.queue_urls.lock() {
+        if let Ok(mut urls) = queue_urls.lock() {
             urls.insert(queue.to_owned(), url.clone());
         }
         Ok(url)
-    }
-
-    fn cached(&self, queue: &str) -> Option<String> {
-        self.queue_urls.lock().ok()?.get(queue).cloned()
     }
 }
 
@@ -262,6 +359,79 @@ mod tests {
         let merged = defaults.merged(EnqueueOptions::default().queue("urgent").delay_seconds(0));
         assert_eq!(merged.queue.as_deref(), Some("urgent"));
         assert_eq!(merged.delay_seconds, Some(0));
+    }
+
+    #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+    struct Reminder {
+        product_id: u64,
+    }
+
+    impl JobType for Reminder {
+        const KIND: &'static str = "purchase_reminder";
+        fn defaults() -> EnqueueOptions {
+            EnqueueOptions::default().queue("mailers")
+        }
+    }
+
+    #[tokio::test]
+    async fn a_fake_client_records_jobs_with_their_options_honoured() {
+        let jobs = Jobs::fake();
+        jobs.enqueue(&Reminder { product_id: 42 })
+            .await
+            .expect("taken");
+        let in_three_days = SystemTime::now() + Duration::from_secs(3 * 86_400);
+        jobs.enqueue_with(
+            &Reminder { product_id: 7 },
+            EnqueueOptions::default().at(in_three_days).id("reminder-7"),
+        )
+        .await
+        .expect("taken");
+        jobs.enqueue_with(
+            &Reminder { product_id: 8 },
+            EnqueueOptions::default().queue("urgent").delay_seconds(30),
+        )
+        .await
+        .expect("taken");
+        let taken = jobs.enqueued();
+        assert_eq!(taken.len(), 3);
+        assert_eq!(taken[0].queue, "mailers");
+        assert_eq!(taken[0].delay_seconds, 0);
+        assert_eq!(taken[1].envelope.id, "reminder-7");
+        assert_eq!(taken[1].delay_seconds, 900, "a first leg of 15 minutes");
+        let due = taken[1].due_at().expect("a time");
+        let off = due
+            .duration_since(in_three_days)
+            .unwrap_or_else(|e| e.duration());
+        assert!(off < Duration::from_millis(1), "{off:?}");
+        assert_eq!(
+            (taken[2].queue.as_str(), taken[2].delay_seconds),
+            ("urgent", 30)
+        );
+        assert_eq!(
+            jobs.enqueued_of::<Reminder>(),
+            [
+                Reminder { product_id: 42 },
+                Reminder { product_id: 7 },
+                Reminder { product_id: 8 }
+            ]
+        );
+        jobs.clear();
+        assert!(jobs.enqueued().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_fake_client_refuses_what_the_real_one_refuses() {
+        let jobs = Jobs::fake();
+        let err = jobs
+            .enqueue_with(
+                &Reminder { product_id: 1 },
+                EnqueueOptions::default().delay_seconds(901),
+            )
+            .await
+            .expect_err("refused");
+        assert!(matches!(err, EnqueueError::Invalid { .. }), "{err}");
+        assert!(err.to_string().contains("`delay_seconds`"), "{err}");
+        assert!(jobs.enqueued().is_empty());
     }
 
     #[test]

@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 pub const ENVELOPE_VERSION: u32 = 1;
 
 /// One job as it travels through the queue.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Envelope {
     pub version: u32,
     /// Chosen by the producer; stays the same across retries and dead-lettering.
@@ -29,31 +29,109 @@ pub struct Envelope {
     pub created_at: String,
     /// RFC 3339 time before which the job must not run. SQS delays stop at 15
     /// minutes; the handler carries a job with a later time forward until it is due.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_before: Option<String>,
-    #[serde(flatten)]
     pub job: Job,
 }
 
-/// The work itself, tagged by `kind` in the envelope.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", content = "job", rename_all = "lowercase")]
-pub enum Job {
-    Mail(MailJob),
-    Upload(UploadJob),
+impl Serialize for Envelope {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct as _;
+        let mut envelope = serializer.serialize_struct("Envelope", 6)?;
+        envelope.serialize_field("version", &self.version)?;
+        envelope.serialize_field("id", &self.id)?;
+        envelope.serialize_field("created_at", &self.created_at)?;
+        if let Some(not_before) = &self.not_before {
+            envelope.serialize_field("not_before", not_before)?;
+        }
+        envelope.serialize_field("kind", self.job.kind())?;
+        envelope.serialize_field("job", &JobPayload(&self.job))?;
+        envelope.end()
+    }
 }
 
+/// The work itself: `kind` in the envelope names its type, `job` holds its payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Job {
+    /// The built-in `mail` kind.
+    Mail(MailJob),
+    /// The built-in `upload` kind.
+    Upload(UploadJob),
+    /// A kind of the application's own (see [`JobType`](crate::JobType)); its
+    /// payload is read by the handler that registered the kind.
+    Custom(CustomJob),
+}
+
+/// A job of a kind this crate does not define: its name and its JSON payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomJob {
+    pub kind: String,
+    pub payload: serde_json::Value,
+}
+
+/// Kinds this crate defines and checks strictly.
+pub const BUILT_IN_KINDS: [&str; 2] = [MAIL_KIND, UPLOAD_KIND];
+pub const MAIL_KIND: &str = "mail";
+pub const UPLOAD_KIND: &str = "upload";
+
 impl Job {
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> &str {
         match self {
-            Job::Mail(_) => "mail",
-            Job::Upload(_) => "upload",
+            Job::Mail(_) => MAIL_KIND,
+            Job::Upload(_) => UPLOAD_KIND,
+            Job::Custom(custom) => &custom.kind,
+        }
+    }
+
+    /// Reads a payload as the job of `kind`: a built-in kind strictly (unknown
+    /// fields refused), any other kind as it is, for its handler to read.
+    pub fn from_parts(kind: &str, payload: serde_json::Value) -> Result<Job, DecodeError> {
+        let invalid = |source| DecodeError::InvalidJob {
+            kind: kind.to_owned(),
+            source,
+        };
+        Ok(match kind {
+            MAIL_KIND => Job::Mail(serde_json::from_value(payload).map_err(invalid)?),
+            UPLOAD_KIND => Job::Upload(serde_json::from_value(payload).map_err(invalid)?),
+            _ => Job::Custom(CustomJob {
+                kind: kind.to_owned(),
+                payload,
+            }),
+        })
+    }
+
+    /// The payload as JSON, as it travels in the envelope's `job`.
+    pub fn payload(&self) -> serde_json::Value {
+        // Built-in jobs hold only strings, lists and maps of strings: they always serialize.
+        serde_json::to_value(JobPayload(self)).unwrap_or_default()
+    }
+}
+
+/// The kind and payload together, as `{"kind": …, "job": …}`: what "the same
+/// job" means to the idempotency ledger.
+impl Serialize for Job {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct as _;
+        let mut job = serializer.serialize_struct("Job", 2)?;
+        job.serialize_field("kind", self.kind())?;
+        job.serialize_field("job", &JobPayload(self))?;
+        job.end()
+    }
+}
+
+struct JobPayload<'a>(&'a Job);
+
+impl Serialize for JobPayload<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Job::Mail(mail) => mail.serialize(serializer),
+            Job::Upload(upload) => upload.serialize(serializer),
+            Job::Custom(custom) => custom.payload.serialize(serializer),
         }
     }
 }
 
 /// An e-mail sent through SES v2 `SendEmail`.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MailJob {
     /// `addr@example.com` or `Name <addr@example.com>`; must be a verified SES identity.
@@ -79,7 +157,7 @@ pub struct MailJob {
 }
 
 /// A reference to an SES email template and the values for its `{{placeholders}}`.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MailTemplate {
     pub name: String,
@@ -88,7 +166,7 @@ pub struct MailTemplate {
 }
 
 /// An object written to S3 with `PutObject`; the bytes travel inline.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UploadJob {
     pub bucket: String,
@@ -150,7 +228,7 @@ impl Envelope {
         self
     }
 
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> &str {
         self.job.kind()
     }
 
@@ -174,15 +252,7 @@ impl Envelope {
         if raw.version != ENVELOPE_VERSION {
             return Err(DecodeError::UnsupportedVersion(raw.version));
         }
-        let job = match raw.kind.as_str() {
-            "mail" => serde_json::from_value(raw.job).map(Job::Mail),
-            "upload" => serde_json::from_value(raw.job).map(Job::Upload),
-            _ => return Err(DecodeError::UnknownKind(raw.kind)),
-        }
-        .map_err(|source| DecodeError::InvalidJob {
-            kind: raw.kind.clone(),
-            source,
-        })?;
+        let job = Job::from_parts(&raw.kind, raw.job)?;
         Ok(Envelope {
             version: raw.version,
             id: raw.id,
@@ -212,8 +282,9 @@ pub enum DecodeError {
     Malformed(#[source] serde_json::Error),
     #[error("unsupported envelope `version` `{0}` (this build reads version {ENVELOPE_VERSION})")]
     UnsupportedVersion(u32),
-    #[error("unknown job `kind` `{0}` (expected `mail` or `upload`)")]
-    UnknownKind(String),
+    /// Raised by the handler: no job type of this name is registered there.
+    #[error("unknown job `kind` `{kind}` (this handler runs {})", known.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", "))]
+    UnknownKind { kind: String, known: Vec<String> },
     #[error("`job` is not a valid `{kind}` job: {source}")]
     InvalidJob {
         kind: String,
@@ -228,7 +299,7 @@ impl DecodeError {
         match self {
             DecodeError::Malformed(_) => "malformed_json",
             DecodeError::UnsupportedVersion(_) => "unsupported_version",
-            DecodeError::UnknownKind(_) => "unknown_kind",
+            DecodeError::UnknownKind { .. } => "unknown_kind",
             DecodeError::InvalidJob { .. } => "invalid_job",
         }
     }
@@ -268,10 +339,13 @@ mod tests {
             Err(DecodeError::Malformed(_))
         ));
         let fax = good.replace("\"kind\":\"mail\"", "\"kind\":\"fax\"");
-        let err = Envelope::decode(&fax).expect_err("unknown kind");
+        let custom = Envelope::decode(&fax).expect("a kind of the application's own");
+        assert_eq!(custom.kind(), "fax");
+        assert!(matches!(&custom.job, Job::Custom(c) if c.payload["to"][0] == "ann@example.com"));
         assert_eq!(
-            err.to_string(),
-            "unknown job `kind` `fax` (expected `mail` or `upload`)"
+            serde_json::from_str::<serde_json::Value>(&custom.to_json()).expect("json"),
+            serde_json::from_str::<serde_json::Value>(&fax).expect("json"),
+            "a custom job travels unchanged"
         );
         let v2 = good.replace("\"version\":1", "\"version\":2");
         assert!(matches!(

@@ -23,14 +23,16 @@ pub mod aws;
 pub mod cli;
 pub mod client;
 pub mod envelope;
+pub mod job_type;
 pub mod ledger;
 pub mod ops;
 pub mod queue;
 pub mod validate;
 
-pub use client::{Enqueue, EnqueueOptions, Jobs};
+pub use client::{EnqueueOptions, Enqueued, Jobs};
 pub use envelope::{
-    DecodeError, ENVELOPE_VERSION, Envelope, Job, MailJob, MailTemplate, UploadJob,
+    CustomJob, DecodeError, ENVELOPE_VERSION, Envelope, Job, MailJob, MailTemplate, UploadJob,
 };
+pub use job_type::{JobType, job_of, schema_of};
 pub use queue::{BatchReport, EnqueueError, FailedJob, Queue, SendOptions, SentJob};
 pub use validate::{FieldError, ValidationErrors};

@@ -42,7 +42,7 @@ impl SendOptions {
 #[derive(Debug, Clone)]
 struct Prepared {
     job_id: String,
-    kind: &'static str,
+    kind: String,
     body: String,
     delay_seconds: u32,
 }
@@ -51,7 +51,7 @@ impl Prepared {
     fn attributes(&self) -> [(&'static str, MessageAttributeValue); 2] {
         [
             (ATTR_JOB_ID, string_attribute(&self.job_id)),
-            (ATTR_JOB_KIND, string_attribute(self.kind)),
+            (ATTR_JOB_KIND, string_attribute(&self.kind)),
         ]
     }
 
@@ -159,39 +159,7 @@ impl Queue {
         envelope: &Envelope,
         options: SendOptions,
     ) -> Result<Prepared, ValidationErrors> {
-        let mut errors = match envelope.validate() {
-            Ok(()) => Vec::new(),
-            Err(ValidationErrors(errors)) => errors,
-        };
-        if let Err(e) = check_delay(options.delay_seconds) {
-            errors.push(e);
-        }
-        let prepared = Prepared {
-            job_id: envelope.id.clone(),
-            kind: envelope.kind(),
-            body: envelope.to_json(),
-            delay_seconds: options.delay_seconds,
-        };
-        let limit = self
-            .max_message_bytes
-            .saturating_sub(DEAD_LETTER_HEADROOM_BYTES);
-        if prepared.size() > limit {
-            errors.push(FieldError::new(
-                largest_field(&envelope.job),
-                format!(
-                    "makes the message {} bytes; the queue takes {} (its maximum of {} less {} kept for dead-letter reasons)",
-                    prepared.size(),
-                    limit,
-                    self.max_message_bytes,
-                    DEAD_LETTER_HEADROOM_BYTES
-                ),
-            ));
-        }
-        if errors.is_empty() {
-            Ok(prepared)
-        } else {
-            Err(ValidationErrors(errors))
-        }
+        prepare(envelope, options, self.max_message_bytes)
     }
 
     /// Sends one job; returns the SQS message id.
@@ -373,6 +341,55 @@ impl Queue {
     }
 }
 
+/// Checks a job as [`Queue::check`] does, for a queue of `max_message_bytes`,
+/// without a client.
+pub fn check(
+    envelope: &Envelope,
+    options: SendOptions,
+    max_message_bytes: usize,
+) -> Result<(), ValidationErrors> {
+    prepare(envelope, options, max_message_bytes).map(drop)
+}
+
+/// Checks a job and its send options and measures its message, as SQS will.
+fn prepare(
+    envelope: &Envelope,
+    options: SendOptions,
+    max_message_bytes: usize,
+) -> Result<Prepared, ValidationErrors> {
+    let mut errors = match envelope.validate() {
+        Ok(()) => Vec::new(),
+        Err(ValidationErrors(errors)) => errors,
+    };
+    if let Err(e) = check_delay(options.delay_seconds) {
+        errors.push(e);
+    }
+    let prepared = Prepared {
+        job_id: envelope.id.clone(),
+        kind: envelope.kind().to_owned(),
+        body: envelope.to_json(),
+        delay_seconds: options.delay_seconds,
+    };
+    let limit = max_message_bytes.saturating_sub(DEAD_LETTER_HEADROOM_BYTES);
+    if prepared.size() > limit {
+        errors.push(FieldError::new(
+            largest_field(&envelope.job),
+            format!(
+                "makes the message {} bytes; the queue takes {} (its maximum of {} less {} kept for dead-letter reasons)",
+                prepared.size(),
+                limit,
+                max_message_bytes,
+                DEAD_LETTER_HEADROOM_BYTES
+            ),
+        ));
+    }
+    if errors.is_empty() {
+        Ok(prepared)
+    } else {
+        Err(ValidationErrors(errors))
+    }
+}
+
 /// A queue's name: the last part of its URL.
 pub fn queue_name_of(queue_url: &str) -> &str {
     queue_url
@@ -411,6 +428,7 @@ fn delay_as_i32(delay_seconds: u32) -> i32 {
 fn largest_field(job: &Job) -> &'static str {
     match job {
         Job::Upload(_) => "job.body_base64",
+        Job::Custom(_) => "job",
         Job::Mail(mail) if mail.template.is_some() => "job.template.data",
         Job::Mail(mail) => {
             let text = mail.text.as_deref().map_or(0, str::len);

@@ -98,11 +98,42 @@ impl Envelope {
                 "is not an RFC 3339 time such as `2026-11-28T04:21:00Z`",
             );
         }
-        match &self.job {
-            Job::Mail(mail) => check_mail(&mut errors, mail),
-            Job::Upload(upload) => check_upload(&mut errors, upload),
-        }
+        check_job(&mut errors, &self.job);
         errors.finish()
+    }
+}
+
+/// Checks a job alone, without its envelope: the built-ins' rules, or a custom
+/// kind's name (its payload is its handler's to read).
+pub fn validate_job(job: &Job) -> Result<(), ValidationErrors> {
+    let mut errors = Collector::default();
+    check_job(&mut errors, job);
+    errors.finish()
+}
+
+/// Checks a mail job alone (field names as in an envelope: `job.to[0]`).
+pub fn validate_mail(mail: &MailJob) -> Result<(), ValidationErrors> {
+    let mut errors = Collector::default();
+    check_mail(&mut errors, mail);
+    errors.finish()
+}
+
+/// Checks an upload job alone (field names as in an envelope: `job.key`).
+pub fn validate_upload(upload: &UploadJob) -> Result<(), ValidationErrors> {
+    let mut errors = Collector::default();
+    check_upload(&mut errors, upload);
+    errors.finish()
+}
+
+fn check_job(errors: &mut Collector, job: &Job) {
+    match job {
+        Job::Mail(mail) => check_mail(errors, mail),
+        Job::Upload(upload) => check_upload(errors, upload),
+        Job::Custom(custom) => {
+            if let Err(e) = crate::job_type::check_kind_name(&custom.kind) {
+                errors.0.push(e);
+            }
+        }
     }
 }
 

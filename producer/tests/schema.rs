@@ -79,7 +79,8 @@ fn both_refuse_the_same_broken_messages() {
         v
     };
     let broken = [
-        edit(mail, "/kind", json!("fax")),
+        edit(mail, "/kind", json!("fax machine")),
+        edit(mail, "/kind", json!("")),
         edit(mail, "/version", json!(2)),
         edit(mail, "/id", json!("has space")),
         edit(mail, "/job/subject", json!("hi\r\nBcc: all@example.com")),

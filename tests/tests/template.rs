@@ -1,12 +1,18 @@
 //! Reads infra/template.yaml and holds it to the rules a production stack must
-//! keep. Runs without AWS; `make test` also runs cfn-lint and `sam validate --lint`.
+//! keep, and the shop example's examples/shop/template.yaml to its own. Runs
+//! without AWS; `make test` also runs cfn-lint and `sam validate --lint`.
 
 use serde_norway::Value;
 
-fn template() -> Value {
-    let path = integration_tests::repo_root().join("infra/template.yaml");
-    let text = std::fs::read_to_string(&path).expect("infra/template.yaml");
+/// A template of the repository, by its path from the root.
+fn load(relative: &str) -> Value {
+    let path = integration_tests::repo_root().join(relative);
+    let text = std::fs::read_to_string(&path).expect(relative);
     serde_norway::from_str(&text).expect("the template is YAML")
+}
+
+fn template() -> Value {
+    load("infra/template.yaml")
 }
 
 /// A CloudFormation short-form function (`!Ref X`) as (tag, value).
@@ -14,6 +20,14 @@ fn tagged(value: &Value) -> Option<(String, &Value)> {
     match value {
         Value::Tagged(t) => Some((t.tag.to_string(), &t.value)),
         _ => None,
+    }
+}
+
+/// The argument of a short-form function whose tag must be `tag` (`!Ref X` -> X).
+fn intrinsic<'a>(value: &'a Value, tag: &str) -> &'a Value {
+    match tagged(value) {
+        Some((t, v)) if t == tag => v,
+        _ => panic!("not {tag}: {value:?}"),
     }
 }
 
@@ -303,4 +317,177 @@ fn the_idempotency_table_expires_done_records_and_is_the_roles_only_table() {
     );
     let env = &props(&t, "HandlerFunction")["Environment"]["Variables"];
     assert!(!env["JOBS_IDEMPOTENCY_TABLE"].is_null() && !env["JOBS_LEASE_SECONDS"].is_null());
+}
+
+#[test]
+fn the_job_binary_and_its_crate_are_parameters_that_sam_build_resolves() {
+    let t = template();
+    let parameters = &t["Parameters"];
+    assert_eq!(parameters["HandlerBinary"]["Type"], "String");
+    assert_eq!(parameters["HandlerBinary"]["Default"], "handler");
+    assert_eq!(parameters["HandlerCrate"]["Type"], "String");
+    // CodeUri is relative to infra/; the default is the shipped crate.
+    let default_crate = parameters["HandlerCrate"]["Default"]
+        .as_str()
+        .expect("a directory");
+    let manifest = integration_tests::repo_root()
+        .join("infra")
+        .join(default_crate)
+        .join("Cargo.toml");
+    assert!(manifest.is_file(), "{}", manifest.display());
+    let function = resource(&t, "HandlerFunction");
+    assert_eq!(
+        intrinsic(&function["Metadata"]["BuildProperties"]["Binary"], "!Ref"),
+        "HandlerBinary"
+    );
+    assert_eq!(
+        intrinsic(&function["Properties"]["CodeUri"], "!Ref"),
+        "HandlerCrate"
+    );
+    assert_eq!(
+        intrinsic(&t["Outputs"]["HandlerBinary"]["Value"], "!Ref"),
+        "HandlerBinary"
+    );
+}
+
+#[test]
+fn extra_policy_arns_are_attached_to_the_handler_role_only_when_given() {
+    let t = template();
+    let p = &t["Parameters"]["ExtraPolicyArns"];
+    assert_eq!(p["Type"], "CommaDelimitedList");
+    assert_eq!(p["Default"], "");
+    let arns = intrinsic(&props(&t, "HandlerRole")["ManagedPolicyArns"], "!If");
+    let condition = arns[0].as_str().expect("a condition name");
+    assert_eq!(intrinsic(&arns[1], "!Ref"), "ExtraPolicyArns");
+    assert_eq!(intrinsic(&arns[2], "!Ref"), "AWS::NoValue");
+    // The condition: the list, joined, is not empty.
+    let not = intrinsic(&t["Conditions"][condition], "!Not");
+    let equals = intrinsic(&not[0], "!Equals");
+    let join = intrinsic(&equals[0], "!Join");
+    assert_eq!(join[0], "");
+    assert_eq!(intrinsic(&join[1], "!Ref"), "ExtraPolicyArns");
+    assert_eq!(equals[1], "");
+}
+
+#[test]
+fn app_settings_reach_the_function_as_jobs_app_settings() {
+    let t = template();
+    let p = &t["Parameters"]["AppSettings"];
+    assert_eq!(p["Type"], "String");
+    assert_eq!(p["Default"], "");
+    let env = &props(&t, "HandlerFunction")["Environment"]["Variables"];
+    assert_eq!(intrinsic(&env["JOBS_APP_SETTINGS"], "!Ref"), "AppSettings");
+}
+
+#[test]
+fn every_parameter_is_in_one_console_group() {
+    let t = template();
+    let grouped: Vec<&str> =
+        list(&t["Metadata"]["AWS::CloudFormation::Interface"]["ParameterGroups"])
+            .into_iter()
+            .flat_map(|group| list(&group["Parameters"]))
+            .filter_map(Value::as_str)
+            .collect();
+    let parameters: Vec<&str> = t["Parameters"]
+        .as_mapping()
+        .expect("parameters")
+        .keys()
+        .filter_map(Value::as_str)
+        .collect();
+    for name in [
+        "HandlerBinary",
+        "HandlerCrate",
+        "ExtraPolicyArns",
+        "AppSettings",
+    ] {
+        assert!(parameters.contains(&name), "parameter {name}");
+    }
+    for name in &parameters {
+        assert_eq!(
+            grouped.iter().filter(|g| *g == name).count(),
+            1,
+            "{name} is in one parameter group"
+        );
+    }
+    assert_eq!(grouped.len(), parameters.len());
+}
+
+#[test]
+fn the_shop_example_policy_allows_only_get_item_on_its_products_table() {
+    let t = load("examples/shop/template.yaml");
+    assert_eq!(
+        resource(&t, "ProductsTable")["Type"],
+        "AWS::DynamoDB::Table"
+    );
+    let table = props(&t, "ProductsTable");
+    assert_eq!(table["KeySchema"][0]["AttributeName"], "product_id");
+    assert_eq!(table["KeySchema"][0]["KeyType"], "HASH");
+    assert_eq!(
+        table["AttributeDefinitions"][0]["AttributeName"],
+        "product_id"
+    );
+    assert_eq!(table["AttributeDefinitions"][0]["AttributeType"], "N");
+    assert_eq!(table["BillingMode"], "PAY_PER_REQUEST");
+    assert_eq!(table["SSESpecification"]["SSEEnabled"], Value::Bool(true));
+
+    let policy = resource(&t, "ProductsReadPolicy");
+    assert_eq!(policy["Type"], "AWS::IAM::ManagedPolicy");
+    let statements = list(&policy["Properties"]["PolicyDocument"]["Statement"]);
+    assert_eq!(statements.len(), 1, "one statement");
+    let s = statements[0];
+    assert_eq!(s["Effect"], "Allow");
+    for key in ["NotAction", "NotResource", "Principal"] {
+        assert!(s[key].is_null(), "{key}");
+    }
+    let actions = list(&s["Action"]);
+    assert_eq!(actions.len(), 1, "{actions:?}");
+    assert_eq!(actions[0], "dynamodb:GetItem");
+    assert!(tagged(actions[0]).is_none(), "a plain action");
+    let resources = list(&s["Resource"]);
+    assert_eq!(resources.len(), 1, "{resources:?}");
+    assert_eq!(intrinsic(resources[0], "!GetAtt"), "ProductsTable.Arn");
+
+    assert_eq!(
+        intrinsic(&t["Outputs"]["ProductsTableName"]["Value"], "!Ref"),
+        "ProductsTable"
+    );
+    assert_eq!(
+        intrinsic(&t["Outputs"]["ProductsReadPolicyArn"]["Value"], "!Ref"),
+        "ProductsReadPolicy"
+    );
+}
+
+#[test]
+fn the_shop_examples_local_products_fit_its_table() {
+    // What infra/local/moto_setup.py puts in the local products table.
+    let path = integration_tests::repo_root().join("examples/shop/local-products.json");
+    let text = std::fs::read_to_string(&path).expect("examples/shop/local-products.json");
+    let items: Vec<serde_json::Value> = serde_json::from_str(&text).expect("a list of items");
+    let product = |id: &str| {
+        items
+            .iter()
+            .find(|item| item["product_id"]["N"] == id)
+            .unwrap_or_else(|| panic!("product {id}"))
+    };
+    for item in &items {
+        for (attribute, kind) in [
+            ("product_id", "N"),
+            ("name", "S"),
+            ("owner_email", "S"),
+            ("paid", "BOOL"),
+        ] {
+            assert!(
+                !item[attribute][kind].is_null(),
+                "{attribute} ({kind}) of {item}"
+            );
+        }
+    }
+    let paid = product("42");
+    assert_eq!(paid["paid"]["BOOL"].as_bool(), Some(true));
+    assert_eq!(paid["owner_email"]["S"], "ann@example.com");
+    assert_eq!(paid["name"]["S"], "Espresso machine");
+    let unpaid = product("7");
+    assert_eq!(unpaid["paid"]["BOOL"].as_bool(), Some(false));
+    assert_eq!(unpaid["owner_email"]["S"], "bob@example.com");
+    assert_eq!(unpaid["name"]["S"], "Coffee grinder");
 }

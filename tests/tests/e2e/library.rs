@@ -1,23 +1,24 @@
 //! The Rust library's typed jobs: defaults per job type, overrides per call,
 //! queues by name.
 
+use std::time::{Duration, Instant, SystemTime};
+
 use anyhow::Result;
 use aws_sdk_sqs::types::QueueAttributeName;
 use integration_tests::{LocalAws, unique_suffix};
-use producer::{Enqueue, EnqueueError, EnqueueOptions, Envelope, Job, Jobs, UploadJob};
+use producer::{EnqueueError, EnqueueOptions, Envelope, JobType, Jobs};
+use serde::{Deserialize, Serialize};
 
+#[derive(Serialize, Deserialize, schemars::JsonSchema)]
 struct NightlyReport {
     bucket: String,
     key: String,
 }
 
-impl Enqueue for NightlyReport {
+impl JobType for NightlyReport {
+    const KIND: &'static str = "nightly_report";
     fn defaults() -> EnqueueOptions {
         EnqueueOptions::default().delay_seconds(300)
-    }
-
-    fn job(&self) -> Job {
-        Job::Upload(UploadJob::from_bytes(&self.bucket, &self.key, b"report"))
     }
 }
 
@@ -70,5 +71,57 @@ async fn a_job_type_carries_defaults_that_a_call_can_override() -> Result<()> {
         .await
         .expect_err("no queue at all");
     assert!(matches!(nowhere, EnqueueError::NoQueue), "{nowhere}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn enqueue_with_after_delays_the_job() -> Result<()> {
+    let local = LocalAws::connect().await?;
+    let queues = local.fresh_queues("library-after", 3, 5).await?;
+    let jobs = Jobs::new(local.sqs.clone()).with_default_queue(&queues.url);
+    let report = NightlyReport {
+        bucket: local.bucket.clone(),
+        key: "tests/after.txt".into(),
+    };
+    let enqueued = SystemTime::now();
+    let started = Instant::now();
+    let wait = Duration::from_secs(4);
+    let message_id = jobs
+        .enqueue_with(
+            &report,
+            // The type's 300 s default delay gives way to the call's time.
+            EnqueueOptions::default().after(wait),
+        )
+        .await?;
+    assert!(
+        local.receive(&queues.url, 1).await?.is_empty(),
+        "not visible before its time"
+    );
+    let message = loop {
+        let mut received = local.receive(&queues.url, 2).await?;
+        if let Some(message) = received.pop() {
+            break message;
+        }
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(30),
+            "the job never came"
+        );
+    };
+    assert!(
+        started.elapsed() >= Duration::from_secs(3),
+        "visible after {:?}",
+        started.elapsed()
+    );
+    assert_eq!(message.message_id.as_deref(), Some(message_id.as_str()));
+    let envelope = Envelope::decode(message.body().unwrap_or_default())?;
+    assert_eq!(envelope.kind(), "nightly_report");
+    let due = envelope.due_at().expect("the job carries its time");
+    let off = due
+        .duration_since(enqueued + wait)
+        .unwrap_or_else(|e| e.duration());
+    assert!(
+        off < Duration::from_secs(1),
+        "due {off:?} away from its time"
+    );
     Ok(())
 }

@@ -1,0 +1,261 @@
+//! The work of a job type: [`Perform`], what it gets ([`Context`]) and what it
+//! returns ([`Done`] or a [`JobError`]).
+//!
+//! ```
+//! use handler::{Context, Done, JobError, Perform, Retry};
+//! use producer::{EnqueueOptions, JobType, MailJob};
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Serialize, Deserialize, schemars::JsonSchema)]
+//! pub struct Welcome {
+//!     pub email: String,
+//! }
+//!
+//! impl JobType for Welcome {
+//!     const KIND: &'static str = "welcome";
+//!     fn defaults() -> EnqueueOptions {
+//!         EnqueueOptions::default().queue("mailers")
+//!     }
+//! }
+//!
+//! /// What the application sets up once at start.
+//! pub struct App {
+//!     pub sender: String,
+//! }
+//!
+//! impl Perform<App> for Welcome {
+//!     const RETRY: Retry = Retry::Limit(5);
+//!
+//!     async fn perform(self, cx: &Context<'_, App>) -> Result<Done, JobError> {
+//!         cx.send_mail(MailJob {
+//!             from: cx.state().sender.clone(),
+//!             to: vec![self.email],
+//!             subject: "Welcome!".into(),
+//!             text: Some("Glad to have you.".into()),
+//!             ..MailJob::default()
+//!         })
+//!         .await?;
+//!         Ok(Done::done())
+//!     }
+//! }
+//! ```
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use aws_config::SdkConfig;
+use producer::{JobType, MailJob, UploadJob};
+
+use crate::effects;
+use crate::error::JobError;
+
+/// The work of a job type `Self`, with the application's state `S` (`()` for none).
+///
+/// The handler decodes each message once into `Self`, runs `perform`, and acts
+/// on the answer: [`Done`] deletes the message and marks the job done in the
+/// ledger; a transient [`JobError`] backs off and retries; a permanent one, or
+/// the type's [`Retry`] limit reached, dead-letters the message with its reason.
+/// A panic fails this job alone, as a transient error.
+pub trait Perform<S = ()>: JobType {
+    /// How often a failed job is tried again (Sidekiq's `retry` option).
+    const RETRY: Retry = Retry::Queue;
+
+    fn perform(self, cx: &Context<'_, S>) -> impl Future<Output = Result<Done, JobError>> + Send;
+}
+
+/// How often a job type's failures are tried again. The queue's own
+/// `maxReceiveCount` always bounds it too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// As often as the queue allows (its redrive policy's `maxReceiveCount`).
+    Queue,
+    /// At most this many retries after the first try; the failure after the
+    /// last is dead-lettered with its reason.
+    Limit(u32),
+    /// No retry: the first failure is dead-lettered with its reason.
+    Never,
+}
+
+impl Retry {
+    /// True when a job that failed on delivery `attempt` (1 for the first) has
+    /// used up its retries.
+    pub fn exhausted(self, attempt: u32) -> bool {
+        match self {
+            Retry::Queue => false,
+            Retry::Limit(retries) => attempt > retries,
+            Retry::Never => true,
+        }
+    }
+}
+
+/// A job that ran to its end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Done {
+    /// The job did its work.
+    Performed,
+    /// The job decided there was nothing to do (the product was paid meanwhile).
+    /// A success: logged with its reason, counted on its own, and marked done
+    /// in the ledger like any success.
+    Skipped { reason: String },
+}
+
+impl Done {
+    /// `Ok(Done::done())` reads as the sentence it is.
+    #[allow(clippy::self_named_constructors)]
+    pub fn done() -> Self {
+        Done::Performed
+    }
+
+    pub fn skipped(reason: impl Into<String>) -> Self {
+        Done::Skipped {
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Which job is running, and which try this is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobInfo {
+    pub id: String,
+    pub kind: String,
+    /// 1 on the first delivery (SQS's `ApproximateReceiveCount`).
+    pub attempt: u32,
+    pub created_at: Option<SystemTime>,
+    /// The time the job was scheduled for, if any.
+    pub not_before: Option<SystemTime>,
+    /// The SQS message that carried it.
+    pub message_id: String,
+}
+
+/// The AWS clients the handler built once at start, shared by every job.
+#[derive(Debug, Clone)]
+pub struct AwsClients {
+    /// The configuration they were built from (region, credentials,
+    /// endpoints): build other clients from it once, in the application's state.
+    pub config: SdkConfig,
+    pub ses: aws_sdk_sesv2::Client,
+    pub s3: aws_sdk_s3::Client,
+    pub sqs: aws_sdk_sqs::Client,
+}
+
+/// A built-in effect a job asked for, as the testing helpers record it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    Mail(MailJob),
+    Upload(UploadJob),
+}
+
+/// Where a context's mail and uploads go.
+#[derive(Debug, Clone)]
+pub(crate) enum Effects {
+    Aws,
+    Recorded(Arc<Mutex<Vec<Effect>>>),
+}
+
+/// What one run of one job gets, apart from the application's state.
+#[derive(Debug)]
+pub(crate) struct RunParts {
+    pub(crate) job: JobInfo,
+    pub(crate) aws: Arc<AwsClients>,
+    pub(crate) effects: Effects,
+    pub(crate) deadline: Option<SystemTime>,
+}
+
+/// What a job's `perform` gets: its own details, the application's state, the
+/// shared AWS clients, and the built-in effects as calls.
+#[derive(Debug)]
+pub struct Context<'a, S> {
+    parts: &'a RunParts,
+    state: &'a S,
+}
+
+impl<'a, S> Context<'a, S> {
+    pub(crate) fn new(parts: &'a RunParts, state: &'a S) -> Self {
+        Context { parts, state }
+    }
+
+    /// The same run without the application's state, for job types that need none.
+    pub(crate) fn stateless(&self) -> Context<'a, ()> {
+        Context {
+            parts: self.parts,
+            state: &(),
+        }
+    }
+
+    /// The application's state, set up once at start (`Runner::with_state`).
+    pub fn state(&self) -> &'a S {
+        self.state
+    }
+
+    pub fn job(&self) -> &JobInfo {
+        &self.parts.job
+    }
+
+    pub fn job_id(&self) -> &str {
+        &self.parts.job.id
+    }
+
+    /// 1 on the first try.
+    pub fn attempt(&self) -> u32 {
+        self.parts.job.attempt
+    }
+
+    /// Time left before the Lambda invocation's deadline; `None` in the worker,
+    /// which has none.
+    pub fn time_left(&self) -> Option<Duration> {
+        self.parts.deadline.map(|deadline| {
+            deadline
+                .duration_since(SystemTime::now())
+                .unwrap_or_default()
+        })
+    }
+
+    /// The clients the handler uses, built once at start.
+    pub fn aws(&self) -> &AwsClients {
+        &self.parts.aws
+    }
+
+    /// Sends a mail as a `mail` job does: the same checks, the same SES v2
+    /// `SendEmail` request. Returns SES's message id.
+    pub async fn send_mail(&self, mail: MailJob) -> Result<String, JobError> {
+        JobType::validate(&mail)?;
+        match &self.parts.effects {
+            Effects::Aws => effects::send_mail(&self.parts.aws.ses, &mail).await,
+            Effects::Recorded(log) => {
+                let mut log = log.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                log.push(Effect::Mail(mail));
+                Ok(format!("recorded-mail-{}", log.len()))
+            }
+        }
+    }
+
+    /// Writes an object as an `upload` job does: the same checks, the same S3
+    /// `PutObject` request with its SHA-256 checked by S3.
+    pub async fn put_object(&self, upload: UploadJob) -> Result<(), JobError> {
+        JobType::validate(&upload)?;
+        match &self.parts.effects {
+            Effects::Aws => effects::put_upload(&self.parts.aws.s3, &upload).await,
+            Effects::Recorded(log) => {
+                log.lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .push(Effect::Upload(upload));
+                Ok(())
+            }
+        }
+    }
+}
+
+impl<S: Send + Sync> Perform<S> for MailJob {
+    async fn perform(self, cx: &Context<'_, S>) -> Result<Done, JobError> {
+        cx.send_mail(self).await?;
+        Ok(Done::done())
+    }
+}
+
+impl<S: Send + Sync> Perform<S> for UploadJob {
+    async fn perform(self, cx: &Context<'_, S>) -> Result<Done, JobError> {
+        cx.put_object(self).await?;
+        Ok(Done::done())
+    }
+}
