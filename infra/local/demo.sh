@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The main job, end to end on the local AWS: start it (unless it is up), start
-# the worker, enqueue a mail, an upload, a delayed job and a poison message, wait
-# for their effects and show them. Exits non-zero if an effect is missing, and
-# stops what it started, also on Ctrl-C.
+# the shop example's worker (the built-in jobs and the purchase reminder),
+# enqueue a mail, an upload, a delayed job, a poison message and two purchase
+# reminders (product 42 is paid, 7 is not), wait for their effects and show
+# them. Exits non-zero if an effect is missing, and stops what it started, also
+# on Ctrl-C.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -39,8 +41,8 @@ fi
 . "$state/env"
 aws() { "$root/.venv/tools/bin/aws" --endpoint-url "$AWS_ENDPOINT_URL" "$@"; }
 
-say "starting the worker (logs: $state/demo-worker.log)"
-JOBS_WAIT_SECONDS=1 "$bin/worker" > "$state/demo-worker.log" 2>&1 &
+say "starting the shop's worker: the built-in jobs and the purchase reminder (logs: $state/demo-worker.log)"
+JOBS_WAIT_SECONDS=1 "$bin/shop-worker" > "$state/demo-worker.log" 2>&1 &
 worker_pid=$!
 
 run_id="$(date +%s)-$$"
@@ -61,6 +63,23 @@ poison="{\"version\":1,\"id\":\"demo-poison-$run_id\",\"kind\":\"fax\",\"created
 echo "\$ aws sqs send-message --queue-url \"\$JOBS_QUEUE_URL\" --message-body '$poison'"
 aws sqs send-message --queue-url "$JOBS_QUEUE_URL" --message-body "$poison" --query MessageId --output text
 
+mails_to() { # address -> how many mails moto has recorded to it
+  curl -fsS "$MOTO_URL/moto-api/data.json" | python3 -c '
+import json, sys
+print(sum(sys.argv[1] in m.get("destinations", {}).get("ToAddresses", [])
+          for m in json.load(sys.stdin).get("ses", {}).get("Message", [])))' "$1"
+}
+last_mail_to() { # address -> the last mail moto recorded to it, as JSON
+  curl -fsS "$MOTO_URL/moto-api/data.json" | python3 -c '
+import json, sys
+mails = [m for m in json.load(sys.stdin).get("ses", {}).get("Message", [])
+         if sys.argv[1] in m.get("destinations", {}).get("ToAddresses", [])]
+print(json.dumps(mails[-1]) if mails else "")' "$1"
+}
+reminder_logged() { # product id, status -> the worker log line that says so, or nothing
+  grep -F "\"PurchaseReminder: product $1 - $2\"" "$state/demo-worker.log" | tail -n 1 || true
+}
+
 moto_mail() { # subject-fragment -> the first mail moto recorded with it, as JSON, or nothing
   curl -fsS "$MOTO_URL/moto-api/data.json" | python3 -c '
 import json, sys
@@ -79,8 +98,15 @@ for m in (json.loads(data) if data else {}).get("Messages", []):
         print(json.dumps({"body": m["Body"], "attributes": attrs})); break' "$1"
 }
 
+say "enqueueing two purchase reminders, as the shop's controller does (PurchaseReminder::enqueue)"
+echo "products in the local table: 42, paid, owner ann@example.com; 7, not paid, owner bob@example.com"
+bob_before=$(mails_to bob@example.com)
+not_sent_before=$(grep -cF '"PurchaseReminder: product 42 - reminder not sent"' "$state/demo-worker.log" || true)
+sent_before=$(grep -cF '"PurchaseReminder: product 7 - reminder sent"' "$state/demo-worker.log" || true)
+run "$bin/shop-remind" 42 7
+
 say "waiting for the effects (up to ${timeout_s} s)"
-mail="" object="" delayed="" dead=""
+mail="" object="" delayed="" dead="" reminded="" not_reminded=""
 deadline=$(( $(date +%s) + timeout_s ))
 while [ "$(date +%s)" -lt "$deadline" ]; do
   [ -n "$mail" ] || mail=$(moto_mail "about to expire! ($run_id)")
@@ -88,7 +114,16 @@ while [ "$(date +%s)" -lt "$deadline" ]; do
     --output json 2>/dev/null || true)
   [ -n "$delayed" ] || delayed=$(moto_mail "waited ${delay} s ($run_id)")
   [ -n "$dead" ] || dead=$(dead_letter "demo-poison-$run_id")
-  if [ -n "$mail" ] && [ -n "$object" ] && [ -n "$delayed" ] && [ -n "$dead" ]; then break; fi
+  if [ -z "$reminded" ] && [ "$(mails_to bob@example.com)" -gt "$bob_before" ] &&
+     [ "$(grep -cF '"PurchaseReminder: product 7 - reminder sent"' "$state/demo-worker.log" || true)" -gt "$sent_before" ]; then
+    reminded=$(last_mail_to bob@example.com)
+  fi
+  if [ -z "$not_reminded" ] &&
+     [ "$(grep -cF '"PurchaseReminder: product 42 - reminder not sent"' "$state/demo-worker.log" || true)" -gt "$not_sent_before" ]; then
+    not_reminded=yes
+  fi
+  if [ -n "$mail" ] && [ -n "$object" ] && [ -n "$delayed" ] && [ -n "$dead" ] &&
+     [ -n "$reminded" ] && [ -n "$not_reminded" ]; then break; fi
   sleep 1
 done
 
@@ -130,11 +165,32 @@ for k in ("jobs.error.class", "jobs.error.code", "jobs.error.message", "jobs.rec
     print("%-24s %s" % (k + ":", a.get(k)))' "$dead"
 else echo "MISSING: the poison message is not in the dead-letter queue"; missing=1; fi
 
+say "the purchase reminders: product 7 (not paid) reminded, product 42 (paid) not"
+if [ -n "$reminded" ]; then
+  python3 -c 'import json,sys; m=json.loads(sys.argv[1]); d=m["destinations"]
+print("from:    ", m["source"]); print("to:      ", ", ".join(d.get("ToAddresses", [])))
+print("subject: ", m["subject"]); print("body:    ", m["body"])' "$reminded"
+else echo "MISSING: no reminder mail to bob@example.com (product 7)"; missing=1; fi
+if [ -n "$not_reminded" ]; then
+  python3 -c '
+import json, sys
+for line in open(sys.argv[1]):
+    try: entry = json.loads(line)
+    except ValueError: continue
+    if entry.get("kind") == "purchase_reminder" and entry.get("outcome") == "skipped":
+        last = entry
+print("product 42: outcome %s, reason: %s" % (last["outcome"], last["reason"]))' "$state/demo-worker.log"
+else echo "MISSING: the worker did not log product 42 as not reminded"; missing=1; fi
+echo "the job's own log lines (the seed's PurchaseReminderJob logs the same):"
+for line in "$(reminder_logged 7 "reminder sent")" "$(reminder_logged 42 "reminder not sent")"; do
+  if [ -n "$line" ]; then python3 -c 'import json,sys; print("  ", json.loads(sys.argv[1])["message"])' "$line"; fi
+done
+
 say "what the worker logged"
-grep -E "demo-[a-z]+-$run_id" "$state/demo-worker.log" || true
+grep -E "demo-[a-z]+-$run_id|purchase_reminder|PurchaseReminder" "$state/demo-worker.log" || true
 
 if [ "$missing" -ne 0 ]; then
   echo; echo "demo FAILED: an expected effect is missing (worker log: $state/demo-worker.log)"
   exit 1
 fi
-echo; echo "demo passed: mail sent, upload stored, delayed job ran after its delay, poison message dead-lettered"
+echo; echo "demo passed: mail sent, upload stored, delayed job ran after its delay, poison message dead-lettered, reminder sent for product 7 and not for paid product 42"

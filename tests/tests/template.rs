@@ -281,7 +281,13 @@ fn mail_events_reach_a_topic_and_the_identity_uses_the_configuration_set() {
 #[test]
 fn the_release_build_keeps_unwinding() {
     // lambda_runtime turns a panic into an invocation error only when panics unwind.
-    for manifest in ["Cargo.toml", "handler/Cargo.toml"] {
+    // The own-jobs panic isolation (catch_unwind around each perform) relies on it too.
+    for manifest in [
+        "Cargo.toml",
+        "handler/Cargo.toml",
+        "producer/Cargo.toml",
+        "examples/shop/Cargo.toml",
+    ] {
         let text = std::fs::read_to_string(integration_tests::repo_root().join(manifest))
             .expect("manifest");
         assert!(

@@ -15,7 +15,7 @@ use integration_tests::{LocalAws, attribute, repo_root, workspace_binary};
 use serde_json::Value;
 
 /// Kills the child when dropped, so a failing test leaves nothing running.
-struct Running(Child);
+pub(crate) struct Running(Child);
 
 impl Drop for Running {
     fn drop(&mut self) {
@@ -28,7 +28,7 @@ fn cargo_lambda() -> PathBuf {
     repo_root().join(".venv/lambda/bin/cargo-lambda")
 }
 
-fn free_port() -> Result<u16> {
+pub(crate) fn free_port() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
@@ -45,6 +45,19 @@ fn wait_for_port(port: u16) -> Result<()> {
 
 /// Starts the emulator and the handler binary connected to it.
 fn start(local: &LocalAws, port: u16, dlq_url: &str) -> Result<(Running, Running)> {
+    start_binary("handler", local, port, dlq_url, &[], Stdio::null())
+}
+
+/// Starts the emulator and the Lambda binary `name` connected to it, with
+/// `env` on top of the local AWS's settings and its logs to `logs`.
+pub(crate) fn start_binary(
+    name: &str,
+    local: &LocalAws,
+    port: u16,
+    dlq_url: &str,
+    env: &[(&str, &str)],
+    logs: Stdio,
+) -> Result<(Running, Running)> {
     let emulator = Command::new(cargo_lambda())
         .args([
             "lambda",
@@ -66,7 +79,7 @@ fn start(local: &LocalAws, port: u16, dlq_url: &str) -> Result<(Running, Running
         })?;
     let emulator = Running(emulator);
     wait_for_port(port)?;
-    let function = Command::new(workspace_binary("handler")?)
+    let function = Command::new(workspace_binary(name)?)
         .envs(local.env.child_env())
         .env(
             "AWS_LAMBDA_RUNTIME_API",
@@ -77,13 +90,16 @@ fn start(local: &LocalAws, port: u16, dlq_url: &str) -> Result<(Running, Running
         .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
         .env("JOBS_DLQ_URL", dlq_url)
         .env_remove("JOBS_MAX_RECEIVE_COUNT")
-        .stdout(Stdio::null())
+        .envs(env.iter().copied())
+        .stdout(logs)
         .stderr(Stdio::null())
         .spawn()?;
     Ok((emulator, Running(function)))
 }
 
-fn invoke(port: u16, event: &str) -> Result<Vec<String>> {
+/// Invokes the function with the event in `event` (a path from the repository
+/// root, or absolute); returns the `batchItemFailures`.
+pub(crate) fn invoke(port: u16, event: &str) -> Result<Vec<String>> {
     let output = Command::new(cargo_lambda())
         .args(["lambda", "invoke", "_", "--invoke-address", "127.0.0.1"])
         .args([

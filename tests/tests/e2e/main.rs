@@ -8,6 +8,7 @@ mod idempotency;
 mod lambda_binary;
 mod library;
 mod operations;
+mod own_jobs;
 mod pipeline;
 mod readme;
 mod retries;
