@@ -10,8 +10,8 @@ use aws_config::SdkConfig;
 use futures::{FutureExt as _, StreamExt as _};
 use producer::Envelope;
 use producer::aws::ErrorClass;
-use producer::queue::string_attribute;
-use producer::validate::parse_rfc3339;
+use producer::contract::validate::parse_rfc3339;
+use producer::send::queue::string_attribute;
 
 use crate::backoff::Backoff;
 use crate::error::JobError;
@@ -32,7 +32,7 @@ pub mod dead_letter_attributes {
     pub const HANDLER_VERSION: &str = "jobs.handler_version";
     pub const FAILED_AT: &str = "jobs.failed_at";
     pub const SOURCE_MESSAGE_ID: &str = "jobs.source_message_id";
-    pub use producer::queue::{ATTR_JOB_ID as JOB_ID, ATTR_JOB_KIND as JOB_KIND};
+    pub use producer::send::queue::{ATTR_JOB_ID as JOB_ID, ATTR_JOB_KIND as JOB_KIND};
 }
 
 /// Longest error message kept on a dead-lettered message; the producer keeps
@@ -175,7 +175,7 @@ impl Settings {
             max_receive_count: None,
             concurrency: Self::DEFAULT_CONCURRENCY,
             backoff: Some(Backoff::default()),
-            max_delay_seconds: producer::validate::MAX_DELAY_SECONDS,
+            max_delay_seconds: producer::contract::validate::MAX_DELAY_SECONDS,
             idempotency: None,
             call_timeout: Self::DEFAULT_CALL_TIMEOUT,
         }
@@ -209,8 +209,8 @@ impl Settings {
             }
         };
         let max_delay_seconds = number(Self::MAX_DELAY_ENV)?
-            .unwrap_or(producer::validate::MAX_DELAY_SECONDS)
-            .min(producer::validate::MAX_DELAY_SECONDS);
+            .unwrap_or(producer::contract::validate::MAX_DELAY_SECONDS)
+            .min(producer::contract::validate::MAX_DELAY_SECONDS);
         let idempotency = match std::env::var(LedgerSettings::TABLE_ENV) {
             Ok(table) if !table.is_empty() => {
                 let seconds = |name, default: std::time::Duration| {

@@ -15,10 +15,10 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::error::JobError;
 
-use producer::ledger::state::{
+use producer::contract::ledger::state::{
     CANCELLED as STATE_CANCELLED, DONE as STATE_DONE, IN_PROGRESS as STATE_IN_PROGRESS,
 };
-use producer::ledger::{field, state_of};
+use producer::contract::ledger::{field, state_of};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LedgerSettings {
@@ -31,7 +31,7 @@ pub struct LedgerSettings {
 }
 
 impl LedgerSettings {
-    pub const TABLE_ENV: &str = producer::ledger::TABLE_ENV;
+    pub const TABLE_ENV: &str = producer::contract::ledger::TABLE_ENV;
     pub const LEASE_ENV: &str = "JOBS_LEASE_SECONDS";
     pub const KEEP_ENV: &str = "JOBS_KEEP_DONE_SECONDS";
     pub const DEFAULT_LEASE: Duration = Duration::from_secs(300);
@@ -68,14 +68,14 @@ pub struct Ledger {
 /// What "the same job" means: the SHA-256 of the job's JSON (its kind and
 /// fields, not its timestamps).
 pub fn payload_sha256(envelope: &producer::Envelope) -> String {
-    producer::envelope::sha256_hex(
+    producer::contract::envelope::sha256_hex(
         serde_json::to_string(&envelope.job)
             .unwrap_or_default()
             .as_bytes(),
     )
 }
 
-pub use producer::ledger::epoch_seconds;
+pub use producer::contract::ledger::epoch_seconds;
 
 fn n(value: u64) -> AttributeValue {
     AttributeValue::N(value.to_string())
@@ -183,7 +183,7 @@ impl Ledger {
     }
 
     async fn read(&self, job_id: &str) -> Result<HashMap<String, AttributeValue>, JobError> {
-        producer::ledger::read(&self.dynamodb, &self.settings.table, job_id)
+        producer::contract::ledger::read(&self.dynamodb, &self.settings.table, job_id)
             .await
             .map_err(|e| JobError::aws("dynamodb_read_claim", &e))
     }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
 use producer::aws::{ErrorClass, classify, describe};
-use producer::queue::QUEUE_URL_ENV;
+use producer::send::queue::QUEUE_URL_ENV;
 use tokio::sync::watch;
 
 use crate::batch::{Delivery, Handler, Settings};

@@ -8,13 +8,13 @@ use std::time::SystemTime;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::envelope::{Envelope, Job, MailJob, UploadJob};
-use crate::job_type::PayloadSchema;
+use crate::contract::envelope::{Envelope, Job, MailJob, UploadJob};
+use crate::contract::job_type::PayloadSchema;
+use crate::contract::validate::parse_rfc3339;
 use crate::ops;
-use crate::queue::{
+use crate::send::queue::{
     DEFAULT_MAX_MESSAGE_BYTES, EnqueueError, QUEUE_URL_ENV, Queue, SendOptions, schedule,
 };
-use crate::validate::parse_rfc3339;
 
 /// Exit code when the input was refused and nothing was sent.
 pub const EXIT_INVALID: u8 = 2;
@@ -43,7 +43,7 @@ pub enum Command {
         /// The job id `jobs enqueue` printed.
         job_id: String,
         /// The ledger's DynamoDB table.
-        #[arg(long, env = crate::ledger::TABLE_ENV)]
+        #[arg(long, env = crate::contract::ledger::TABLE_ENV)]
         table: Option<String>,
     },
 }
@@ -410,20 +410,20 @@ async fn cancel(
     let Some(table) = table.filter(|t| !t.is_empty()) else {
         eprintln!(
             "error: no ledger table: pass `--table` or set `{}`; cancelling needs the idempotency ledger",
-            crate::ledger::TABLE_ENV
+            crate::contract::ledger::TABLE_ENV
         );
         return ExitCode::from(EXIT_INVALID);
     };
-    match crate::ledger::cancel(dynamodb, table, job_id).await {
-        Ok(crate::ledger::Cancelled::Now) => {
+    match crate::ops::cancel::cancel(dynamodb, table, job_id).await {
+        Ok(crate::ops::cancel::Cancelled::Now) => {
             println!("cancelled job {job_id}: it will not run");
             ExitCode::SUCCESS
         }
-        Ok(crate::ledger::Cancelled::Already) => {
+        Ok(crate::ops::cancel::Cancelled::Already) => {
             println!("job {job_id} was already cancelled");
             ExitCode::SUCCESS
         }
-        Err(e @ crate::ledger::CancelError::EmptyId) => {
+        Err(e @ crate::ops::cancel::CancelError::EmptyId) => {
             eprintln!("error: {e}");
             ExitCode::from(EXIT_INVALID)
         }

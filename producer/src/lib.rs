@@ -1,4 +1,13 @@
-//! Background jobs on SQS: the message contract, validation and enqueueing.
+//! Background jobs on SQS, the producer's side, in three places:
+//!
+//! - [`contract`]: what a job is: the envelope, the rules, the [`JobType`]
+//!   trait for an application's own kinds, the ledger's record format.
+//! - [`send`]: how a job is sent: [`Jobs`] (typed, with defaults; a fake for
+//!   tests) and [`Queue`] (envelopes, one or many).
+//! - [`ops`]: how the queues are operated: counts, dead letters, redrive, cancel.
+//!
+//! How a job runs is the `handler` crate's. The `jobs` command line ([`cli`])
+//! sits on top of these.
 //!
 //! ```no_run
 //! use producer::{Envelope, Job, MailJob, Queue, SendOptions};
@@ -21,18 +30,14 @@
 
 pub mod aws;
 pub mod cli;
-pub mod client;
-pub mod envelope;
-pub mod job_type;
-pub mod ledger;
+pub mod contract;
 pub mod ops;
-pub mod queue;
-pub mod validate;
+pub mod send;
 
-pub use client::{EnqueueOptions, Enqueued, Jobs};
-pub use envelope::{
+pub use contract::envelope::{
     CustomJob, DecodeError, ENVELOPE_VERSION, Envelope, Job, MailJob, MailTemplate, UploadJob,
 };
-pub use job_type::{JobType, job_of, schema_of};
-pub use queue::{BatchReport, EnqueueError, FailedJob, Queue, SendOptions, SentJob};
-pub use validate::{FieldError, ValidationErrors};
+pub use contract::job_type::{JobType, job_of, schema_of};
+pub use contract::validate::{FieldError, ValidationErrors};
+pub use send::client::{EnqueueOptions, Enqueued, Jobs};
+pub use send::queue::{BatchReport, EnqueueError, FailedJob, Queue, SendOptions, SentJob};

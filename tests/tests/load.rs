@@ -23,7 +23,7 @@ use integration_tests::{
     LocalAws, TestQueues, assert_refused, attribute, bad_enqueue_inputs, eventually, run_jobs,
     unique_suffix, workspace_binary,
 };
-use producer::queue::schedule;
+use producer::send::queue::schedule;
 use producer::{Envelope, Job, SendOptions, UploadJob};
 
 /// A job's queue and the settings of a worker that recovers quickly: short
@@ -175,7 +175,7 @@ fn poison_messages(local: &LocalAws, run: &str, count: usize) -> Vec<Poison> {
                         format!("poison/{run}/{i}"),
                         b"these bytes",
                     );
-                    upload.sha256 = producer::envelope::sha256_hex(b"other bytes");
+                    upload.sha256 = producer::contract::envelope::sha256_hex(b"other bytes");
                     Poison {
                         body: Envelope::new(Job::Upload(upload)).to_json(),
                         code: "invalid_job",

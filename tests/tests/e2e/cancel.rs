@@ -7,7 +7,7 @@ use anyhow::Result;
 use handler::Settings;
 use integration_tests::{LocalAws, run_jobs, run_worker_until, unique_suffix};
 use producer::SendOptions;
-use producer::queue::schedule;
+use producer::send::queue::schedule;
 
 fn cancel(local: &LocalAws, job_id: &str, table: Option<&str>) -> Result<std::process::Output> {
     let mut env = Vec::new();

@@ -26,7 +26,7 @@ impl JobType for NightlyReport {
 async fn a_job_type_carries_defaults_that_a_call_can_override() -> Result<()> {
     let local = LocalAws::connect().await?;
     let queues = local.fresh_queues("library", 3, 5).await?;
-    let queue_name = producer::queue::queue_name_of(&queues.url).to_owned();
+    let queue_name = producer::send::queue::queue_name_of(&queues.url).to_owned();
     let jobs = Jobs::new(local.sqs.clone()).with_default_queue(&queue_name);
     let report = NightlyReport {
         bucket: local.bucket.clone(),

@@ -80,7 +80,7 @@ async fn stats_list_show_redrive_and_purge() -> Result<()> {
         stats.contains("oldest     unknown (no CloudWatch reading in the last 15 minutes)"),
         "{stats}"
     );
-    let queue_name = producer::queue::queue_name_of(&queues.url);
+    let queue_name = producer::send::queue::queue_name_of(&queues.url);
     local
         .cloudwatch
         .put_metric_data()

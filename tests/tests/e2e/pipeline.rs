@@ -139,7 +139,7 @@ async fn s3_refuses_bytes_that_do_not_match_the_sha256() -> Result<()> {
     let key = format!("tests/{}/corrupt.bin", unique_suffix());
     let mut upload = UploadJob::from_bytes(&local.bucket, &key, b"the bytes that were sent");
     // The digest of other bytes: what a corrupted body looks like to S3.
-    upload.sha256 = producer::envelope::sha256_hex(b"the bytes that were meant");
+    upload.sha256 = producer::contract::envelope::sha256_hex(b"the bytes that were meant");
     let err = handler::effects::put_upload(&local.s3, &upload)
         .await
         .expect_err("S3 must refuse a body that does not match its checksum");

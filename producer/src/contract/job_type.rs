@@ -27,9 +27,9 @@ use schemars::JsonSchema;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::client::EnqueueOptions;
-use crate::envelope::{Job, MAIL_KIND, MailJob, UPLOAD_KIND, UploadJob};
-use crate::validate::{FieldError, ValidationErrors};
+use crate::contract::envelope::{Job, MAIL_KIND, MailJob, UPLOAD_KIND, UploadJob};
+use crate::contract::validate::{FieldError, ValidationErrors};
+use crate::send::client::EnqueueOptions;
 
 /// The key of an exported schema that names the kind it describes.
 pub const SCHEMA_KIND_KEY: &str = "x-job-kind";
@@ -60,7 +60,7 @@ impl JobType for MailJob {
     const KIND: &'static str = MAIL_KIND;
 
     fn validate(&self) -> Result<(), ValidationErrors> {
-        crate::validate::validate_mail(self)
+        crate::contract::validate::validate_mail(self)
     }
 }
 
@@ -68,7 +68,7 @@ impl JobType for UploadJob {
     const KIND: &'static str = UPLOAD_KIND;
 
     fn validate(&self) -> Result<(), ValidationErrors> {
-        crate::validate::validate_upload(self)
+        crate::contract::validate::validate_upload(self)
     }
 }
 

@@ -1,6 +1,9 @@
 //! Looking after the queues: counts, the dead letters and their reasons, and
 //! sending dead letters back — the retries, dead and scheduled views of a job
-//! dashboard, as library calls behind `jobs stats` and `jobs dlq …`.
+//! dashboard, as library calls behind `jobs stats` and `jobs dlq …` — and
+//! cancelling a job that has not run (`jobs cancel`, in [`cancel`]).
+
+pub mod cancel;
 
 use std::collections::BTreeMap;
 
@@ -10,8 +13,8 @@ use aws_sdk_sqs::types::{
 };
 
 use crate::aws::{ErrorClass, classify, describe};
-use crate::envelope::Envelope;
-use crate::queue::{ATTR_JOB_ID, ATTR_JOB_KIND, string_attribute};
+use crate::contract::envelope::Envelope;
+use crate::send::queue::{ATTR_JOB_ID, ATTR_JOB_KIND, string_attribute};
 
 /// The dead-letter attributes the handler sets (see the handler crate).
 const ATTR_ERROR_CLASS: &str = "jobs.error.class";
@@ -121,7 +124,7 @@ pub async fn oldest_age(
     use aws_sdk_cloudwatch::primitives::DateTime;
     use aws_sdk_cloudwatch::types::{Dimension, Statistic};
 
-    let queue_name = crate::queue::queue_name_of(queue_url);
+    let queue_name = crate::send::queue::queue_name_of(queue_url);
     let now = std::time::SystemTime::now();
     let output = cloudwatch
         .get_metric_statistics()

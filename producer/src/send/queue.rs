@@ -6,8 +6,8 @@ use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
 use aws_smithy_types::error::metadata::ProvideErrorMetadata as _;
 
 use crate::aws::{ErrorClass, classify, describe};
-use crate::envelope::{Envelope, Job};
-use crate::validate::{FieldError, MAX_DELAY_SECONDS, ValidationErrors, check_delay};
+use crate::contract::envelope::{Envelope, Job};
+use crate::contract::validate::{FieldError, MAX_DELAY_SECONDS, ValidationErrors, check_delay};
 
 /// The environment variable read for the queue URL when none is given.
 pub const QUEUE_URL_ENV: &str = "JOBS_QUEUE_URL";
@@ -441,7 +441,7 @@ fn largest_field(job: &Job) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::envelope::{MailJob, UploadJob};
+    use crate::contract::envelope::{MailJob, UploadJob};
     use aws_sdk_sqs::operation::send_message_batch::SendMessageBatchOutput;
     use aws_sdk_sqs::types::{BatchResultErrorEntry, SendMessageBatchResultEntry};
     use aws_smithy_mocks::{RuleMode, mock, mock_client};

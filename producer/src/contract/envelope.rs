@@ -236,7 +236,7 @@ impl Envelope {
     pub fn due_at(&self) -> Option<SystemTime> {
         self.not_before
             .as_deref()
-            .and_then(crate::validate::parse_rfc3339)
+            .and_then(crate::contract::validate::parse_rfc3339)
     }
 
     pub fn to_json(&self) -> String {
@@ -246,7 +246,7 @@ impl Envelope {
 
     /// Reads an envelope from a message body. Says which part is wrong: the JSON,
     /// the version, the kind, or the job's fields. Does not check field values:
-    /// see [`Envelope::validate`](crate::validate).
+    /// see [`Envelope::validate`](crate::contract::validate).
     pub fn decode(body: &str) -> Result<Envelope, DecodeError> {
         let raw: RawEnvelope = serde_json::from_str(body).map_err(DecodeError::Malformed)?;
         if raw.version != ENVELOPE_VERSION {

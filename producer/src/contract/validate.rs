@@ -7,7 +7,7 @@
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
-use crate::envelope::{Envelope, Job, MailJob, MailTemplate, UploadJob};
+use crate::contract::envelope::{Envelope, Job, MailJob, MailTemplate, UploadJob};
 
 /// SES v2 accepts at most 50 destinations (to + cc + bcc) per message.
 pub const MAX_RECIPIENTS: usize = 50;
@@ -130,7 +130,7 @@ fn check_job(errors: &mut Collector, job: &Job) {
         Job::Mail(mail) => check_mail(errors, mail),
         Job::Upload(upload) => check_upload(errors, upload),
         Job::Custom(custom) => {
-            if let Err(e) = crate::job_type::check_kind_name(&custom.kind) {
+            if let Err(e) = crate::contract::job_type::check_kind_name(&custom.kind) {
                 errors.0.push(e);
             }
         }
@@ -450,7 +450,7 @@ fn check_upload(errors: &mut Collector, upload: &UploadJob) {
     match upload.body() {
         Err(e) => errors.push("job.body_base64", format!("is not standard base64: {e}")),
         Ok(bytes) => {
-            if digest_ok && crate::envelope::sha256_hex(&bytes) != upload.sha256 {
+            if digest_ok && crate::contract::envelope::sha256_hex(&bytes) != upload.sha256 {
                 errors.push(
                     "job.sha256",
                     "does not match the SHA-256 of `job.body_base64`",
@@ -512,7 +512,7 @@ fn bucket_problem(name: &str) -> Result<(), &'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::envelope::{Envelope, Job, MailJob, UploadJob};
+    use crate::contract::envelope::{Envelope, Job, MailJob, UploadJob};
 
     fn mail(edit: impl FnOnce(&mut MailJob)) -> Envelope {
         let mut job = MailJob {
@@ -623,7 +623,7 @@ mod tests {
     #[test]
     fn a_template_replaces_subject_and_body() {
         let template = || {
-            Some(crate::envelope::MailTemplate {
+            Some(crate::contract::envelope::MailTemplate {
                 name: "purchase-reminder".into(),
                 data: serde_json::json!({"product_id": 42})
                     .as_object()

@@ -44,9 +44,9 @@ use std::time::{Duration, SystemTime};
 use aws_config::SdkConfig;
 
 use crate::aws::{classify, describe};
-use crate::envelope::{Envelope, Job, MailTemplate};
-use crate::job_type::{JobType, job_of};
-use crate::queue::{
+use crate::contract::envelope::{Envelope, Job, MailTemplate};
+use crate::contract::job_type::{JobType, job_of};
+use crate::send::queue::{
     DEFAULT_MAX_MESSAGE_BYTES, EnqueueError, QUEUE_URL_ENV, Queue, SendOptions, schedule,
 };
 
@@ -257,13 +257,13 @@ impl Jobs {
                     .await
             }
             Backend::Fake(taken) => {
-                crate::queue::check(&envelope, send, self.max_message_bytes).map_err(|errors| {
-                    EnqueueError::Invalid {
+                crate::send::queue::check(&envelope, send, self.max_message_bytes).map_err(
+                    |errors| EnqueueError::Invalid {
                         index: 0,
                         job_id: envelope.id.clone(),
                         errors,
-                    }
-                })?;
+                    },
+                )?;
                 let mut taken = taken
                     .lock()
                     .unwrap_or_else(|poisoned| poisoned.into_inner());

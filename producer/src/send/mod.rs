@@ -1,0 +1,6 @@
+//! How a job is sent: [`client::Jobs`] for typed jobs with their defaults (and
+//! its fake for tests), [`queue::Queue`] for envelopes built by hand, one or
+//! many (`SendMessageBatch`), everything checked before anything is sent.
+
+pub mod client;
+pub mod queue;
