@@ -379,3 +379,71 @@ async fn a_transient_failure_hides_the_message_for_a_jittered_backoff() {
     assert!(matches!(outcome, Outcome::Retry { .. }), "{outcome:?}");
     assert_eq!(hide.num_calls(), 1);
 }
+
+/// A job of its own that calls SES itself, through the shared client, and lets
+/// `?` sort the SDK's error.
+#[derive(serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+struct DirectMail {
+    to: String,
+}
+
+impl producer::JobType for DirectMail {
+    const KIND: &'static str = "direct_mail";
+}
+
+impl handler::Perform for DirectMail {
+    async fn perform(
+        self,
+        cx: &handler::Context<'_, ()>,
+    ) -> Result<handler::Done, handler::JobError> {
+        let destination = aws_sdk_sesv2::types::Destination::builder()
+            .to_addresses(self.to)
+            .build();
+        cx.aws()
+            .ses
+            .send_email()
+            .from_email_address("shop@example.com")
+            .destination(destination)
+            .send()
+            .await?;
+        Ok(handler::Done::done())
+    }
+}
+
+fn direct_mail() -> String {
+    Envelope::new(
+        producer::job_of(&DirectMail {
+            to: "ann@example.com".into(),
+        })
+        .expect("valid"),
+    )
+    .to_json()
+}
+
+#[tokio::test]
+async fn question_mark_on_an_sdk_error_in_a_perform_sorts_it_as_the_built_ins_do() {
+    let with_job = |h: Handler| h.with_runner(handler::Runner::new().job::<DirectMail>());
+    for (status, error_type) in [(429, "TooManyRequestsException"), (500, "InternalFailure")] {
+        let ses = ses_answering(status, error_type);
+        let outcome = with_job(handler(&[&ses], &[], &[], None))
+            .process(&delivery(direct_mail(), 1))
+            .await;
+        match outcome {
+            Outcome::Retry { reason } => assert!(
+                reason.starts_with("sesv2 send_email failed: "),
+                "{status}: {reason}"
+            ),
+            other => panic!("{status}: {other:?}"),
+        }
+    }
+    let ses = ses_answering(400, "MessageRejected");
+    let dlq = dlq_expecting("permanent", "aws_call");
+    let outcome = with_job(handler(&[&ses], &[], &[&dlq], None))
+        .process(&delivery(direct_mail(), 1))
+        .await;
+    assert!(
+        matches!(&outcome, Outcome::DeadLettered { code: "aws_call", reason } if reason.contains("MessageRejected")),
+        "{outcome:?}"
+    );
+    assert_eq!(dlq.num_calls(), 1);
+}

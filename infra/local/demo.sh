@@ -127,12 +127,16 @@ while [ "$(date +%s)" -lt "$deadline" ]; do
   sleep 1
 done
 
+show_mail() { # a mail as moto recorded it (JSON) -> its sender, recipients, subject and body
+  python3 -c 'import json,sys; m=json.loads(sys.argv[1]); d=m["destinations"]
+print("from:    ", m["source"]); print("to:      ", ", ".join(d.get("ToAddresses", [])))
+print("subject: ", m["subject"]); print("body:    ", m["body"])' "$1"
+}
+
 missing=0
 say "the mail, as the SES emulator recorded it"
 if [ -n "$mail" ]; then
-  python3 -c 'import json,sys; m=json.loads(sys.argv[1]); d=m["destinations"]
-print("from:    ", m["source"]); print("to:      ", ", ".join(d.get("ToAddresses", [])))
-print("subject: ", m["subject"]); print("body:    ", m["body"])' "$mail"
+  show_mail "$mail"
 else echo "MISSING: no mail was recorded"; missing=1; fi
 
 say "the upload, in S3"
@@ -167,9 +171,7 @@ else echo "MISSING: the poison message is not in the dead-letter queue"; missing
 
 say "the purchase reminders: product 7 (not paid) reminded, product 42 (paid) not"
 if [ -n "$reminded" ]; then
-  python3 -c 'import json,sys; m=json.loads(sys.argv[1]); d=m["destinations"]
-print("from:    ", m["source"]); print("to:      ", ", ".join(d.get("ToAddresses", [])))
-print("subject: ", m["subject"]); print("body:    ", m["body"])' "$reminded"
+  show_mail "$reminded"
 else echo "MISSING: no reminder mail to bob@example.com (product 7)"; missing=1; fi
 if [ -n "$not_reminded" ]; then
   python3 -c '

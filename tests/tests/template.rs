@@ -383,6 +383,7 @@ fn app_settings_reach_the_function_as_jobs_app_settings() {
     assert_eq!(p["Default"], "");
     let env = &props(&t, "HandlerFunction")["Environment"]["Variables"];
     assert_eq!(intrinsic(&env["JOBS_APP_SETTINGS"], "!Ref"), "AppSettings");
+    assert_eq!(intrinsic(&env["JOBS_MAIL_FROM"], "!Ref"), "SenderAddress");
 }
 
 #[test]
