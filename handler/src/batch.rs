@@ -2,12 +2,11 @@
 //! is decoded on its own, run by its registered job type, and given an outcome.
 
 use std::collections::HashMap;
-use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
 use aws_config::SdkConfig;
-use futures::{FutureExt as _, StreamExt as _};
+use futures::StreamExt as _;
 use producer::Envelope;
 use producer::aws::ErrorClass;
 use producer::contract::validate::parse_rfc3339;
@@ -16,7 +15,7 @@ use producer::send::queue::string_attribute;
 use crate::backoff::Backoff;
 use crate::error::JobError;
 use crate::ledger::{Claim, Ledger, LedgerSettings, payload_sha256};
-use crate::perform::{AwsClients, Done, Effects, JobInfo, Retry, RunParts};
+use crate::perform::{AwsClients, Done, Effects, JobInfo, Retry, RunParts, catching_panics};
 use crate::runner::{Dispatch, Runner};
 
 /// This build's version, recorded on every dead-lettered message.
@@ -572,17 +571,12 @@ impl Handler {
             effects: Effects::Aws,
             deadline,
         };
-        let performed = AssertUnwindSafe(self.jobs.run(envelope.job, &parts))
-            .catch_unwind()
-            .await;
-        let result = match performed {
-            Ok(result) => result,
-            Err(panic) => Err(JobError::Panicked(panic_message(panic.as_ref()))),
-        };
-        result.map_err(|error| Failure {
-            error,
-            by_job: true,
-        })
+        catching_panics(self.jobs.run(envelope.job, &parts))
+            .await
+            .map_err(|error| Failure {
+                error,
+                by_job: true,
+            })
     }
 
     /// Sends the same body back to its queue with the longest delay allowed (or
@@ -728,13 +722,4 @@ impl From<JobError> for Failure {
             by_job: false,
         }
     }
-}
-
-/// What a panic said, when it said it with a string (as `panic!` and `expect` do).
-pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    panic
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a panic with no message".to_owned())
 }

@@ -41,10 +41,12 @@
 //! ```
 
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use aws_config::SdkConfig;
+use futures::FutureExt as _;
 use producer::{JobType, MailJob, UploadJob};
 
 use crate::effects;
@@ -258,4 +260,24 @@ impl<S: Send + Sync> Perform<S> for UploadJob {
         cx.put_object(self).await?;
         Ok(Done::done())
     }
+}
+
+/// Runs a job's `perform`; a panic inside it becomes this job's transient
+/// failure, with the panic's message, instead of unwinding into the batch.
+pub(crate) async fn catching_panics(
+    perform: impl Future<Output = Result<Done, JobError>>,
+) -> Result<Done, JobError> {
+    match AssertUnwindSafe(perform).catch_unwind().await {
+        Ok(result) => result,
+        Err(panic) => Err(JobError::Panicked(panic_message(panic.as_ref()))),
+    }
+}
+
+/// What a panic said, when it said it with a string (as `panic!` and `expect` do).
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic with no message".to_owned())
 }

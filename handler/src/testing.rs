@@ -23,16 +23,15 @@
 //! # }
 //! ```
 
-use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use futures::FutureExt as _;
 use producer::{MailJob, UploadJob, job_of};
 
-use crate::batch::panic_message;
 use crate::error::JobError;
-use crate::perform::{AwsClients, Context, Done, Effect, Effects, JobInfo, Perform, RunParts};
+use crate::perform::{
+    AwsClients, Context, Done, Effect, Effects, JobInfo, Perform, RunParts, catching_panics,
+};
 use crate::runner::decode;
 
 /// What an inline run did.
@@ -100,10 +99,7 @@ where
         let job = decode::<J>(job_of(&job)?)?;
         job.perform(&Context::new(&parts, state)).await
     };
-    let result = match AssertUnwindSafe(run).catch_unwind().await {
-        Ok(result) => result,
-        Err(panic) => Err(JobError::Panicked(panic_message(panic.as_ref()))),
-    };
+    let result = catching_panics(run).await;
     let effects = recorded
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -124,5 +120,47 @@ fn offline_clients() -> AwsClients {
         s3: aws_sdk_s3::Client::new(&config),
         sqs: aws_sdk_sqs::Client::new(&config),
         config,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use producer::aws::ErrorClass;
+
+    #[derive(serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+    struct Boom {
+        at_attempt: u32,
+    }
+
+    impl producer::JobType for Boom {
+        const KIND: &'static str = "boom";
+    }
+
+    impl Perform for Boom {
+        async fn perform(self, cx: &Context<'_, ()>) -> Result<Done, JobError> {
+            assert!(
+                cx.attempt() != self.at_attempt,
+                "boom at {}",
+                self.at_attempt
+            );
+            cx.put_object(UploadJob::from_bytes("my-bucket", "k.txt", b"ok"))
+                .await?;
+            Ok(Done::done())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_panic_is_the_jobs_transient_failure_as_in_the_handler() {
+        let run = perform(Boom { at_attempt: 1 }, &()).await;
+        let error = run.result.expect_err("panicked");
+        assert_eq!(error.code(), "job_panicked");
+        assert_eq!(error.class(), ErrorClass::Transient);
+        assert_eq!(error.to_string(), "the job panicked: boom at 1");
+        assert!(run.effects.is_empty());
+
+        let run = perform_as(Boom { at_attempt: 1 }, &(), 2).await;
+        assert_eq!(run.result.as_ref().ok(), Some(&Done::done()));
+        assert_eq!(run.uploads().len(), 1);
     }
 }
