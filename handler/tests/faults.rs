@@ -447,3 +447,18 @@ async fn question_mark_on_an_sdk_error_in_a_perform_sorts_it_as_the_built_ins_do
     );
     assert_eq!(dlq.num_calls(), 1);
 }
+
+#[tokio::test]
+async fn a_date_that_does_not_exist_is_dead_lettered_with_its_reason() {
+    let mut envelope = mail();
+    envelope.created_at = "2026-02-30T00:00:00Z".into();
+    let dlq = dlq_expecting("permanent", "invalid_job");
+    let outcome = handler(&[], &[], &[&dlq], None)
+        .process(&delivery(envelope.to_json(), 1))
+        .await;
+    assert!(
+        matches!(&outcome, Outcome::DeadLettered { code: "invalid_job", reason } if reason.contains("`created_at`")),
+        "{outcome:?}"
+    );
+    assert_eq!(dlq.num_calls(), 1);
+}

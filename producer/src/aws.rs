@@ -59,8 +59,8 @@ impl ErrorClass {
     }
 }
 
-/// Error codes that mean "slow down" or "try later" whatever their HTTP status.
-const TRANSIENT_CODES: &[&str] = &[
+/// Error codes that mean "slow down", whatever their HTTP status.
+const THROTTLING_CODES: &[&str] = &[
     "Throttling",
     "ThrottlingException",
     "ThrottledException",
@@ -70,6 +70,10 @@ const TRANSIENT_CODES: &[&str] = &[
     "LimitExceededException",
     "RequestLimitExceeded",
     "SlowDown",
+];
+
+/// Other error codes that mean "try later", whatever their HTTP status.
+const TRY_LATER_CODES: &[&str] = &[
     "RequestTimeout",
     "RequestTimeoutException",
     "PriorRequestNotComplete",
@@ -90,7 +94,11 @@ pub fn classify<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> Err
         SdkError::ServiceError(context) => {
             let status = context.raw().status().as_u16();
             let code = context.err().code().unwrap_or_default();
-            if status >= 500 || status == 429 || TRANSIENT_CODES.contains(&code) {
+            if status >= 500
+                || status == 429
+                || THROTTLING_CODES.contains(&code)
+                || TRY_LATER_CODES.contains(&code)
+            {
                 ErrorClass::Transient
             } else {
                 ErrorClass::Permanent
@@ -102,22 +110,274 @@ pub fn classify<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> Err
     }
 }
 
-/// The error with its code and message, for logs and dead-letter reasons.
+/// What kind of failure an AWS error is, in the words a person acts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    NoCredentials,
+    CredentialsRefused,
+    NoRegion,
+    Unreachable,
+    Timeout,
+    AccessDenied,
+    NotFound,
+    Throttled,
+    /// A fault on AWS's side (a 5xx).
+    ServiceFault,
+    /// AWS refused the request itself (a 4xx): the message says why.
+    Refused,
+    /// The request could not even be built.
+    BadRequest,
+}
+
+impl FailureKind {
+    pub fn label(self) -> &'static str {
+        match self {
+            FailureKind::NoCredentials => "no credentials",
+            FailureKind::CredentialsRefused => "credentials refused",
+            FailureKind::NoRegion => "no region",
+            FailureKind::Unreachable => "endpoint unreachable",
+            FailureKind::Timeout => "timeout",
+            FailureKind::AccessDenied => "access denied",
+            FailureKind::NotFound => "not found",
+            FailureKind::Throttled => "throttled",
+            FailureKind::ServiceFault => "service error",
+            FailureKind::Refused => "refused",
+            FailureKind::BadRequest => "bad request",
+        }
+    }
+}
+
+/// An AWS error as one readable line: the class, what AWS or the client said,
+/// and what to do about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Explained {
+    pub kind: FailureKind,
+    /// The IAM action of the call, such as `sqs:SendMessage`.
+    pub action: String,
+    pub detail: String,
+    pub hint: Option<String>,
+    /// The whole error chain, for `-v` and `RUST_LOG=debug`.
+    pub chain: String,
+}
+
+impl std::fmt::Display for Explained {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.kind {
+            FailureKind::AccessDenied => write!(f, "access denied to `{}`", self.action)?,
+            kind => f.write_str(kind.label())?,
+        }
+        if !self.detail.is_empty() {
+            write!(f, ": {}", self.detail)?;
+        }
+        if let Some(hint) = &self.hint {
+            write!(f, " ({hint})")?;
+        }
+        if verbose() {
+            write!(f, " [{}]", self.chain)?;
+        }
+        Ok(())
+    }
+}
+
+static VERBOSE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Adds each error's whole chain to the lines [`describe`] writes (the CLI's `-v`).
+pub fn set_verbose(on: bool) {
+    VERBOSE.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn verbose() -> bool {
+    VERBOSE.load(std::sync::atomic::Ordering::Relaxed)
+        || std::env::var("RUST_LOG")
+            .is_ok_and(|filter| filter.contains("debug") || filter.contains("trace"))
+}
+
+/// `service:Operation` from an SDK operation error's type, such as
+/// `aws_sdk_sqs::operation::send_message::SendMessageError` → `sqs:SendMessage`.
+pub fn action_of<E>() -> String {
+    let path = std::any::type_name::<E>();
+    let mut parts = path.split("::");
+    let service = parts
+        .next()
+        .map_or("aws", |krate| krate.trim_start_matches("aws_sdk_"));
+    let service = if service == "sesv2" { "ses" } else { service };
+    match (parts.next(), parts.next()) {
+        (Some("operation"), Some(operation)) => {
+            let pascal: String = operation
+                .split('_')
+                .map(|word| {
+                    let mut chars = word.chars();
+                    chars.next().map_or_else(String::new, |first| {
+                        first.to_ascii_uppercase().to_string() + chars.as_str()
+                    })
+                })
+                .collect();
+            format!("{service}:{pascal}")
+        }
+        _ => format!("{service}:*"),
+    }
+}
+
+const ACCESS_DENIED_CODES: &[&str] = &[
+    "AccessDenied",
+    "AccessDeniedException",
+    "AuthorizationError",
+    "UnauthorizedOperation",
+    "KMS.AccessDeniedException",
+];
+const NOT_FOUND_CODES: &[&str] = &[
+    "AWS.SimpleQueueService.NonExistentQueue",
+    "QueueDoesNotExist",
+    "ResourceNotFoundException",
+    "NoSuchBucket",
+    "NoSuchKey",
+    "NotFound",
+    "NotFoundException",
+];
+const CREDENTIALS_REFUSED_CODES: &[&str] = &[
+    "InvalidClientTokenId",
+    "UnrecognizedClientException",
+    "SignatureDoesNotMatch",
+    "InvalidAccessKeyId",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "InvalidToken",
+];
+
+/// Sorts an SDK error into a [`FailureKind`] with a hint; see [`describe`].
+pub fn explain<E: ProvideErrorMetadata + std::error::Error + 'static>(
+    err: &SdkError<E, HttpResponse>,
+) -> Explained {
+    let action = action_of::<E>();
+    let chain = aws_smithy_types::error::display::DisplayErrorContext(err).to_string();
+    let (kind, detail) = match err {
+        SdkError::ServiceError(context) => {
+            let e = context.err();
+            let status = context.raw().status().as_u16();
+            let code = e.code().unwrap_or("UnknownError");
+            let detail = format!(
+                "{code} (HTTP {status}): {}",
+                e.message().unwrap_or("no message")
+            );
+            let kind = if CREDENTIALS_REFUSED_CODES.contains(&code) {
+                FailureKind::CredentialsRefused
+            } else if ACCESS_DENIED_CODES.contains(&code) || status == 403 {
+                FailureKind::AccessDenied
+            } else if NOT_FOUND_CODES.contains(&code) || status == 404 {
+                FailureKind::NotFound
+            } else if status == 429 || THROTTLING_CODES.contains(&code) {
+                FailureKind::Throttled
+            } else if status >= 500 || TRY_LATER_CODES.contains(&code) {
+                FailureKind::ServiceFault
+            } else {
+                FailureKind::Refused
+            };
+            (kind, detail)
+        }
+        SdkError::TimeoutError(_) => (FailureKind::Timeout, "no answer in time".to_owned()),
+        SdkError::DispatchFailure(failure) => {
+            let innermost = innermost_message(err);
+            // The credential chain found nothing, or the client was given no provider at all.
+            let no_credentials = [
+                "no credentials",
+                "credential provider",
+                "no identity resolver",
+            ]
+            .iter()
+            .any(|text| chain_mentions(err, text));
+            if no_credentials {
+                (
+                    FailureKind::NoCredentials,
+                    "no credentials were found".to_owned(),
+                )
+            } else if chain_mentions(err, "Missing Region") {
+                (FailureKind::NoRegion, "no region is set".to_owned())
+            } else if failure.is_timeout() {
+                (FailureKind::Timeout, innermost)
+            } else {
+                // An I/O error (refused, reset, no such host) or another connector fault.
+                (FailureKind::Unreachable, innermost)
+            }
+        }
+        SdkError::ResponseError(_) => (FailureKind::ServiceFault, innermost_message(err)),
+        SdkError::ConstructionFailure(_) => (FailureKind::BadRequest, innermost_message(err)),
+        _ => (FailureKind::ServiceFault, innermost_message(err)),
+    };
+    Explained {
+        hint: hint(kind, &action),
+        kind,
+        action,
+        detail,
+        chain,
+    }
+}
+
+/// The error as one readable line, for people, logs and dead-letter reasons:
+/// its class, what was said, and a hint (`throttled: ThrottlingException (HTTP
+/// 400): Rate exceeded (AWS is slowing calls down: …)`).
 pub fn describe<E: ProvideErrorMetadata + std::error::Error + 'static>(
     err: &SdkError<E, HttpResponse>,
 ) -> String {
-    match err {
-        SdkError::ServiceError(context) => {
-            let e = context.err();
-            format!(
-                "{} (HTTP {}): {}",
-                e.code().unwrap_or("UnknownError"),
-                context.raw().status().as_u16(),
-                e.message().unwrap_or("no message")
-            )
+    explain(err).to_string()
+}
+
+fn chain_mentions(err: &(dyn std::error::Error + 'static), text: &str) -> bool {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = next {
+        if e.to_string().contains(text) {
+            return true;
         }
-        other => aws_smithy_types::error::display::DisplayErrorContext(other).to_string(),
+        next = e.source();
     }
+    false
+}
+
+/// The last error of the chain: the one that says what really happened.
+fn innermost_message(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut last = err;
+    while let Some(source) = last.source() {
+        last = source;
+    }
+    last.to_string()
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn hint(kind: FailureKind, action: &str) -> Option<String> {
+    let local = "for the local AWS: `make local-up`, then `. .local/env`";
+    Some(match kind {
+        FailureKind::NoCredentials => format!(
+            "set `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`, or `AWS_PROFILE` after `aws configure` or `aws sso login`; {local}"
+        ),
+        FailureKind::CredentialsRefused => {
+            "AWS does not accept these credentials: check the keys, or renew the session (`aws sso login`)".to_owned()
+        }
+        FailureKind::NoRegion => {
+            format!("set `AWS_REGION`, or a region in your AWS profile; {local}")
+        }
+        FailureKind::Unreachable => match std::env::var("AWS_ENDPOINT_URL") {
+            Ok(endpoint) if !endpoint.is_empty() => {
+                format!("nothing answers at `AWS_ENDPOINT_URL` `{endpoint}`: is it running? {local}")
+            }
+            _ => "check the network and the region".to_owned(),
+        },
+        FailureKind::Timeout => {
+            "the call took too long: check the network; the handler's limit is `JOBS_CALL_TIMEOUT_SECONDS`".to_owned()
+        }
+        FailureKind::AccessDenied => format!(
+            "allow `{action}` on this resource in the caller's IAM policy; producers can attach the stack's `ProducerPolicyArn`"
+        ),
+        FailureKind::NotFound => {
+            "check the name or URL (`JOBS_QUEUE_URL`, `JOBS_DLQ_URL`, `JOBS_IDEMPOTENCY_TABLE`, `JOBS_BUCKET`) and the region".to_owned()
+        }
+        FailureKind::Throttled => {
+            "AWS is slowing calls down: try again later, or ask for a higher quota".to_owned()
+        }
+        FailureKind::ServiceFault => "a fault on AWS's side: try again".to_owned(),
+        FailureKind::Refused | FailureKind::BadRequest => return None,
+    })
 }
 
 #[cfg(test)]
@@ -144,6 +404,138 @@ mod tests {
         assert_eq!(
             timeouts.connect_timeout(),
             Some(Duration::from_millis(3100))
+        );
+    }
+
+    use aws_sdk_sqs::operation::send_message::SendMessageError;
+    use aws_smithy_mocks::{mock, mock_client};
+    use aws_smithy_runtime_api::http::StatusCode;
+    use aws_smithy_types::body::SdkBody;
+    use aws_smithy_types::retry::RetryConfig;
+
+    /// The error of one SendMessage whose answer is `status` with `code`.
+    async fn answered(status: u16, code: &'static str) -> SdkError<SendMessageError, HttpResponse> {
+        let rule = mock!(aws_sdk_sqs::Client::send_message).then_http_response(move || {
+            let mut response = HttpResponse::new(
+                StatusCode::try_from(status).expect("status"),
+                SdkBody::from(format!(
+                    r#"{{"__type":"{code}","message":"said by the test"}}"#
+                )),
+            );
+            response
+                .headers_mut()
+                .insert("x-amzn-query-error", format!("{code};Sender"));
+            response
+        });
+        let sqs = mock_client!(
+            aws_sdk_sqs,
+            aws_smithy_mocks::RuleMode::MatchAny,
+            [&rule],
+            |b| b.retry_config(RetryConfig::disabled())
+        );
+        sqs.send_message()
+            .queue_url("http://queue")
+            .message_body("{}")
+            .send()
+            .await
+            .expect_err("an error answer")
+    }
+
+    /// A client that never reaches the network: no endpoint override, and the
+    /// given region and credentials (or none).
+    async fn offline_call(region: Option<&'static str>, credentials: bool) -> Explained {
+        let mut config = aws_sdk_sqs::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .retry_config(RetryConfig::disabled());
+        if let Some(region) = region {
+            config = config.region(aws_config::Region::new(region));
+        }
+        if credentials {
+            config = config.credentials_provider(aws_sdk_sqs::config::Credentials::new(
+                "a", "b", None, None, "test",
+            ));
+        }
+        let err = aws_sdk_sqs::Client::from_conf(config.build())
+            .send_message()
+            .queue_url("https://sqs.us-east-1.amazonaws.com/1/q")
+            .message_body("{}")
+            .send()
+            .await
+            .expect_err("cannot be sent");
+        explain(&err)
+    }
+
+    #[tokio::test]
+    async fn each_class_reads_as_one_line_with_its_hint() {
+        let denied = explain(&answered(403, "AccessDenied").await);
+        assert_eq!(denied.kind, FailureKind::AccessDenied);
+        let line = denied.to_string();
+        assert!(
+            line.starts_with("access denied to `sqs:SendMessage`: AccessDenied (HTTP 403)"),
+            "{line}"
+        );
+        assert!(line.contains("allow `sqs:SendMessage`"), "{line}");
+        assert!(!line.contains('\n'), "{line}");
+
+        let throttled = explain(&answered(400, "ThrottlingException").await);
+        assert_eq!(throttled.kind, FailureKind::Throttled);
+        assert!(
+            throttled.to_string().starts_with("throttled: "),
+            "{throttled}"
+        );
+
+        let missing = explain(&answered(400, "AWS.SimpleQueueService.NonExistentQueue").await);
+        assert_eq!(missing.kind, FailureKind::NotFound);
+        assert!(missing.to_string().contains("JOBS_QUEUE_URL"), "{missing}");
+
+        let refused = explain(&answered(401, "InvalidClientTokenId").await);
+        assert_eq!(refused.kind, FailureKind::CredentialsRefused);
+
+        let fault = explain(&answered(500, "InternalError").await);
+        assert_eq!(fault.kind, FailureKind::ServiceFault);
+        assert!(
+            fault
+                .to_string()
+                .starts_with("service error: InternalError (HTTP 500)"),
+            "{fault}"
+        );
+
+        let invalid = explain(&answered(400, "InvalidParameterValue").await);
+        assert_eq!(invalid.kind, FailureKind::Refused);
+        assert_eq!(invalid.hint, None);
+    }
+
+    #[tokio::test]
+    async fn no_region_and_no_credentials_are_named_before_any_request() {
+        let no_region = offline_call(None, true).await;
+        assert_eq!(no_region.kind, FailureKind::NoRegion, "{}", no_region.chain);
+        assert!(
+            no_region.to_string().contains("set `AWS_REGION`"),
+            "{no_region}"
+        );
+
+        let no_credentials = offline_call(Some("us-east-1"), false).await;
+        assert_eq!(
+            no_credentials.kind,
+            FailureKind::NoCredentials,
+            "{}",
+            no_credentials.chain
+        );
+        let line = no_credentials.to_string();
+        assert!(line.starts_with("no credentials: "), "{line}");
+        assert!(
+            line.contains("AWS_ACCESS_KEY_ID") && line.contains("AWS_PROFILE"),
+            "{line}"
+        );
+        assert!(!line.contains("DispatchFailure"), "no debug dump: {line}");
+    }
+
+    #[test]
+    fn the_action_is_named_from_the_operation() {
+        assert_eq!(action_of::<SendMessageError>(), "sqs:SendMessage");
+        assert_eq!(
+            action_of::<aws_sdk_dynamodb::operation::get_item::GetItemError>(),
+            "dynamodb:GetItem"
         );
     }
 }

@@ -24,8 +24,22 @@ pub const EXIT_SEND_FAILED: u8 = 1;
 #[derive(Debug, Parser)]
 #[command(name = "jobs", version, about = "Enqueue background jobs on SQS")]
 pub struct Cli {
+    /// `json` prints each command's result as one JSON document on stdout (see the
+    /// README's "Machine-readable output"); problems still go to stderr.
+    #[arg(long, global = true, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+    /// Show the whole chain of an AWS error (`RUST_LOG=debug` does too).
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// How results are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Output {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -46,6 +60,40 @@ pub enum Command {
         #[arg(long, env = crate::contract::ledger::TABLE_ENV)]
         table: Option<String>,
     },
+    /// Check the setup, in order: credentials and region, the queues, the ledger
+    /// table, the upload bucket, SES; says how to fix each problem (exit 1 if any).
+    Doctor(DoctorArgs),
+    /// Print a shell completion script: `jobs completions bash > /etc/bash_completion.d/jobs`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff): `jobs man > jobs.1 && man ./jobs.1`.
+    Man,
+}
+
+/// What `jobs doctor` checks; each one left out is reported as not checked.
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// The job queue's URL.
+    #[arg(long, env = QUEUE_URL_ENV)]
+    pub queue_url: Option<String>,
+    /// The dead-letter queue's URL.
+    #[arg(long, env = "JOBS_DLQ_URL")]
+    pub dlq_url: Option<String>,
+    /// The idempotency ledger's DynamoDB table.
+    #[arg(long, env = crate::contract::ledger::TABLE_ENV)]
+    pub table: Option<String>,
+    /// The bucket upload jobs write to.
+    #[arg(long, env = "JOBS_BUCKET")]
+    pub bucket: Option<String>,
+    /// The address mail jobs come from.
+    #[arg(long, env = "JOBS_MAIL_FROM")]
+    pub sender: Option<String>,
+    /// The Lambda function's timeout (the stack's `FunctionTimeout`): the queue's
+    /// visibility timeout must be at least six times as long.
+    #[arg(long, value_name = "SECONDS")]
+    pub function_timeout: Option<u32>,
 }
 
 /// The clients the commands use, built once by `main`.
@@ -54,6 +102,7 @@ pub struct Clients {
     pub sqs: aws_sdk_sqs::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub cloudwatch: aws_sdk_cloudwatch::Client,
+    pub doctor: crate::ops::doctor::DoctorClients,
 }
 
 impl Clients {
@@ -62,6 +111,7 @@ impl Clients {
             sqs: aws_sdk_sqs::Client::new(config),
             dynamodb: aws_sdk_dynamodb::Client::new(config),
             cloudwatch: aws_sdk_cloudwatch::Client::new(config),
+            doctor: crate::ops::doctor::DoctorClients::new(config),
         }
     }
 }
@@ -384,13 +434,31 @@ fn read_envelopes(path: &Path) -> Result<Vec<Envelope>, InputError> {
 
 /// Runs a parsed command line; prints results on stdout and problems on stderr.
 pub async fn run(cli: Cli, clients: Clients) -> ExitCode {
+    crate::aws::set_verbose(cli.verbose);
+    let output = cli.output;
     let sqs = clients.sqs;
     let result = match cli.command {
-        Command::Enqueue(args) => return enqueue(*args, sqs).await,
-        Command::Stats(queues) => stats(&sqs, &clients.cloudwatch, &queues).await,
-        Command::Dlq(command) => dlq(&sqs, command).await,
+        Command::Enqueue(args) => return enqueue(*args, sqs, output).await,
+        Command::Stats(queues) => stats(&sqs, &clients.cloudwatch, &queues, output).await,
+        Command::Dlq(command) => dlq(&sqs, command, output).await,
         Command::Cancel { job_id, table } => {
-            return cancel(&clients.dynamodb, table.as_deref(), &job_id).await;
+            return cancel(&clients.dynamodb, table.as_deref(), &job_id, output).await;
+        }
+        Command::Doctor(args) => return doctor(&clients.doctor, args, output).await,
+        Command::Completions { shell } => {
+            use clap::CommandFactory as _;
+            clap_complete::generate(shell, &mut Cli::command(), "jobs", &mut std::io::stdout());
+            return ExitCode::SUCCESS;
+        }
+        Command::Man => {
+            use clap::CommandFactory as _;
+            return match clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: cannot write the manual page: {e}");
+                    ExitCode::from(EXIT_SEND_FAILED)
+                }
+            };
         }
     };
     match result {
@@ -406,6 +474,7 @@ async fn cancel(
     dynamodb: &aws_sdk_dynamodb::Client,
     table: Option<&str>,
     job_id: &str,
+    output: Output,
 ) -> ExitCode {
     let Some(table) = table.filter(|t| !t.is_empty()) else {
         eprintln!(
@@ -415,12 +484,16 @@ async fn cancel(
         return ExitCode::from(EXIT_INVALID);
     };
     match crate::ops::cancel::cancel(dynamodb, table, job_id).await {
-        Ok(crate::ops::cancel::Cancelled::Now) => {
-            println!("cancelled job {job_id}: it will not run");
-            ExitCode::SUCCESS
-        }
-        Ok(crate::ops::cancel::Cancelled::Already) => {
-            println!("job {job_id} was already cancelled");
+        Ok(cancelled) => {
+            let already = cancelled == crate::ops::cancel::Cancelled::Already;
+            match output {
+                Output::Json => print_json(&serde_json::json!({
+                    "job_id": job_id,
+                    "cancelled": if already { "already" } else { "now" },
+                })),
+                Output::Text if already => println!("job {job_id} was already cancelled"),
+                Output::Text => println!("cancelled job {job_id}: it will not run"),
+            }
             ExitCode::SUCCESS
         }
         Err(e @ crate::ops::cancel::CancelError::EmptyId) => {
@@ -450,11 +523,34 @@ async fn stats(
     sqs: &aws_sdk_sqs::Client,
     cloudwatch: &aws_sdk_cloudwatch::Client,
     queues: &QueueArgs,
+    output: Output,
 ) -> Result<ExitCode, String> {
     let (queue, dlq) = urls(queues)?;
     let stats = ops::stats(sqs, queue, dlq)
         .await
         .map_err(|e| e.to_string())?;
+    if output == Output::Json {
+        let oldest = ops::oldest_age(cloudwatch, queue).await;
+        let (age, measured_at, why_unknown) = match &oldest {
+            Ok(Some(oldest)) => (
+                Some(oldest.age.as_secs()),
+                Some(humantime::format_rfc3339_seconds(oldest.measured_at).to_string()),
+                None,
+            ),
+            Ok(None) => (None, None, Some("no CloudWatch reading".to_owned())),
+            Err(e) => (None, None, Some(e.to_string())),
+        };
+        print_json(&serde_json::json!({
+            "queued": stats.queued,
+            "in_flight": stats.in_flight,
+            "delayed": stats.delayed,
+            "dead": stats.dead,
+            "oldest_age_seconds": age,
+            "oldest_measured_at": measured_at,
+            "oldest_unknown_because": why_unknown,
+        }));
+        return Ok(ExitCode::SUCCESS);
+    }
     println!("queued     {}", stats.queued);
     println!("in flight  {}", stats.in_flight);
     println!("delayed    {}", stats.delayed);
@@ -481,13 +577,22 @@ async fn stats(
     Ok(ExitCode::SUCCESS)
 }
 
-async fn dlq(sqs: &aws_sdk_sqs::Client, command: DlqCommand) -> Result<ExitCode, String> {
+async fn dlq(
+    sqs: &aws_sdk_sqs::Client,
+    command: DlqCommand,
+    output: Output,
+) -> Result<ExitCode, String> {
     match command {
         DlqCommand::List(queues) => {
             let (_, dlq) = urls(&queues)?;
             let letters = ops::list_dead_letters(sqs, dlq, queues.limit)
                 .await
                 .map_err(|e| e.to_string())?;
+            if output == Output::Json {
+                let letters: Vec<_> = letters.iter().map(|l| dead_letter_json(l, false)).collect();
+                print_json(&serde_json::json!({"count": letters.len(), "dead_letters": letters}));
+                return Ok(ExitCode::SUCCESS);
+            }
             println!("{} dead letters", letters.len());
             for ((kind, code), group) in ops::group(&letters) {
                 println!("\n{kind} / {code}: {}", group.len());
@@ -509,6 +614,10 @@ async fn dlq(sqs: &aws_sdk_sqs::Client, command: DlqCommand) -> Result<ExitCode,
                 .iter()
                 .find(|l| l.job_id == id || l.message_id == id)
                 .ok_or_else(|| format!("no dead letter with job id or message id `{id}`"))?;
+            if output == Output::Json {
+                print_json(&dead_letter_json(letter, true));
+                return Ok(ExitCode::SUCCESS);
+            }
             println!("job id:      {}", letter.job_id);
             println!("message id:  {}", letter.message_id);
             println!("kind:        {}", letter.kind);
@@ -585,9 +694,86 @@ async fn dlq(sqs: &aws_sdk_sqs::Client, command: DlqCommand) -> Result<ExitCode,
     }
 }
 
-async fn enqueue(args: EnqueueArgs, sqs: aws_sdk_sqs::Client) -> ExitCode {
+async fn doctor(
+    clients: &crate::ops::doctor::DoctorClients,
+    args: DoctorArgs,
+    output: Output,
+) -> ExitCode {
+    let input = crate::ops::doctor::DoctorInput {
+        queue_url: args.queue_url,
+        dlq_url: args.dlq_url,
+        table: args.table,
+        bucket: args.bucket,
+        sender: args.sender,
+        function_timeout_seconds: args.function_timeout,
+    };
+    let report = crate::ops::doctor::check(clients, &input).await;
+    match output {
+        // Serialized directly, so the keys keep the documented order.
+        Output::Json => println!("{}", serde_json::to_string(&report).unwrap_or_default()),
+        Output::Text => println!("{report}"),
+    }
+    if report.healthy() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_SEND_FAILED)
+    }
+}
+
+/// One JSON document on stdout.
+fn print_json(value: &serde_json::Value) {
+    println!("{value}");
+}
+
+/// A dead letter as `dlq list` and `dlq show` print it in JSON; `show` adds the body.
+fn dead_letter_json(letter: &ops::DeadLetter, with_body: bool) -> serde_json::Value {
+    let mut value = serde_json::json!({
+        "job_id": letter.job_id,
+        "message_id": letter.message_id,
+        "kind": letter.kind,
+        "error_class": letter.error_class,
+        "error_code": letter.error_code,
+        "reason": letter.reason,
+        "failed_at": letter.failed_at,
+    });
+    if with_body {
+        // The body as JSON when it is JSON (a poison message may not be).
+        value["body"] = serde_json::from_str(&letter.body)
+            .unwrap_or_else(|_| serde_json::Value::String(letter.body.clone()));
+    }
+    value
+}
+
+async fn enqueue(args: EnqueueArgs, sqs: aws_sdk_sqs::Client, output: Output) -> ExitCode {
     let refuse = |message: String| {
+        if output == Output::Json {
+            print_json(&serde_json::json!({"sent": 0, "refused": {"message": message}}));
+        }
         eprintln!("error: {message}");
+        eprintln!("nothing was sent");
+        ExitCode::from(EXIT_INVALID)
+    };
+    let refuse_job = |e: EnqueueError| {
+        if let (
+            Output::Json,
+            EnqueueError::Invalid {
+                index,
+                job_id,
+                errors,
+            },
+        ) = (output, &e)
+        {
+            let errors: Vec<_> = errors
+                .0
+                .iter()
+                .map(|f| serde_json::json!({"field": f.field, "problem": f.problem}))
+                .collect();
+            print_json(&serde_json::json!({
+                "sent": 0,
+                "refused": {"index": index, "job_id": job_id, "errors": errors},
+            }));
+        }
+        eprintln!("error: {e}");
         eprintln!("nothing was sent");
         ExitCode::from(EXIT_INVALID)
     };
@@ -621,15 +807,27 @@ async fn enqueue(args: EnqueueArgs, sqs: aws_sdk_sqs::Client) -> ExitCode {
     if let [envelope] = envelopes.as_slice() {
         return match queue.enqueue(envelope, options).await {
             Ok(message_id) => {
-                println!(
-                    "enqueued {} job {} as message {message_id}",
-                    envelope.kind(),
-                    envelope.id
-                );
+                match output {
+                    Output::Json => print_json(&serde_json::json!({"sent": 1, "jobs": [{
+                        "index": 0, "job_id": envelope.id, "kind": envelope.kind(),
+                        "message_id": message_id,
+                    }]})),
+                    Output::Text => println!(
+                        "enqueued {} job {} as message {message_id}",
+                        envelope.kind(),
+                        envelope.id
+                    ),
+                }
                 ExitCode::SUCCESS
             }
-            Err(e @ EnqueueError::Invalid { .. }) => refuse(e.to_string()),
+            Err(e @ EnqueueError::Invalid { .. }) => refuse_job(e),
             Err(e) => {
+                if output == Output::Json {
+                    print_json(&serde_json::json!({"sent": 0, "jobs": [{
+                        "index": 0, "job_id": envelope.id, "kind": envelope.kind(),
+                        "error": {"message": e.to_string()},
+                    }]}));
+                }
                 eprintln!("error: job {}: {e}", envelope.id);
                 ExitCode::from(EXIT_SEND_FAILED)
             }
@@ -638,9 +836,38 @@ async fn enqueue(args: EnqueueArgs, sqs: aws_sdk_sqs::Client) -> ExitCode {
     let jobs: Vec<_> = envelopes.into_iter().map(|e| (e, options)).collect();
     let report = match queue.enqueue_all(&jobs).await {
         Ok(report) => report,
-        Err(e) => return refuse(e.to_string()),
+        Err(e) => return refuse_job(e),
     };
-    for sent in &report.sent {
+    if output == Output::Json {
+        let mut results: Vec<(usize, serde_json::Value)> = report
+            .sent
+            .iter()
+            .map(|sent| {
+                (
+                    sent.index,
+                    serde_json::json!({
+                        "index": sent.index, "job_id": sent.job_id,
+                        "kind": jobs[sent.index].0.kind(), "message_id": sent.message_id,
+                    }),
+                )
+            })
+            .chain(report.failed.iter().map(|failed| {
+                (
+                    failed.index,
+                    serde_json::json!({
+                        "index": failed.index, "job_id": failed.job_id,
+                        "kind": jobs[failed.index].0.kind(),
+                        "error": {"code": failed.code, "message": failed.message,
+                                  "may_succeed_if_sent_again": !failed.sender_fault},
+                    }),
+                )
+            }))
+            .collect();
+        results.sort_by_key(|(index, _)| *index);
+        let results: Vec<_> = results.into_iter().map(|(_, result)| result).collect();
+        print_json(&serde_json::json!({"sent": report.sent.len(), "jobs": results}));
+    }
+    for sent in report.sent.iter().filter(|_| output == Output::Text) {
         let kind = jobs[sent.index].0.kind();
         println!(
             "enqueued {kind} job {} as message {}",

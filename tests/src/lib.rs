@@ -541,6 +541,13 @@ pub fn bad_enqueue_inputs(dir: &Path, bucket: &str) -> Result<Vec<BadInput>> {
             bad.to_json()
         ),
     )?;
+    // A date that does not exist, in an envelope of its own.
+    let impossible_date = dir.join("february-30.json");
+    let mut february_30 = good
+        .clone()
+        .with_id(format!("february-30-{}", unique_suffix()));
+    february_30.created_at = "2026-02-30T00:00:00Z".into();
+    std::fs::write(&impossible_date, february_30.to_json())?;
     let path = |p: &Path| p.to_string_lossy().into_owned();
     let mail = |extra: &[&str]| -> Vec<String> {
         let mut args = vec!["enqueue"];
@@ -595,6 +602,21 @@ pub fn bad_enqueue_inputs(dir: &Path, bucket: &str) -> Result<Vec<BadInput>> {
             "job.body_base64",
         ),
         case(mail(&["--json", &path(&jsonl)]), "job.key"),
+        case(mail(&["--json", &path(&impossible_date)]), "created_at"),
+        case(
+            mail(&[
+                "--at",
+                "2026-02-30T00:00:00Z",
+                "mail",
+                "--to",
+                "ann@example.com",
+                "--subject",
+                "hi",
+                "--text",
+                "x",
+            ]),
+            "--at",
+        ),
         case(
             mail(&[
                 "mail",

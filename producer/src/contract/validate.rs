@@ -5,7 +5,7 @@
 //! too, and dead-letters what fails.
 
 use std::fmt;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use crate::contract::envelope::{Envelope, Job, MailJob, MailTemplate, UploadJob};
 
@@ -139,81 +139,61 @@ fn check_job(errors: &mut Collector, job: &Job) {
 
 /// An RFC 3339 date-time: `2026-11-28T04:21:00Z`, with optional fractional
 /// seconds and a `Z` or `±hh:mm` offset (Python's `isoformat()`, JavaScript's
-/// `toISOString()`, Ruby's `iso8601` all qualify).
+/// `toISOString()`, Ruby's `iso8601` all qualify), on a date that exists.
 pub fn is_rfc3339(value: &str) -> bool {
     parse_rfc3339(value).is_some()
 }
 
 /// Reads an RFC 3339 date-time (see [`is_rfc3339`]) as a point in time.
+///
+/// The shape is checked here, strictly (a date, `T`, a time with seconds, an
+/// offset); the calendar and the arithmetic are `jiff`'s, which refuses a date
+/// that does not exist, such as `2026-02-30`.
 pub fn parse_rfc3339(value: &str) -> Option<SystemTime> {
-    let bytes = value.as_bytes();
-    let number = |range: std::ops::Range<usize>, max: u32| {
-        value
-            .get(range)
-            .filter(|s| s.bytes().all(|b| b.is_ascii_digit()))
-            .and_then(|s| s.parse::<u32>().ok())
-            .filter(|n| *n <= max)
-    };
-    if bytes.len() < 20
-        || bytes[4] != b'-'
-        || bytes[7] != b'-'
-        || !matches!(bytes[10], b'T' | b't')
-        || bytes[13] != b':'
-        || bytes[16] != b':'
-    {
+    if !has_rfc3339_shape(value) {
         return None;
     }
-    let year = number(0..4, 9999)?;
-    let month = number(5..7, 12).filter(|m| *m >= 1)?;
-    let day = number(8..10, 31).filter(|d| *d >= 1)?;
-    let hour = number(11..13, 23)?;
-    let minute = number(14..16, 59)?;
-    let second = number(17..19, 60)?;
-    let mut rest = &value[19..];
-    let mut nanos = 0u32;
-    if let Some(fraction) = rest.strip_prefix('.') {
-        let digits = fraction.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return None;
-        }
-        let kept = &fraction[..digits.min(9)];
-        nanos = kept.parse::<u32>().ok()? * 10u32.pow(9 - kept.len() as u32);
-        rest = &fraction[digits..];
-    }
-    let offset_seconds: i64 = match rest.as_bytes() {
-        [b'Z' | b'z'] => 0,
-        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
-            if ![h1, h2, m1, m2].iter().all(|b| b.is_ascii_digit()) {
-                return None;
-            }
-            let hours = i64::from((h1 - b'0') * 10 + (h2 - b'0'));
-            let minutes = i64::from((m1 - b'0') * 10 + (m2 - b'0'));
-            if hours > 23 || minutes > 59 {
-                return None;
-            }
-            let offset = hours * 3600 + minutes * 60;
-            if *sign == b'+' { offset } else { -offset }
-        }
-        _ => return None,
-    };
-    let days = days_from_civil(i64::from(year), month, day);
-    let seconds =
-        days * 86_400 + i64::from(hour) * 3600 + i64::from(minute) * 60 + i64::from(second)
-            - offset_seconds;
-    let since_epoch = Duration::new(u64::try_from(seconds).ok()?, nanos);
-    SystemTime::UNIX_EPOCH.checked_add(since_epoch)
+    let timestamp: jiff::Timestamp = value.parse().ok()?;
+    SystemTime::try_from(timestamp).ok()
 }
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let year_of_era = year - era * 400;
-    let month = i64::from(month);
-    let day_of_year =
-        (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + i64::from(day) - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
+/// `YYYY-MM-DDTHH:MM:SS`, optional `.fraction`, then `Z` or `±HH:MM` (`t` and
+/// `z` in either case, as RFC 3339 allows).
+fn has_rfc3339_shape(value: &str) -> bool {
+    let bytes = value.as_bytes();
+    let digits = |range: std::ops::Range<usize>| {
+        bytes
+            .get(range)
+            .is_some_and(|part| part.iter().all(u8::is_ascii_digit))
+    };
+    let fixed = bytes.len() >= 20
+        && digits(0..4)
+        && bytes[4] == b'-'
+        && digits(5..7)
+        && bytes[7] == b'-'
+        && digits(8..10)
+        && matches!(bytes[10], b'T' | b't')
+        && digits(11..13)
+        && bytes[13] == b':'
+        && digits(14..16)
+        && bytes[16] == b':'
+        && digits(17..19);
+    if !fixed {
+        return false;
+    }
+    let mut rest = &bytes[19..];
+    if let Some(fraction) = rest.strip_prefix(b".") {
+        let count = fraction.iter().take_while(|b| b.is_ascii_digit()).count();
+        if count == 0 {
+            return false;
+        }
+        rest = &fraction[count..];
+    }
+    match rest {
+        [b'Z' | b'z'] => true,
+        [b'+' | b'-', h1, h2, b':', m1, m2] => [h1, h2, m1, m2].iter().all(|b| b.is_ascii_digit()),
+        _ => false,
+    }
 }
 
 /// `DelaySeconds` must be 0–900.
@@ -739,6 +719,8 @@ mod tests {
             "2026-11-28T04:21:00+00:00",
             "2026-11-28T05:21:00.123456+01:00",
             "2026-11-28T04:21:00-08:00",
+            "2028-02-29T00:00:00Z",
+            "2026-11-28t04:21:00z",
         ] {
             assert!(is_rfc3339(good), "{good}");
         }
@@ -752,6 +734,11 @@ mod tests {
             "2026-11-28T04:21:00",
             "2026-11-28T04:21:00.Z",
             "2026-11-28T04:21:00+0100",
+            "2026-02-30T00:00:00Z",
+            "2026-02-29T00:00:00Z",
+            "2026-04-31T12:00:00Z",
+            "2026-11-28T04:21Z",
+            "2026-11-28T04:21:00Z[Europe/Paris]",
         ] {
             assert!(!is_rfc3339(bad), "{bad}");
         }

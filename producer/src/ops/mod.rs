@@ -1,9 +1,11 @@
 //! Looking after the queues: counts, the dead letters and their reasons, and
 //! sending dead letters back — the retries, dead and scheduled views of a job
 //! dashboard, as library calls behind `jobs stats` and `jobs dlq …` — and
-//! cancelling a job that has not run (`jobs cancel`, in [`cancel`]).
+//! cancelling a job that has not run (`jobs cancel`, in [`cancel`]), and checking
+//! that the account has what the jobs need (`jobs doctor`, in [`doctor`]).
 
 pub mod cancel;
+pub mod doctor;
 
 use std::collections::BTreeMap;
 
@@ -27,7 +29,7 @@ const ATTR_FAILED_AT: &str = "jobs.failed_at";
 const LISTING_HIDE_SECONDS: i32 = 30;
 
 #[derive(Debug, thiserror::Error)]
-#[error("{operation} on `{queue_url}` failed ({}): {message}", class.as_str())]
+#[error("{operation} on `{queue_url}` failed: {message}")]
 pub struct OpsError {
     pub operation: &'static str,
     pub queue_url: String,

@@ -78,11 +78,11 @@ pub enum EnqueueError {
         job_id: String,
         errors: ValidationErrors,
     },
-    #[error("sqs did not take the message ({}): {message}", class.as_str())]
+    #[error("sqs did not take the job: {message}")]
     Send { class: ErrorClass, message: String },
     #[error("no queue: name one in the job's defaults or the call, or set `{QUEUE_URL_ENV}`")]
     NoQueue,
-    #[error("cannot find queue `{queue}` ({}): {message}", class.as_str())]
+    #[error("cannot find queue `{queue}`: {message}")]
     UnknownQueue {
         queue: String,
         class: ErrorClass,

@@ -3,6 +3,8 @@
 
 mod cancel;
 mod cli;
+mod cli_output;
+mod doctor;
 mod events;
 mod idempotency;
 mod lambda_binary;

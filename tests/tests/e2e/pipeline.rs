@@ -227,6 +227,8 @@ async fn a_mixed_batch_sends_the_good_and_dead_letters_the_permanent_failures() 
     if let Job::Mail(m) = &mut bad_address.job {
         m.to = vec!["ann-at-example.com".into()];
     }
+    let mut february_30 = good_mail.clone().with_id(format!("february-30-{marker}"));
+    february_30.created_at = "2026-02-30T00:00:00Z".into();
     // Sent raw, as another language's producer would, since ours refuses the bad ones.
     let bodies = [
         good_mail.to_json(),
@@ -234,6 +236,7 @@ async fn a_mixed_batch_sends_the_good_and_dead_letters_the_permanent_failures() 
         unknown_kind,
         bad_address.to_json(),
         good_upload.to_json(),
+        february_30.to_json(),
     ];
     for body in &bodies {
         local
@@ -260,7 +263,7 @@ async fn a_mixed_batch_sends_the_good_and_dead_letters_the_permanent_failures() 
     .await?;
     assert_eq!(
         (stats.done, stats.dead_lettered, stats.retried),
-        (2, 3, 0),
+        (2, 4, 0),
         "{stats:?}"
     );
     assert_eq!(
@@ -297,11 +300,16 @@ async fn a_mixed_batch_sends_the_good_and_dead_letters_the_permanent_failures() 
             "permanent".to_owned(),
             bodies[2].clone(),
         ),
+        (
+            "invalid_job".to_owned(),
+            "permanent".to_owned(),
+            bodies[5].clone(),
+        ),
     ];
     expected.sort();
     assert_eq!(
         found, expected,
-        "exactly the three poison messages, bodies unchanged"
+        "exactly the four poison messages, bodies unchanged"
     );
     for message in &dead {
         for name in [
@@ -325,6 +333,15 @@ async fn a_mixed_batch_sends_the_good_and_dead_letters_the_permanent_failures() 
     assert!(
         bad_address_reason.contains("job.to[0]"),
         "{bad_address_reason}"
+    );
+    let impossible_date_reason = dead
+        .iter()
+        .find(|m| m.body() == Some(bodies[5].as_str()))
+        .and_then(|m| attribute(m, attr::ERROR_MESSAGE))
+        .unwrap_or_default();
+    assert!(
+        impossible_date_reason.contains("`created_at`"),
+        "{impossible_date_reason}"
     );
     // Even a job of an unknown kind can be found by its id.
     let unknown = dead
