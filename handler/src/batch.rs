@@ -330,11 +330,6 @@ impl Handler {
         }
     }
 
-    /// The kinds this handler runs.
-    pub fn kinds(&self) -> Vec<String> {
-        self.jobs.kinds()
-    }
-
     pub fn settings(&self) -> &Settings {
         &self.settings
     }

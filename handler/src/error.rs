@@ -42,7 +42,7 @@ pub enum JobError {
     /// An AWS call of a job's own `perform` failed (`?` on an SDK error).
     #[error("{operation} failed: {message}")]
     AwsCall {
-        /// Service and operation, such as `dynamodb get_item`.
+        /// The IAM action of the call, such as `dynamodb:GetItem`.
         operation: String,
         class: ErrorClass,
         message: String,
@@ -112,28 +112,13 @@ impl JobError {
     }
 }
 
-/// `service operation` from an SDK operation error's type, such as
-/// `aws_sdk_dynamodb::operation::get_item::GetItemError` → `dynamodb get_item`.
-fn operation_name<E>() -> String {
-    let path = std::any::type_name::<E>();
-    let mut parts = path.split("::");
-    let service = parts
-        .next()
-        .map(|krate| krate.trim_start_matches("aws_sdk_"))
-        .unwrap_or("aws");
-    match (parts.next(), parts.next()) {
-        (Some("operation"), Some(operation)) => format!("{service} {operation}"),
-        _ => format!("{service} call"),
-    }
-}
-
 impl<E> From<SdkError<E, HttpResponse>> for JobError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
     fn from(err: SdkError<E, HttpResponse>) -> Self {
         JobError::AwsCall {
-            operation: operation_name::<E>(),
+            operation: producer::aws::action_of::<E>(),
             class: classify(&err),
             message: describe(&err),
         }
@@ -183,15 +168,6 @@ impl<T, E: Display> ResultExt<T> for Result<T, E> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_operation_is_named_from_the_error_type() {
-        assert_eq!(
-            operation_name::<aws_sdk_sqs::operation::send_message::SendMessageError>(),
-            "sqs send_message"
-        );
-        assert_eq!(operation_name::<std::io::Error>(), "std call");
-    }
 
     #[test]
     fn errors_the_user_does_not_sort_are_transient() {

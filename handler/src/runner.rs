@@ -247,17 +247,12 @@ impl<S: Send + Sync + 'static> Runner<S> {
 
 /// The registry as the handler sees it, whatever the state's type.
 pub(crate) trait Dispatch: Send + Sync + fmt::Debug {
-    fn kinds(&self) -> Vec<String>;
     fn retry(&self, kind: &str) -> Retry;
     /// Runs the job's `perform`; a kind that is not registered fails as `unknown_kind`.
     fn run<'a>(&'a self, job: Job, parts: &'a RunParts) -> BoxFuture<'a, Result<Done, JobError>>;
 }
 
 impl<S: Send + Sync + 'static> Dispatch for Runner<S> {
-    fn kinds(&self) -> Vec<String> {
-        self.jobs.keys().map(|k| (*k).to_owned()).collect()
-    }
-
     fn retry(&self, kind: &str) -> Retry {
         self.jobs.get(kind).map_or(Retry::Queue, |job| job.retry())
     }
@@ -268,7 +263,7 @@ impl<S: Send + Sync + 'static> Dispatch for Runner<S> {
             None => {
                 let error = DecodeError::UnknownKind {
                     kind: job.kind().to_owned(),
-                    known: Dispatch::kinds(self),
+                    known: self.kinds().into_iter().map(str::to_owned).collect(),
                 };
                 async move { Err(error.into()) }.boxed()
             }

@@ -430,7 +430,7 @@ async fn question_mark_on_an_sdk_error_in_a_perform_sorts_it_as_the_built_ins_do
             .await;
         match outcome {
             Outcome::Retry { reason } => assert!(
-                reason.starts_with("sesv2 send_email failed: "),
+                reason.starts_with("ses:SendEmail failed: "),
                 "{status}: {reason}"
             ),
             other => panic!("{status}: {other:?}"),

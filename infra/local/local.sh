@@ -186,7 +186,6 @@ export JOBS_BUCKET=$(output UploadBucketName)
 export JOBS_MAIL_FROM=$(output SenderAddress)
 export JOBS_MAX_RECEIVE_COUNT=3
 export JOBS_IDEMPOTENCY_TABLE=$table
-export SHOP_PRODUCTS_TABLE=$shop_table
 export JOBS_APP_SETTINGS=products_table=$shop_table
 export PATH="$venvs/tools/bin:\$PATH"
 EOF

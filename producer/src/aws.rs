@@ -224,6 +224,7 @@ const ACCESS_DENIED_CODES: &[&str] = &[
     "AuthorizationError",
     "UnauthorizedOperation",
     "KMS.AccessDeniedException",
+    "Forbidden",
 ];
 const NOT_FOUND_CODES: &[&str] = &[
     "AWS.SimpleQueueService.NonExistentQueue",
@@ -242,6 +243,9 @@ const CREDENTIALS_REFUSED_CODES: &[&str] = &[
     "ExpiredToken",
     "ExpiredTokenException",
     "InvalidToken",
+    "InvalidSignatureException",
+    "MissingAuthenticationToken",
+    "AuthFailure",
 ];
 
 /// Sorts an SDK error into a [`FailureKind`] with a hint; see [`describe`].

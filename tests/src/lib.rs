@@ -508,6 +508,17 @@ pub fn attribute(message: &Message, name: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// The arguments of a small valid mail, for `jobs enqueue`.
+pub const MAIL_ARGS: [&str; 7] = [
+    "mail",
+    "--to",
+    "ann@example.com",
+    "--subject",
+    "hi",
+    "--text",
+    "x",
+];
+
 /// An input the `jobs` CLI must refuse, and the field its error must name.
 #[derive(Debug, Clone)]
 pub struct BadInput {
@@ -576,17 +587,7 @@ pub fn bad_enqueue_inputs(dir: &Path, bucket: &str) -> Result<Vec<BadInput>> {
             "job.key",
         ),
         case(
-            mail(&[
-                "--delay",
-                "901",
-                "mail",
-                "--to",
-                "ann@example.com",
-                "--subject",
-                "hi",
-                "--text",
-                "x",
-            ]),
+            mail(&[&["--delay", "901"][..], &MAIL_ARGS].concat()),
             "delay_seconds",
         ),
         case(
@@ -604,17 +605,7 @@ pub fn bad_enqueue_inputs(dir: &Path, bucket: &str) -> Result<Vec<BadInput>> {
         case(mail(&["--json", &path(&jsonl)]), "job.key"),
         case(mail(&["--json", &path(&impossible_date)]), "created_at"),
         case(
-            mail(&[
-                "--at",
-                "2026-02-30T00:00:00Z",
-                "mail",
-                "--to",
-                "ann@example.com",
-                "--subject",
-                "hi",
-                "--text",
-                "x",
-            ]),
+            mail(&[&["--at", "2026-02-30T00:00:00Z"][..], &MAIL_ARGS].concat()),
             "--at",
         ),
         case(

@@ -40,16 +40,8 @@ impl Shop {
     /// client from `config` (its endpoint from `AWS_ENDPOINT_URL_DYNAMODB`, if set).
     pub fn from_env(config: &aws_config::SdkConfig) -> Result<Self, SetupError> {
         let settings = std::env::var(APP_SETTINGS_ENV).unwrap_or_default();
-        let setting = |key: &str| {
-            settings
-                .split(',')
-                .filter_map(|pair| pair.split_once('='))
-                .find(|(k, _)| k.trim() == key)
-                .map(|(_, v)| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
-        let table = setting("products_table").ok_or(SetupError::NoProductsTable)?;
-        let sender = setting("sender")
+        let table = setting(&settings, "products_table").ok_or(SetupError::NoProductsTable)?;
+        let sender = setting(&settings, "sender")
             .or_else(|| std::env::var(MAIL_FROM_ENV).ok().filter(|s| !s.is_empty()))
             .ok_or(SetupError::NoSender)?;
         Ok(Shop {
@@ -57,6 +49,16 @@ impl Shop {
             sender,
         })
     }
+}
+
+/// The value of `key` in `settings`, `key=value` pairs separated by commas.
+pub fn setting(settings: &str, key: &str) -> Option<String> {
+    settings
+        .split(',')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(k, _)| k.trim() == key)
+        .map(|(_, v)| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
 }
 
 /// The shop's job types with its state: what both binaries run.

@@ -17,7 +17,7 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use serde::ser::SerializeStruct as _;
 
-use crate::aws::{ErrorClass, classify, describe};
+use crate::aws::{ErrorClass, FailureKind, classify, explain};
 use crate::contract::ledger::{TABLE_ENV, field};
 use crate::send::queue::QUEUE_URL_ENV;
 
@@ -367,29 +367,6 @@ impl Context<'_> {
 
 const CREDENTIALS_FIX: &str = "renew the credentials (`aws sso login`, new access keys, or a fresh `AWS_SESSION_TOKEN`), or point `AWS_PROFILE` at a profile that has them";
 
-/// Error codes that mean the credentials themselves were refused, whatever the service.
-const CREDENTIAL_CODES: &[&str] = &[
-    "InvalidClientTokenId",
-    "UnrecognizedClientException",
-    "SignatureDoesNotMatch",
-    "InvalidSignatureException",
-    "ExpiredToken",
-    "ExpiredTokenException",
-    "InvalidAccessKeyId",
-    "InvalidToken",
-    "MissingAuthenticationToken",
-    "AuthFailure",
-];
-
-/// Error codes that mean a policy does not allow the call.
-const ACCESS_DENIED_CODES: &[&str] = &[
-    "AccessDenied",
-    "AccessDeniedException",
-    "AuthorizationError",
-    "UnauthorizedOperation",
-    "Forbidden",
-];
-
 /// Error codes with which endpoints say they do not know the operation.
 const UNKNOWN_OPERATION_CODES: &[&str] = &[
     "UnknownOperationException",
@@ -407,7 +384,7 @@ enum Trouble {
     Other(ErrorClass, String),
 }
 
-/// Sorts a failed call; [`describe`] gives the wording of the error itself.
+/// Sorts a failed call with [`explain`], the CLI's own reading of AWS errors.
 fn trouble<E>(err: &SdkError<E, HttpResponse>) -> Trouble
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
@@ -420,13 +397,14 @@ where
     if not_implemented(status, code, err.message()) {
         return Trouble::NotImplemented;
     }
-    let message = describe(err);
-    if code.is_some_and(|c| CREDENTIAL_CODES.contains(&c)) {
-        Trouble::Credentials(message)
-    } else if code.is_some_and(|c| ACCESS_DENIED_CODES.contains(&c)) || status == Some(403) {
-        Trouble::AccessDenied(message)
-    } else {
-        Trouble::Other(classify(err), message)
+    let explained = explain(err);
+    let message = explained.to_string();
+    match explained.kind {
+        FailureKind::NoCredentials | FailureKind::CredentialsRefused => {
+            Trouble::Credentials(message)
+        }
+        FailureKind::AccessDenied => Trouble::AccessDenied(message),
+        _ => Trouble::Other(classify(err), message),
     }
 }
 
@@ -530,10 +508,11 @@ fn one_line(err: &(dyn std::error::Error + 'static)) -> String {
 /// The ARN of the queue at `url`, guessed from the URL's last two segments
 /// (account and name), for a fix when the queue's own attributes cannot be read.
 fn queue_arn_of(cx: &Context<'_>, url: &str) -> String {
-    let mut segments = url.trim_end_matches('/').rsplit('/');
-    let name = segments.next().unwrap_or_default();
-    let account = segments
-        .next()
+    let name = crate::send::queue::queue_name_of(url);
+    let account = url
+        .trim_end_matches('/')
+        .rsplit('/')
+        .nth(1)
         .filter(|a| !a.is_empty() && a.chars().all(|c| c.is_ascii_digit()))
         .unwrap_or(cx.account());
     format!("arn:{}:sqs:{}:{account}:{name}", cx.partition(), cx.region)

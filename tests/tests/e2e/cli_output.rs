@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use integration_tests::{
-    LocalAws, TestQueues, run_jobs, run_worker_until, unique_suffix, workspace_binary,
+    LocalAws, MAIL_ARGS, TestQueues, run_jobs, run_worker_until, unique_suffix, workspace_binary,
 };
 use serde_json::Value;
 
@@ -53,20 +53,11 @@ fn assert_readable(output: &Output, class: &str, hint: &str) {
 async fn aws_failures_read_as_one_line_with_what_to_do() -> Result<()> {
     let local = LocalAws::connect().await?;
     let queues = local.fresh_queues("cli-errors", 3, 5).await?;
-    let mail = [
-        "enqueue",
-        "mail",
-        "--to",
-        "ann@example.com",
-        "--subject",
-        "hi",
-        "--text",
-        "x",
-    ];
+    let mail = [&["enqueue"][..], &MAIL_ARGS].concat();
 
     // A queue that does not exist.
     let missing_queue = format!("{}-gone", queues.url);
-    let mut args: Vec<&str> = mail.to_vec();
+    let mut args = mail.clone();
     args.extend(["--queue-url", &missing_queue]);
     let output = jobs(&local, &queues, &args)?;
     assert_readable(&output, "not found: ", "JOBS_QUEUE_URL");
@@ -110,7 +101,7 @@ async fn aws_failures_read_as_one_line_with_what_to_do() -> Result<()> {
             .env("AWS_CONFIG_FILE", home.join("config"))
             .env("AWS_SHARED_CREDENTIALS_FILE", home.join("credentials"))
             .env("JOBS_QUEUE_URL", &queues.url)
-            .args(mail);
+            .args(&mail);
         if verbose {
             command.arg("-v");
         }

@@ -54,10 +54,14 @@ fn random_product_id() -> u64 {
 }
 
 async fn put_product(local: &LocalAws, id: u64, owner: &str, paid: bool) -> Result<()> {
+    // The table the shop's binaries read, from the same setting.
+    let settings = local.env.get(shop::APP_SETTINGS_ENV)?;
+    let table = shop::setting(settings, "products_table")
+        .with_context(|| format!("no products table in `{settings}`"))?;
     local
         .dynamodb
         .put_item()
-        .table_name(local.env.get("SHOP_PRODUCTS_TABLE")?)
+        .table_name(table)
         .item("product_id", AttributeValue::N(id.to_string()))
         .item("name", AttributeValue::S(format!("Gadget {id}")))
         .item("owner_email", AttributeValue::S(owner.to_owned()))
