@@ -156,6 +156,11 @@ pub struct Settings {
     /// The longest one attempt of an AWS call may take. A call that hangs would
     /// otherwise hold its job past its lease, when another delivery may run it.
     pub call_timeout: std::time::Duration,
+    /// The queue's visibility timeout. When known (the worker reads it from the
+    /// queue), a running job's message is kept hidden by a heartbeat, so a job
+    /// slower than the timeout is not delivered and run a second time. Lambda
+    /// leaves it unset: there the function's timeout must stay below the queue's.
+    pub visibility_timeout: Option<std::time::Duration>,
 }
 
 impl Settings {
@@ -177,6 +182,7 @@ impl Settings {
             max_delay_seconds: producer::contract::validate::MAX_DELAY_SECONDS,
             idempotency: None,
             call_timeout: Self::DEFAULT_CALL_TIMEOUT,
+            visibility_timeout: None,
         }
     }
 
@@ -235,6 +241,7 @@ impl Settings {
             call_timeout: number(Self::CALL_TIMEOUT_ENV)?.map_or(Self::DEFAULT_CALL_TIMEOUT, |n| {
                 std::time::Duration::from_secs(n.into())
             }),
+            visibility_timeout: None,
         })
     }
 }
@@ -332,6 +339,13 @@ impl Handler {
 
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    /// Keeps a running job's message hidden for `timeout` at a time (see
+    /// [`Settings::visibility_timeout`]).
+    pub fn with_visibility_timeout(mut self, timeout: Option<std::time::Duration>) -> Self {
+        self.settings.visibility_timeout = timeout;
+        self
     }
 
     /// Processes a batch, at most `concurrency` jobs at once. Returns every
@@ -517,7 +531,7 @@ impl Handler {
             Done::Skipped { reason } => Progress::Skipped { reason },
         };
         let Some(ledger) = &self.ledger else {
-            return self.run(delivery, envelope, deadline).await.map(done);
+            return self.run(delivery, envelope, deadline, None).await.map(done);
         };
         let job_id = envelope.id.clone();
         match ledger.claim(&job_id, &payload_sha256(&envelope)).await? {
@@ -528,7 +542,10 @@ impl Handler {
                 lease_ends_in,
             }
             .into()),
-            Claim::Granted { token } => match self.run(delivery, envelope, deadline).await {
+            Claim::Granted { token } => match self
+                .run(delivery, envelope, deadline, Some((ledger, &token)))
+                .await
+            {
                 Ok(outcome) => {
                     if let Err(e) = ledger.complete(&job_id, &token).await {
                         // The effect happened. Until the lease runs out nobody runs
@@ -545,14 +562,17 @@ impl Handler {
         }
     }
 
-    /// Runs the job's `perform` through its registered type. A panic fails this
-    /// job alone; the batch, the worker and the invocation go on.
+    /// Runs the job's `perform` through its registered type, with a heartbeat
+    /// while it runs. A panic fails this job alone; the batch, the worker and the
+    /// invocation go on.
     async fn run(
         &self,
         delivery: &Delivery,
         envelope: Envelope,
         deadline: Option<SystemTime>,
+        claim: Option<(&Ledger, &str)>,
     ) -> Result<Done, Failure> {
+        let job_id = envelope.id.clone();
         let parts = RunParts {
             job: JobInfo {
                 kind: envelope.kind().to_owned(),
@@ -566,12 +586,69 @@ impl Handler {
             effects: Effects::Aws,
             deadline,
         };
-        catching_panics(self.jobs.run(envelope.job, &parts))
-            .await
-            .map_err(|error| Failure {
-                error,
-                by_job: true,
-            })
+        let performed = tokio::select! {
+            performed = catching_panics(self.jobs.run(envelope.job, &parts)) => performed,
+            never = self.heartbeat(delivery, &job_id, claim) => match never {},
+        };
+        performed.map_err(|error| Failure {
+            error,
+            by_job: true,
+        })
+    }
+
+    /// Runs beside a job until it ends: every third of the queue's visibility
+    /// timeout it hides the message for a full timeout again, and every third of
+    /// the ledger's lease it renews the claim. A beat that fails is logged; the
+    /// next one tries again.
+    async fn heartbeat(
+        &self,
+        delivery: &Delivery,
+        job_id: &str,
+        claim: Option<(&Ledger, &str)>,
+    ) -> std::convert::Infallible {
+        let every = |period: std::time::Duration| {
+            let period = (period / 3).max(std::time::Duration::from_millis(100));
+            let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            ticks
+        };
+        let hide = match (
+            self.settings.visibility_timeout,
+            &delivery.queue_url,
+            &delivery.receipt_handle,
+        ) {
+            (Some(timeout), Some(queue_url), Some(receipt_handle)) => {
+                Some((timeout, queue_url, receipt_handle))
+            }
+            _ => None,
+        };
+        let mut hide_ticks = hide.map(|(timeout, ..)| every(timeout));
+        let mut lease_ticks = claim.map(|(ledger, _)| every(ledger.settings().lease));
+        loop {
+            tokio::select! {
+                () = next_tick(hide_ticks.as_mut()) => {
+                    let Some((timeout, queue_url, receipt_handle)) = hide else { continue };
+                    let hidden = self
+                        .sqs
+                        .change_message_visibility()
+                        .queue_url(queue_url)
+                        .receipt_handle(receipt_handle)
+                        .visibility_timeout(i32::try_from(timeout.as_secs()).unwrap_or(i32::MAX))
+                        .send()
+                        .await;
+                    if let Err(e) = hidden {
+                        tracing::warn!(job_id, message_id = %delivery.message_id, error = %producer::aws::describe(&e),
+                            "could not extend the message's visibility; it may be delivered again while the job runs");
+                    }
+                }
+                () = next_tick(lease_ticks.as_mut()) => {
+                    let Some((ledger, token)) = claim else { continue };
+                    if let Err(e) = ledger.extend(job_id, token).await {
+                        tracing::warn!(job_id, error = %e, "could not renew the job's lease");
+                    }
+                }
+            }
+        }
     }
 
     /// Sends the same body back to its queue with the longest delay allowed (or
@@ -699,6 +776,16 @@ impl Handler {
             .await
             .map_err(|e| JobError::aws("sqs_send_to_dead_letter_queue", &e))?;
         Ok(())
+    }
+}
+
+/// The next tick of `ticks`; never, when there is nothing to keep alive.
+async fn next_tick(ticks: Option<&mut tokio::time::Interval>) {
+    match ticks {
+        Some(ticks) => {
+            ticks.tick().await;
+        }
+        None => std::future::pending().await,
     }
 }
 

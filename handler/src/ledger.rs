@@ -208,6 +208,27 @@ impl Ledger {
         Ok(())
     }
 
+    /// Moves the end of this claim's lease to a full lease from now, so that a job
+    /// that runs longer than the lease is not claimed by another delivery.
+    pub async fn extend(&self, job_id: &str, token: &str) -> Result<(), JobError> {
+        let now = epoch_seconds(SystemTime::now());
+        self.dynamodb
+            .update_item()
+            .table_name(&self.settings.table)
+            .key(field::JOB_ID, s(job_id))
+            .update_expression("SET lease_until = :until")
+            .condition_expression("#token = :token AND #state = :in_progress")
+            .expression_attribute_names("#token", "token")
+            .expression_attribute_names("#state", field::STATE)
+            .expression_attribute_values(":until", n(now + self.settings.lease.as_secs()))
+            .expression_attribute_values(":token", s(token))
+            .expression_attribute_values(":in_progress", s(STATE_IN_PROGRESS))
+            .send()
+            .await
+            .map_err(|e| JobError::aws("dynamodb_extend_lease", &e))?;
+        Ok(())
+    }
+
     /// Gives a claim back after the job failed, so a retry need not wait for the lease.
     pub async fn release(&self, job_id: &str, token: &str) {
         let released = self

@@ -1,18 +1,26 @@
-//! The same batch logic as a long-polling loop, for running outside Lambda.
+//! The same job logic as a long-polling loop, for running outside Lambda.
 //!
-//! It behaves like Lambda's SQS event source: receive up to ten messages, process
-//! them, delete those that are settled, and leave the rest to come back after
-//! their visibility timeout, so the queue's redrive policy applies as on Lambda.
+//! It behaves like Lambda's SQS event source, pipelined: several receives are in
+//! flight at once, each job starts as soon as a slot is free (one bound on
+//! running jobs, across batches), each message is deleted as soon as its job is
+//! settled (deletes gathered for a few milliseconds into one call), and a job
+//! that runs long keeps its message hidden with a heartbeat. A message left on
+//! the queue comes back after its visibility timeout, so the queue's redrive
+//! policy applies as on Lambda.
 
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
+use aws_sdk_sqs::types::{
+    DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName, QueueAttributeName,
+};
 use producer::aws::{ErrorClass, classify, describe};
 use producer::send::queue::QUEUE_URL_ENV;
-use tokio::sync::watch;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
+use tokio::task::JoinSet;
 
-use crate::batch::{Delivery, Handler, Settings};
+use crate::batch::{Delivery, Handler, Outcome, Settings};
 use crate::runner::Runner;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,21 +30,40 @@ pub struct WorkerSettings {
     pub wait_seconds: i32,
     /// Messages per receive, 1–10.
     pub max_messages: i32,
+    /// Receives in flight at once; `None`: two, or one per ten job slots if more.
+    pub receives_in_flight: Option<usize>,
+    /// How long a settled message waits for others to be deleted with it.
+    pub delete_linger: Duration,
+    /// The queue's visibility timeout, which the heartbeat keeps renewing for a
+    /// running job; `None` reads it from the queue when the worker starts.
+    pub visibility_timeout: Option<Duration>,
 }
 
 impl WorkerSettings {
+    pub const RECEIVES_ENV: &str = "JOBS_RECEIVES_IN_FLIGHT";
+
     pub fn new(queue_url: impl Into<String>) -> Self {
         WorkerSettings {
             queue_url: queue_url.into(),
             wait_seconds: 20,
             max_messages: 10,
+            receives_in_flight: None,
+            delete_linger: Duration::from_millis(5),
+            visibility_timeout: None,
         }
+    }
+
+    fn receives_for(&self, concurrency: usize) -> usize {
+        self.receives_in_flight
+            .unwrap_or_else(|| concurrency.div_ceil(10).max(2))
+            .max(1)
     }
 }
 
 /// Counts since the worker started.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WorkerStats {
+    /// Receives that brought at least one message.
     pub batches: u64,
     pub done: u64,
     /// Jobs whose `perform` found nothing to do.
@@ -46,6 +73,20 @@ pub struct WorkerStats {
     pub rescheduled: u64,
     pub duplicates: u64,
     pub cancelled: u64,
+}
+
+impl WorkerStats {
+    fn count(&mut self, outcome: &Outcome) {
+        match outcome {
+            Outcome::Done => self.done += 1,
+            Outcome::Skipped { .. } => self.skipped += 1,
+            Outcome::DeadLettered { .. } => self.dead_lettered += 1,
+            Outcome::Retry { .. } => self.retried += 1,
+            Outcome::Rescheduled { .. } => self.rescheduled += 1,
+            Outcome::Duplicate => self.duplicates += 1,
+            Outcome::Cancelled => self.cancelled += 1,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -59,31 +100,147 @@ pub fn shutdown_channel() -> (watch::Sender<bool>, watch::Receiver<bool>) {
     watch::channel(false)
 }
 
-/// Receives and processes batches until `shutdown` fires. A batch in hand is
-/// always finished (processed and deleted) before returning.
+/// What the receive loops share.
+struct Pipeline {
+    handler: Handler,
+    sqs: aws_sdk_sqs::Client,
+    settings: WorkerSettings,
+    /// One permit per running job: the bound across batches.
+    slots: Arc<Semaphore>,
+    settled: mpsc::UnboundedSender<String>,
+    stats: Mutex<WorkerStats>,
+}
+
+/// Receives and runs jobs until `shutdown` fires. Every job in hand is finished
+/// (run, settled and its message deleted) before returning; a receive still in
+/// flight is dropped, which loses nothing (nothing was received yet).
 pub async fn run(
     handler: &Handler,
     sqs: &aws_sdk_sqs::Client,
     settings: &WorkerSettings,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<WorkerStats, WorkerError> {
-    let mut stats = WorkerStats::default();
+    let visibility_timeout = match settings.visibility_timeout {
+        Some(timeout) => Some(timeout),
+        None => visibility_timeout_of(sqs, &settings.queue_url).await?,
+    };
+    let concurrency = handler.settings().concurrency.max(1);
+    let (settled, to_delete) = mpsc::unbounded_channel();
+    let deleter = tokio::spawn(delete_settled(
+        sqs.clone(),
+        settings.queue_url.clone(),
+        to_delete,
+        settings.delete_linger,
+    ));
+    let pipeline = Arc::new(Pipeline {
+        handler: handler.clone().with_visibility_timeout(visibility_timeout),
+        sqs: sqs.clone(),
+        settings: settings.clone(),
+        slots: Arc::new(Semaphore::new(concurrency)),
+        settled,
+        stats: Mutex::default(),
+    });
+
+    let (stop, stopped) = watch::channel(false);
+    let mut receivers = JoinSet::new();
+    for _ in 0..settings.receives_for(concurrency) {
+        receivers.spawn(receive_loop(Arc::clone(&pipeline), stopped.clone()));
+    }
+    let mut failure = None;
+    tokio::select! {
+        _ = shutdown.wait_for(|stop| *stop) => {}
+        Some(Ok(Err(e))) = receivers.join_next() => failure = Some(e),
+    }
+    let _ = stop.send(true);
+    while let Some(joined) = receivers.join_next().await {
+        if let Ok(Err(e)) = joined {
+            failure.get_or_insert(e);
+        }
+    }
+    // Every running job holds a slot until its message is settled: holding them
+    // all means nothing is in hand.
+    let all_settled = pipeline.slots.acquire_many(concurrency as u32).await;
+    drop(all_settled);
+    let stats = *pipeline.stats.lock().unwrap_or_else(|e| e.into_inner());
+    drop(pipeline);
+    let _ = deleter.await;
+    tracing::info!(
+        batches = stats.batches,
+        done = stats.done,
+        skipped = stats.skipped,
+        dead_lettered = stats.dead_lettered,
+        retried = stats.retried,
+        "worker stopped"
+    );
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(stats),
+    }
+}
+
+/// The queue's visibility timeout, for the heartbeat. Without it a job slower
+/// than the timeout could run twice, so the worker says so and goes on.
+async fn visibility_timeout_of(
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+) -> Result<Option<Duration>, WorkerError> {
+    let read = sqs
+        .get_queue_attributes()
+        .queue_url(queue_url)
+        .attribute_names(QueueAttributeName::VisibilityTimeout)
+        .send()
+        .await;
+    match read {
+        Ok(output) => Ok(output
+            .attributes
+            .and_then(|a| a.get(&QueueAttributeName::VisibilityTimeout).cloned())
+            .and_then(|seconds| seconds.parse().ok())
+            .map(Duration::from_secs)),
+        Err(err) if classify(&err) == ErrorClass::Permanent => Err(WorkerError::Receive {
+            queue_url: queue_url.to_owned(),
+            message: describe(&err),
+        }),
+        Err(err) => {
+            tracing::warn!(error = %describe(&err),
+                "cannot read the queue's visibility timeout; jobs run without a heartbeat");
+            Ok(None)
+        }
+    }
+}
+
+/// One receive after another, each asking for as many messages as there are
+/// free job slots (at least one, at most `max_messages`).
+async fn receive_loop(
+    pipeline: Arc<Pipeline>,
+    mut stopped: watch::Receiver<bool>,
+) -> Result<(), WorkerError> {
+    let settings = &pipeline.settings;
     let mut receive_failures = 0u32;
     loop {
-        if *shutdown.borrow() {
-            break;
+        let mut slots = tokio::select! {
+            _ = stopped.wait_for(|stop| *stop) => return Ok(()),
+            slot = Arc::clone(&pipeline.slots).acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => return Ok(()),
+            },
+        };
+        while (slots.num_permits() as i32) < settings.max_messages.clamp(1, 10) {
+            match Arc::clone(&pipeline.slots).try_acquire_owned() {
+                Ok(more) => slots.merge(more),
+                Err(_) => break,
+            }
         }
-        let receive = sqs
+        let receive = pipeline
+            .sqs
             .receive_message()
             .queue_url(&settings.queue_url)
-            .max_number_of_messages(settings.max_messages)
+            .max_number_of_messages(slots.num_permits() as i32)
             .wait_time_seconds(settings.wait_seconds)
             .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
             .message_attribute_names("All")
             .send();
         let received = tokio::select! {
-            // Nothing has been received yet: stopping here loses nothing.
-            _ = shutdown.changed() => break,
+            _ = stopped.wait_for(|stop| *stop) => return Ok(()),
             received = receive => received,
         };
         let messages = match received {
@@ -98,11 +255,12 @@ pub async fn run(
                 });
             }
             Err(err) => {
+                drop(slots);
                 receive_failures += 1;
                 let pause = Duration::from_millis(250 * 2u64.pow(receive_failures.min(5)));
                 tracing::warn!(error = %describe(&err), pause_ms = pause.as_millis() as u64, "receive failed; trying again");
                 tokio::select! {
-                    _ = shutdown.changed() => break,
+                    _ = stopped.wait_for(|stop| *stop) => return Ok(()),
                     _ = tokio::time::sleep(pause) => continue,
                 }
             }
@@ -110,91 +268,124 @@ pub async fn run(
         if messages.is_empty() {
             continue;
         }
-        let deliveries: Vec<Delivery> = messages
-            .into_iter()
-            .filter_map(|m| {
-                let receive_count = m
-                    .attributes
-                    .as_ref()
-                    .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
-                    .and_then(|n| n.parse().ok())
-                    .unwrap_or(1);
-                Some(Delivery {
-                    message_id: m.message_id?,
-                    receipt_handle: Some(m.receipt_handle?),
-                    queue_url: Some(settings.queue_url.clone()),
-                    body: m.body.unwrap_or_default(),
-                    receive_count,
-                })
-            })
-            .collect();
-        let processed = handler.process_batch(deliveries).await;
-        stats.batches += 1;
-        let mut settled = Vec::new();
-        for p in &processed {
-            match &p.outcome {
-                crate::batch::Outcome::Done => stats.done += 1,
-                crate::batch::Outcome::Skipped { .. } => stats.skipped += 1,
-                crate::batch::Outcome::DeadLettered { .. } => stats.dead_lettered += 1,
-                crate::batch::Outcome::Retry { .. } => stats.retried += 1,
-                crate::batch::Outcome::Rescheduled { .. } => stats.rescheduled += 1,
-                crate::batch::Outcome::Duplicate => stats.duplicates += 1,
-                crate::batch::Outcome::Cancelled => stats.cancelled += 1,
-            }
-            if p.outcome.is_settled() {
-                settled.push(&p.delivery);
-            }
+        pipeline
+            .stats
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .batches += 1;
+        for message in messages {
+            let Some(delivery) = delivery_of(message, &settings.queue_url) else {
+                continue;
+            };
+            let slot = slots.split(1);
+            tokio::spawn(run_job(Arc::clone(&pipeline), delivery, slot));
         }
-        delete(sqs, &settings.queue_url, &settled).await;
     }
-    tracing::info!(
-        batches = stats.batches,
-        done = stats.done,
-        skipped = stats.skipped,
-        dead_lettered = stats.dead_lettered,
-        retried = stats.retried,
-        "worker stopped"
-    );
-    Ok(stats)
 }
 
-/// Deletes settled messages, ten per call. A message that cannot be deleted
-/// comes back and runs again: SQS delivers at least once.
-async fn delete(sqs: &aws_sdk_sqs::Client, queue_url: &str, settled: &[&Delivery]) {
-    for chunk in settled.chunks(10) {
-        let entries: Vec<_> = chunk
-            .iter()
-            .enumerate()
-            .filter_map(|(i, d)| {
-                DeleteMessageBatchRequestEntry::builder()
-                    .id(i.to_string())
-                    .set_receipt_handle(d.receipt_handle.clone())
-                    .build()
-                    .ok()
-            })
-            .collect();
-        match sqs
-            .delete_message_batch()
-            .queue_url(queue_url)
-            .set_entries(Some(entries))
-            .send()
-            .await
-        {
-            Ok(output) => {
-                for failed in output.failed {
-                    tracing::error!(entry = %failed.id, code = %failed.code, "delete failed; the message will run again");
-                }
+fn delivery_of(message: Message, queue_url: &str) -> Option<Delivery> {
+    let receive_count = message
+        .attributes
+        .as_ref()
+        .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1);
+    Some(Delivery {
+        message_id: message.message_id?,
+        receipt_handle: Some(message.receipt_handle?),
+        queue_url: Some(queue_url.to_owned()),
+        body: message.body.unwrap_or_default(),
+        receive_count,
+    })
+}
+
+/// Runs one job in its slot and hands its message to the deleter once settled;
+/// the slot frees when this returns.
+async fn run_job(pipeline: Arc<Pipeline>, delivery: Delivery, slot: Option<OwnedSemaphorePermit>) {
+    let outcome = pipeline.handler.process(&delivery).await;
+    pipeline
+        .stats
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .count(&outcome);
+    if outcome.is_settled()
+        && let Some(receipt_handle) = delivery.receipt_handle
+    {
+        // The deleter outlives every job: it stops only when all senders are gone.
+        let _ = pipeline.settled.send(receipt_handle);
+    }
+    drop(slot);
+}
+
+/// Most delete calls in flight at once.
+const DELETES_IN_FLIGHT: usize = 4;
+
+/// Deletes settled messages, up to ten per call, waiting at most `linger` for
+/// a call to fill. Returns when every sender is gone and all is deleted. A
+/// message that cannot be deleted comes back and runs again: SQS delivers at
+/// least once, and the ledger (when on) makes the second run a no-op.
+async fn delete_settled(
+    sqs: aws_sdk_sqs::Client,
+    queue_url: String,
+    mut settled: mpsc::UnboundedReceiver<String>,
+    linger: Duration,
+) {
+    let mut calls = JoinSet::new();
+    while let Some(first) = settled.recv().await {
+        let mut receipts = vec![first];
+        let gathered = tokio::time::sleep(linger);
+        tokio::pin!(gathered);
+        while receipts.len() < 10 {
+            tokio::select! {
+                more = settled.recv() => match more {
+                    Some(receipt) => receipts.push(receipt),
+                    None => break,
+                },
+                () = &mut gathered => break,
             }
-            Err(err) => {
-                tracing::error!(error = %describe(&err), count = chunk.len(), "delete failed; the messages will run again");
+        }
+        while calls.len() >= DELETES_IN_FLIGHT {
+            calls.join_next().await;
+        }
+        calls.spawn(delete(sqs.clone(), queue_url.clone(), receipts));
+    }
+    while calls.join_next().await.is_some() {}
+}
+
+async fn delete(sqs: aws_sdk_sqs::Client, queue_url: String, receipts: Vec<String>) {
+    let entries: Vec<_> = receipts
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, receipt)| {
+            DeleteMessageBatchRequestEntry::builder()
+                .id(i.to_string())
+                .receipt_handle(receipt)
+                .build()
+                .ok()
+        })
+        .collect();
+    let count = entries.len();
+    match sqs
+        .delete_message_batch()
+        .queue_url(queue_url)
+        .set_entries(Some(entries))
+        .send()
+        .await
+    {
+        Ok(output) => {
+            for failed in output.failed {
+                tracing::error!(entry = %failed.id, code = %failed.code, "delete failed; the message will run again");
             }
+        }
+        Err(err) => {
+            tracing::error!(error = %describe(&err), count, "delete failed; the messages will run again");
         }
     }
 }
 
 /// The worker process: settings from the environment (`JOBS_QUEUE_URL`,
 /// `JOBS_DLQ_URL`, the optional `JOBS_*`), then [`run`] until SIGTERM or
-/// Ctrl-C, which finish the batch in hand.
+/// Ctrl-C, which finish the jobs in hand.
 pub async fn main<S: Send + Sync + 'static>(
     runner: Runner<S>,
     config: &aws_config::SdkConfig,
@@ -213,13 +404,25 @@ pub async fn main<S: Send + Sync + 'static>(
     {
         worker.wait_seconds = wait;
     }
+    match std::env::var(WorkerSettings::RECEIVES_ENV) {
+        Ok(n) if !n.is_empty() => match n.parse::<usize>() {
+            Ok(n) if n > 0 => worker.receives_in_flight = Some(n),
+            _ => {
+                return fail(&format!(
+                    "`{}` must be a whole number above 0, not `{n}`",
+                    WorkerSettings::RECEIVES_ENV
+                ));
+            }
+        },
+        _ => {}
+    }
     let sqs = aws_sdk_sqs::Client::new(config);
     let handler = runner.handler(config, settings);
 
     let (stop, stopped) = shutdown_channel();
     tokio::spawn(async move {
         wait_for_signal().await;
-        tracing::info!("stop requested; finishing the batch in hand");
+        tracing::info!("stop requested; finishing the jobs in hand");
         let _ = stop.send(true);
     });
     match run(&handler, &sqs, &worker, stopped).await {

@@ -1,19 +1,22 @@
 //! The `jobs` command line: arguments, and what each command does.
 
 use std::collections::BTreeMap;
-use std::io::Read as _;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::SystemTime;
 
+use clap::builder::TypedValueParser as _;
 use clap::{Args, Parser, Subcommand};
 
 use crate::contract::envelope::{Envelope, Job, MailJob, UploadJob};
 use crate::contract::job_type::PayloadSchema;
 use crate::contract::validate::parse_rfc3339;
 use crate::ops;
+use crate::send::lines::JsonLines;
 use crate::send::queue::{
-    DEFAULT_MAX_MESSAGE_BYTES, EnqueueError, QUEUE_URL_ENV, Queue, SendOptions, schedule,
+    BatchReport, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_SENDS_IN_FLIGHT, EnqueueError, FailedJob,
+    QUEUE_URL_ENV, Queue, SendOptions, SentJob, schedule,
 };
 
 /// Exit code when the input was refused and nothing was sent.
@@ -175,6 +178,9 @@ pub struct EnqueueArgs {
     /// The queue's `MaximumMessageSize`, if below SQS's 1 MiB.
     #[arg(long, env = "JOBS_MAX_MESSAGE_BYTES", default_value_t = DEFAULT_MAX_MESSAGE_BYTES, global = true)]
     pub max_message_bytes: usize,
+    /// `SendMessageBatch` calls in flight at once when sending many jobs.
+    #[arg(long, env = "JOBS_SENDS_IN_FLIGHT", default_value_t = DEFAULT_SENDS_IN_FLIGHT, value_parser = clap::value_parser!(u16).range(1..=256).map(usize::from), global = true)]
+    pub sends_in_flight: usize,
     /// Seconds before the job may run (0–900).
     #[arg(long, default_value_t = 0, global = true)]
     pub delay: u32,
@@ -258,24 +264,55 @@ pub struct UploadArgs {
 #[error("{0}")]
 pub struct InputError(String);
 
-/// Turns the arguments into envelopes, reading files as needed.
-pub fn envelopes(args: &EnqueueArgs) -> Result<Vec<Envelope>, InputError> {
+/// What `jobs enqueue` was given: one job, or a JSON Lines file read twice.
+#[derive(Debug)]
+pub enum Input {
+    One(Box<Envelope>),
+    Lines(JsonLines),
+}
+
+/// A file this size or smaller may hold one envelope over several lines.
+const ONE_ENVELOPE_MAX_BYTES: u64 = 4 * 1024 * 1024;
+
+/// Turns the arguments into the input, reading files as needed.
+pub fn input(args: &EnqueueArgs) -> Result<Input, InputError> {
     match (&args.json, &args.kind) {
-        (Some(path), None) => {
-            let envelopes = read_envelopes(path)?;
-            check_payloads(&args.schema, &envelopes)?;
-            Ok(envelopes)
-        }
-        (None, Some(EnqueueKind::Mail(mail))) => Ok(vec![mail_envelope(mail)?]),
-        (None, Some(EnqueueKind::Upload(upload))) => Ok(vec![upload_envelope(upload)?]),
+        (Some(path), None) => json_input(path),
+        (None, Some(EnqueueKind::Mail(mail))) => Ok(Input::One(Box::new(mail_envelope(mail)?))),
+        (None, Some(EnqueueKind::Upload(upload))) => Ok(Input::One(Box::new(upload_envelope(upload)?))),
         _ => Err(InputError(
             "say what to enqueue, one way only: `jobs enqueue mail …`, `jobs enqueue upload …` or `jobs enqueue --json FILE`".into(),
         )),
     }
 }
 
-/// Checks each job whose kind has a schema among `schemas` against it.
-fn check_payloads(schemas: &[PathBuf], envelopes: &[Envelope]) -> Result<(), InputError> {
+/// One envelope (which may span lines), or JSON Lines: one envelope per
+/// non-empty line.
+fn json_input(path: &Path) -> Result<Input, InputError> {
+    let lines = JsonLines::open(path).map_err(|e| {
+        InputError(if path == Path::new("-") {
+            format!("cannot read standard input: {e}")
+        } else {
+            format!("cannot read `{}`: {e}", path.display())
+        })
+    })?;
+    let unreadable =
+        |e: std::io::Error| InputError(format!("cannot read `{}`: {e}", lines.shown()));
+    if lines.len().map_err(unreadable)? <= ONE_ENVELOPE_MAX_BYTES {
+        let text = read_text(lines.path())?;
+        let trimmed = text.trim();
+        if trimmed.is_empty() {
+            return Err(InputError(format!("`{}` holds no jobs", path.display())));
+        }
+        if let Ok(envelope) = Envelope::decode(trimmed) {
+            return Ok(Input::One(Box::new(envelope)));
+        }
+    }
+    Ok(Input::Lines(lines))
+}
+
+/// The payload schemas given with `--schema`, by kind.
+fn payload_schemas(schemas: &[PathBuf]) -> Result<BTreeMap<String, PayloadSchema>, InputError> {
     let mut by_kind = BTreeMap::new();
     for path in schemas {
         let text = read_text(path)?;
@@ -285,17 +322,24 @@ fn check_payloads(schemas: &[PathBuf], envelopes: &[Envelope]) -> Result<(), Inp
             .map_err(|e| InputError(format!("`{}` {e}", path.display())))?;
         by_kind.insert(schema.kind().to_owned(), schema);
     }
-    for (index, envelope) in envelopes.iter().enumerate() {
-        if let Some(schema) = by_kind.get(envelope.kind()) {
-            schema.check(&envelope.job.payload()).map_err(|errors| {
-                InputError(format!(
-                    "job {index} (id `{}`) is invalid: {errors}",
-                    envelope.id
-                ))
-            })?;
-        }
+    Ok(by_kind)
+}
+
+/// Checks a job against its kind's schema, when one was given.
+fn check_payload(
+    schemas: &BTreeMap<String, PayloadSchema>,
+    index: usize,
+    envelope: &Envelope,
+) -> Result<(), InputError> {
+    match schemas.get(envelope.kind()) {
+        Some(schema) => schema.check(&envelope.job.payload()).map_err(|errors| {
+            InputError(format!(
+                "job {index} (id `{}`) is invalid: {errors}",
+                envelope.id
+            ))
+        }),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 fn read_file(path: &Path) -> Result<Vec<u8>, InputError> {
@@ -400,36 +444,6 @@ fn when(args: &EnqueueArgs) -> Result<Option<SystemTime>, InputError> {
         return Ok(Some(SystemTime::now() + wait));
     }
     Ok(None)
-}
-
-/// One envelope, or JSON Lines: one envelope per non-empty line.
-fn read_envelopes(path: &Path) -> Result<Vec<Envelope>, InputError> {
-    let text = if path == Path::new("-") {
-        let mut text = String::new();
-        std::io::stdin()
-            .read_to_string(&mut text)
-            .map_err(|e| InputError(format!("cannot read standard input: {e}")))?;
-        text
-    } else {
-        read_text(path)?
-    };
-    let trimmed = text.trim();
-    if trimmed.is_empty() {
-        return Err(InputError(format!("`{}` holds no jobs", path.display())));
-    }
-    if let Ok(envelope) = Envelope::decode(trimmed) {
-        return Ok(vec![envelope]);
-    }
-    let mut envelopes = Vec::new();
-    for (number, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let envelope = Envelope::decode(line)
-            .map_err(|e| InputError(format!("{} line {}: {e}", path.display(), number + 1)))?;
-        envelopes.push(envelope);
-    }
-    Ok(envelopes)
 }
 
 /// Runs a parsed command line; prints results on stdout and problems on stderr.
@@ -777,8 +791,12 @@ async fn enqueue(args: EnqueueArgs, sqs: aws_sdk_sqs::Client, output: Output) ->
         eprintln!("nothing was sent");
         ExitCode::from(EXIT_INVALID)
     };
-    let envelopes = match envelopes(&args) {
-        Ok(envelopes) => envelopes,
+    let input = match input(&args) {
+        Ok(input) => input,
+        Err(e) => return refuse(e.0),
+    };
+    let schemas = match payload_schemas(&args.schema) {
+        Ok(schemas) => schemas,
         Err(e) => return refuse(e.0),
     };
     let Some(queue_url) = args.queue_url.clone().filter(|u| !u.is_empty()) else {
@@ -786,117 +804,313 @@ async fn enqueue(args: EnqueueArgs, sqs: aws_sdk_sqs::Client, output: Output) ->
             "no queue: pass `--queue-url` or set `{QUEUE_URL_ENV}`"
         ));
     };
-    let queue = Queue::new(sqs, queue_url).with_max_message_bytes(args.max_message_bytes);
-    let (envelopes, options) = match when(&args) {
-        Ok(None) => (envelopes, SendOptions::delayed(args.delay)),
-        Ok(Some(at)) => {
-            let now = SystemTime::now();
-            let mut options = SendOptions::default();
-            let scheduled = envelopes
-                .iter()
-                .map(|e| {
-                    let (scheduled, first_leg) = schedule(e, at, now);
-                    options = first_leg;
-                    scheduled
-                })
-                .collect();
-            (scheduled, options)
-        }
+    let queue = Queue::new(sqs, queue_url)
+        .with_max_message_bytes(args.max_message_bytes)
+        .with_sends_in_flight(args.sends_in_flight);
+    let at = match when(&args) {
+        Ok(at) => at,
         Err(e) => return refuse(e.0),
     };
-    if let [envelope] = envelopes.as_slice() {
-        return match queue.enqueue(envelope, options).await {
-            Ok(message_id) => {
-                match output {
-                    Output::Json => print_json(&serde_json::json!({"sent": 1, "jobs": [{
-                        "index": 0, "job_id": envelope.id, "kind": envelope.kind(),
-                        "message_id": message_id,
-                    }]})),
-                    Output::Text => println!(
-                        "enqueued {} job {} as message {message_id}",
-                        envelope.kind(),
-                        envelope.id
-                    ),
-                }
-                ExitCode::SUCCESS
-            }
-            Err(e @ EnqueueError::Invalid { .. }) => refuse_job(e),
-            Err(e) => {
-                if output == Output::Json {
-                    print_json(&serde_json::json!({"sent": 0, "jobs": [{
-                        "index": 0, "job_id": envelope.id, "kind": envelope.kind(),
-                        "error": {"message": e.to_string()},
-                    }]}));
-                }
-                eprintln!("error: job {}: {e}", envelope.id);
-                ExitCode::from(EXIT_SEND_FAILED)
-            }
-        };
-    }
-    let jobs: Vec<_> = envelopes.into_iter().map(|e| (e, options)).collect();
-    let report = match queue.enqueue_all(&jobs).await {
-        Ok(report) => report,
-        Err(e) => return refuse_job(e),
+    // One `now` for every job, so both passes shape each job alike.
+    let now = SystemTime::now();
+    let shape = |envelope: Envelope| match at {
+        None => (envelope, SendOptions::delayed(args.delay)),
+        Some(at) => schedule(&envelope, at, now),
     };
-    if output == Output::Json {
-        let mut results: Vec<(usize, serde_json::Value)> = report
-            .sent
-            .iter()
-            .map(|sent| {
-                (
-                    sent.index,
-                    serde_json::json!({
-                        "index": sent.index, "job_id": sent.job_id,
-                        "kind": jobs[sent.index].0.kind(), "message_id": sent.message_id,
-                    }),
-                )
-            })
-            .chain(report.failed.iter().map(|failed| {
-                (
-                    failed.index,
-                    serde_json::json!({
-                        "index": failed.index, "job_id": failed.job_id,
-                        "kind": jobs[failed.index].0.kind(),
-                        "error": {"code": failed.code, "message": failed.message,
-                                  "may_succeed_if_sent_again": !failed.sender_fault},
-                    }),
-                )
-            }))
-            .collect();
-        results.sort_by_key(|(index, _)| *index);
-        let results: Vec<_> = results.into_iter().map(|(_, result)| result).collect();
-        print_json(&serde_json::json!({"sent": report.sent.len(), "jobs": results}));
-    }
-    for sent in report.sent.iter().filter(|_| output == Output::Text) {
-        let kind = jobs[sent.index].0.kind();
-        println!(
-            "enqueued {kind} job {} as message {}",
-            sent.job_id, sent.message_id
-        );
-    }
-    for failed in &report.failed {
-        eprintln!(
-            "failed: job {} (id `{}`): {}: {}{}",
-            failed.index,
-            failed.job_id,
-            failed.code,
-            failed.message,
-            if failed.sender_fault {
-                ""
-            } else {
-                " (may succeed if sent again)"
+    let lines = match input {
+        Input::One(envelope) => {
+            if let Err(e) = check_payload(&schemas, 0, &envelope) {
+                return refuse(e.0);
             }
-        );
+            let (envelope, options) = shape(*envelope);
+            return enqueue_one(&queue, &envelope, options, output, refuse_job).await;
+        }
+        Input::Lines(lines) => lines,
+    };
+
+    // First pass: every job is checked before the first is sent.
+    let unreadable = |e: std::io::Error| format!("cannot read `{}`: {e}", lines.shown());
+    let envelopes = match lines.envelopes() {
+        Ok(envelopes) => envelopes,
+        Err(e) => return refuse(unreadable(e)),
+    };
+    let mut checking = Progress::new("checking", None);
+    let mut count = 0;
+    for read in envelopes {
+        let envelope = match read {
+            Ok((_, envelope)) => envelope,
+            Err(e) => return refuse(e.to_string()),
+        };
+        if let Err(e) = check_payload(&schemas, count, &envelope) {
+            return refuse(e.0);
+        }
+        let (envelope, options) = shape(envelope);
+        if let Err(errors) = queue.check(&envelope, options) {
+            return refuse_job(EnqueueError::Invalid {
+                index: count,
+                job_id: envelope.id,
+                errors,
+            });
+        }
+        count += 1;
+        checking.advance(1);
     }
-    if report.all_sent() {
+    checking.finish();
+    if count == 0 {
+        return refuse(format!("`{}` holds no jobs", lines.shown()));
+    }
+
+    // Second pass: stream the sends, reporting each call's jobs in order.
+    let mut changed = None;
+    let envelopes = match lines.envelopes() {
+        Ok(envelopes) => envelopes,
+        Err(e) => return refuse(unreadable(e)),
+    };
+    let jobs = envelopes
+        .map_while(|read| match read {
+            Ok((_, envelope)) => Some(envelope),
+            Err(e) => {
+                changed = Some(e);
+                None
+            }
+        })
+        .enumerate()
+        .map(|(index, envelope)| {
+            let (envelope, options) = shape(envelope);
+            (index, envelope, options)
+        });
+    let mut report = SendReport::new(output, count);
+    queue.send_checked(jobs, |batch| report.add(batch)).await;
+    let (sent, failed) = report.finish();
+    if let Some(e) = changed {
+        eprintln!("error: the input changed while it was being sent: {e}");
+    }
+    if failed == 0 && sent == count {
         ExitCode::SUCCESS
     } else {
-        eprintln!(
-            "{} of {} jobs were not sent",
-            report.failed.len(),
-            jobs.len()
-        );
+        eprintln!("{} of {count} jobs were not sent", count - sent);
         ExitCode::from(EXIT_SEND_FAILED)
+    }
+}
+
+async fn enqueue_one(
+    queue: &Queue,
+    envelope: &Envelope,
+    options: SendOptions,
+    output: Output,
+    refuse_job: impl Fn(EnqueueError) -> ExitCode,
+) -> ExitCode {
+    match queue.enqueue(envelope, options).await {
+        Ok(message_id) => {
+            match output {
+                Output::Json => print_json(&serde_json::json!({"sent": 1, "jobs": [{
+                    "index": 0, "job_id": envelope.id, "kind": envelope.kind(),
+                    "message_id": message_id,
+                }]})),
+                Output::Text => println!(
+                    "enqueued {} job {} as message {message_id}",
+                    envelope.kind(),
+                    envelope.id
+                ),
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e @ EnqueueError::Invalid { .. }) => refuse_job(e),
+        Err(e) => {
+            if output == Output::Json {
+                print_json(&serde_json::json!({"sent": 0, "jobs": [{
+                    "index": 0, "job_id": envelope.id, "kind": envelope.kind(),
+                    "error": {"message": e.to_string()},
+                }]}));
+            }
+            eprintln!("error: job {}: {e}", envelope.id);
+            ExitCode::from(EXIT_SEND_FAILED)
+        }
+    }
+}
+
+/// Writes what became of each job as its call returns: a line per job (text),
+/// or one JSON document `{"jobs": [...], "sent": N}` written as it grows, so
+/// that nothing of a long input is held in memory.
+struct SendReport {
+    output: Output,
+    out: std::io::BufWriter<std::io::Stdout>,
+    progress: Progress,
+    sent: usize,
+    failed: usize,
+}
+
+impl SendReport {
+    fn new(output: Output, total: usize) -> Self {
+        let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout());
+        if output == Output::Json {
+            let _ = write!(out, "{{\"jobs\":[");
+        }
+        SendReport {
+            output,
+            out,
+            progress: Progress::new("sending", Some(total)),
+            sent: 0,
+            failed: 0,
+        }
+    }
+
+    fn add(&mut self, batch: BatchReport) {
+        let mut results: Vec<Result<SentJob, FailedJob>> = batch
+            .sent
+            .into_iter()
+            .map(Ok)
+            .chain(batch.failed.into_iter().map(Err))
+            .collect();
+        results.sort_by_key(|r| match r {
+            Ok(sent) => sent.index,
+            Err(failed) => failed.index,
+        });
+        self.progress.clear();
+        for result in &results {
+            self.write(result);
+        }
+        if self.progress.shown() {
+            let _ = self.out.flush();
+        }
+        self.progress.advance(results.len());
+    }
+
+    fn write(&mut self, result: &Result<SentJob, FailedJob>) {
+        let first = self.sent + self.failed == 0;
+        match result {
+            Ok(_) => self.sent += 1,
+            Err(_) => self.failed += 1,
+        }
+        let written = match (self.output, result) {
+            (Output::Json, Ok(sent)) => write!(
+                self.out,
+                "{}{}",
+                if first { "" } else { "," },
+                serde_json::json!({
+                    "index": sent.index, "job_id": sent.job_id,
+                    "kind": sent.kind, "message_id": sent.message_id,
+                })
+            ),
+            (Output::Json, Err(failed)) => write!(
+                self.out,
+                "{}{}",
+                if first { "" } else { "," },
+                serde_json::json!({
+                    "index": failed.index, "job_id": failed.job_id, "kind": failed.kind,
+                    "error": {"code": failed.code, "message": failed.message,
+                              "may_succeed_if_sent_again": !failed.sender_fault},
+                })
+            ),
+            (Output::Text, Ok(sent)) => writeln!(
+                self.out,
+                "enqueued {} job {} as message {}",
+                sent.kind, sent.job_id, sent.message_id
+            ),
+            (Output::Text, Err(_)) => Ok(()),
+        };
+        // Stdout closed (a pipe whose reader left): the sends go on; the exit code tells.
+        drop(written);
+        if let Err(failed) = result {
+            eprintln!(
+                "failed: job {} (id `{}`): {}: {}{}",
+                failed.index,
+                failed.job_id,
+                failed.code,
+                failed.message,
+                if failed.sender_fault {
+                    ""
+                } else {
+                    " (may succeed if sent again)"
+                }
+            );
+        }
+    }
+
+    /// Closes the document; returns how many jobs were sent and how many failed.
+    fn finish(mut self) -> (usize, usize) {
+        self.progress.finish();
+        if self.output == Output::Json {
+            let _ = writeln!(self.out, "],\"sent\":{}}}", self.sent);
+        }
+        let _ = self.out.flush();
+        (self.sent, self.failed)
+    }
+}
+
+/// A progress bar on standard error, drawn only when it is a terminal, at most
+/// ten times a second.
+struct Progress {
+    label: &'static str,
+    total: Option<usize>,
+    done: usize,
+    started: std::time::Instant,
+    drawn: Option<std::time::Instant>,
+    terminal: bool,
+}
+
+impl Progress {
+    fn new(label: &'static str, total: Option<usize>) -> Self {
+        use std::io::IsTerminal as _;
+        Progress {
+            label,
+            total,
+            done: 0,
+            started: std::time::Instant::now(),
+            drawn: None,
+            terminal: std::io::stderr().is_terminal(),
+        }
+    }
+
+    fn shown(&self) -> bool {
+        self.terminal
+    }
+
+    fn advance(&mut self, by: usize) {
+        self.done += by;
+        if self.terminal
+            && self
+                .drawn
+                .is_none_or(|at| at.elapsed() >= std::time::Duration::from_millis(100))
+        {
+            self.draw();
+        }
+    }
+
+    fn draw(&mut self) {
+        self.drawn = Some(std::time::Instant::now());
+        let rate = self.done as f64 / self.started.elapsed().as_secs_f64().max(1e-3);
+        let line = match self.total {
+            Some(total) => {
+                let width = 30;
+                let filled = (self.done * width).checked_div(total).unwrap_or(width);
+                format!(
+                    "{} [{}{}] {}/{} jobs, {:.0}/s",
+                    self.label,
+                    "#".repeat(filled.min(width)),
+                    "-".repeat(width - filled.min(width)),
+                    self.done,
+                    total,
+                    rate
+                )
+            }
+            None => format!("{} {} jobs, {:.0}/s", self.label, self.done, rate),
+        };
+        eprint!("\r\x1b[K{line}");
+    }
+
+    /// Takes the bar off the line, so other output starts clean.
+    fn clear(&self) {
+        if self.terminal && self.drawn.is_some() {
+            eprint!("\r\x1b[K");
+        }
+    }
+
+    fn finish(&mut self) {
+        if self.terminal && self.done > 0 {
+            self.draw();
+            eprintln!();
+        }
     }
 }
 
@@ -933,9 +1147,11 @@ mod tests {
         let Command::Enqueue(args) = cli.command else {
             panic!("not enqueue")
         };
-        let envelopes = envelopes(&args).expect("builds");
-        assert_eq!(envelopes[0].id, "order-42");
-        let Job::Mail(mail) = &envelopes[0].job else {
+        let Ok(Input::One(envelope)) = input(&args) else {
+            panic!("not one job")
+        };
+        assert_eq!(envelope.id, "order-42");
+        let Job::Mail(mail) = &envelope.job else {
             panic!("not mail")
         };
         assert_eq!(mail.to, ["b@example.com", "c@example.com"]);
@@ -960,7 +1176,9 @@ mod tests {
         let Command::Enqueue(args) = cli.command else {
             panic!("not enqueue")
         };
-        let err = envelopes(&args).expect_err("one or the other");
+        let Err(err) = input(&args) else {
+            panic!("one or the other")
+        };
         assert!(
             err.to_string()
                 .starts_with("say what to enqueue, one way only"),

@@ -4,6 +4,7 @@ use std::time::SystemTime;
 
 use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
 use aws_smithy_types::error::metadata::ProvideErrorMetadata as _;
+use futures::StreamExt as _;
 
 use crate::aws::{ErrorClass, classify, describe};
 use crate::contract::envelope::{Envelope, Job};
@@ -19,6 +20,8 @@ pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 1_048_576;
 pub const DEAD_LETTER_HEADROOM_BYTES: usize = 4096;
 /// SQS takes at most ten entries per `SendMessageBatch` call.
 pub const MAX_BATCH_ENTRIES: usize = 10;
+/// `SendMessageBatch` calls in flight at once, unless set otherwise.
+pub const DEFAULT_SENDS_IN_FLIGHT: usize = 8;
 
 /// Message attributes the producer sets, so a queue's contents can be told apart
 /// without decoding bodies.
@@ -95,6 +98,7 @@ pub enum EnqueueError {
 pub struct SentJob {
     pub index: usize,
     pub job_id: String,
+    pub kind: String,
     pub message_id: String,
 }
 
@@ -103,6 +107,7 @@ pub struct SentJob {
 pub struct FailedJob {
     pub index: usize,
     pub job_id: String,
+    pub kind: String,
     pub code: String,
     pub message: String,
     /// SQS's own word: the entry itself was wrong, so resending it as is will fail again.
@@ -120,6 +125,11 @@ impl BatchReport {
     pub fn all_sent(&self) -> bool {
         self.failed.is_empty()
     }
+
+    fn merge(&mut self, other: BatchReport) {
+        self.sent.extend(other.sent);
+        self.failed.extend(other.failed);
+    }
 }
 
 /// A job queue on SQS.
@@ -128,6 +138,7 @@ pub struct Queue {
     sqs: aws_sdk_sqs::Client,
     url: String,
     max_message_bytes: usize,
+    sends_in_flight: usize,
 }
 
 impl Queue {
@@ -136,7 +147,15 @@ impl Queue {
             sqs,
             url: url.into(),
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            sends_in_flight: DEFAULT_SENDS_IN_FLIGHT,
         }
+    }
+
+    /// How many `SendMessageBatch` calls [`Queue::enqueue_all`] and
+    /// [`Queue::send_checked`] keep in flight (at least one).
+    pub fn with_sends_in_flight(mut self, sends_in_flight: usize) -> Self {
+        self.sends_in_flight = sends_in_flight.max(1);
+        self
     }
 
     /// For a queue whose `MaximumMessageSize` is below SQS's 1 MiB.
@@ -222,42 +241,75 @@ impl Queue {
             prepared.push((index, job));
         }
         let mut report = BatchReport::default();
-        for chunk in self.chunks(&prepared) {
-            self.send_chunk(chunk, &mut report).await;
-        }
+        self.send_prepared(prepared, |chunk| report.merge(chunk))
+            .await;
         report.sent.sort_by_key(|s| s.index);
         report.failed.sort_by_key(|f| f.index);
         Ok(report)
     }
 
-    /// Splits into calls of at most ten entries and at most the queue's maximum
-    /// size in total, which SQS also applies to a whole batch.
-    fn chunks<'a>(&self, prepared: &'a [(usize, Prepared)]) -> Vec<&'a [(usize, Prepared)]> {
-        let mut chunks = Vec::new();
-        let mut start = 0;
-        let mut bytes = 0;
-        for (i, (_, job)) in prepared.iter().enumerate() {
-            let full =
-                i - start == MAX_BATCH_ENTRIES || bytes + job.size() > self.max_message_bytes;
-            if full && i > start {
-                chunks.push(&prepared[start..i]);
-                start = i;
-                bytes = 0;
+    /// Sends jobs as an iterator yields them, each with its index, ten per call
+    /// and several calls in flight, so that any number of jobs goes out in
+    /// constant memory. `each` hears what became of every call, in the order
+    /// of the jobs. The jobs must have been checked ([`Queue::check`]) before:
+    /// one that fails its check here (its input changed since) is reported as
+    /// failed and not sent.
+    pub async fn send_checked<I>(&self, jobs: I, each: impl FnMut(BatchReport))
+    where
+        I: IntoIterator<Item = (usize, Envelope, SendOptions)>,
+    {
+        let mut refused = Vec::new();
+        let prepared = jobs.into_iter().filter_map(|(index, envelope, options)| {
+            match self.prepare(&envelope, options) {
+                Ok(job) => Some((index, job)),
+                Err(errors) => {
+                    refused.push(FailedJob {
+                        index,
+                        job_id: envelope.id.clone(),
+                        kind: envelope.kind().to_owned(),
+                        code: "Invalid".into(),
+                        message: errors.to_string(),
+                        sender_fault: true,
+                    });
+                    None
+                }
             }
-            bytes += job.size();
+        });
+        let mut each = each;
+        self.send_prepared(prepared, &mut each).await;
+        if !refused.is_empty() {
+            each(BatchReport {
+                sent: Vec::new(),
+                failed: refused,
+            });
         }
-        if start < prepared.len() {
-            chunks.push(&prepared[start..]);
-        }
-        chunks
     }
 
-    async fn send_chunk(&self, chunk: &[(usize, Prepared)], report: &mut BatchReport) {
+    async fn send_prepared(
+        &self,
+        prepared: impl IntoIterator<Item = (usize, Prepared)>,
+        mut each: impl FnMut(BatchReport),
+    ) {
+        let chunks = Chunks {
+            jobs: prepared.into_iter(),
+            carried: None,
+            max_bytes: self.max_message_bytes,
+        };
+        let mut reports = futures::stream::iter(chunks)
+            .map(|chunk| self.send_chunk(chunk))
+            .buffered(self.sends_in_flight);
+        while let Some(report) = reports.next().await {
+            each(report);
+        }
+    }
+
+    async fn send_chunk(&self, chunk: Vec<(usize, Prepared)>) -> BatchReport {
+        let mut report = BatchReport::default();
         let mut entries = Vec::with_capacity(chunk.len());
-        for (index, job) in chunk {
+        for (index, job) in &chunk {
             let mut entry = SendMessageBatchRequestEntry::builder()
                 // Batch entry ids only need to be unique within the call.
-                .id(format!("job{index}"))
+                .id(index.to_string())
                 .message_body(&job.body)
                 .delay_seconds(delay_as_i32(job.delay_seconds));
             for (name, value) in job.attributes() {
@@ -268,6 +320,7 @@ impl Queue {
                 Err(e) => report.failed.push(FailedJob {
                     index: *index,
                     job_id: job.job_id.clone(),
+                    kind: job.kind.clone(),
                     code: "ConstructionFailure".into(),
                     message: e.to_string(),
                     sender_fault: true,
@@ -282,27 +335,30 @@ impl Queue {
             .send()
             .await;
         let job_of = |entry_id: &str| {
+            let index = entry_id.parse::<usize>().ok()?;
             chunk
                 .iter()
-                .find(|(index, _)| format!("job{index}") == entry_id)
-                .map(|(index, job)| (*index, job.job_id.clone()))
+                .find(|(i, _)| *i == index)
+                .map(|(index, job)| (*index, job.job_id.clone(), job.kind.clone()))
         };
         match result {
             Ok(output) => {
                 for ok in output.successful {
-                    if let Some((index, job_id)) = job_of(&ok.id) {
+                    if let Some((index, job_id, kind)) = job_of(&ok.id) {
                         report.sent.push(SentJob {
                             index,
                             job_id,
+                            kind,
                             message_id: ok.message_id,
                         });
                     }
                 }
                 for failed in output.failed {
-                    if let Some((index, job_id)) = job_of(&failed.id) {
+                    if let Some((index, job_id, kind)) = job_of(&failed.id) {
                         report.failed.push(FailedJob {
                             index,
                             job_id,
+                            kind,
                             code: failed.code,
                             message: failed.message.unwrap_or_default(),
                             sender_fault: failed.sender_fault,
@@ -310,13 +366,14 @@ impl Queue {
                     }
                 }
                 // SQS answers for every entry; one it left out is reported rather than assumed sent.
-                for (index, job) in chunk {
+                for (index, job) in &chunk {
                     let answered = report.sent.iter().any(|s| s.index == *index)
                         || report.failed.iter().any(|f| f.index == *index);
                     if !answered {
                         report.failed.push(FailedJob {
                             index: *index,
                             job_id: job.job_id.clone(),
+                            kind: job.kind.clone(),
                             code: "NoAnswer".into(),
                             message: "sqs did not report on this entry".into(),
                             sender_fault: false,
@@ -327,10 +384,11 @@ impl Queue {
             Err(err) => {
                 let message = describe(&err);
                 let sender_fault = classify(&err) == ErrorClass::Permanent;
-                for (index, job) in chunk {
+                for (index, job) in &chunk {
                     report.failed.push(FailedJob {
                         index: *index,
                         job_id: job.job_id.clone(),
+                        kind: job.kind.clone(),
                         code: err.code().unwrap_or("RequestFailed").to_owned(),
                         message: message.clone(),
                         sender_fault,
@@ -338,6 +396,37 @@ impl Queue {
                 }
             }
         }
+        report
+    }
+}
+
+/// Jobs gathered into `SendMessageBatch` calls: at most ten entries, and at most
+/// the queue's maximum size in all, which SQS also applies to a whole batch.
+struct Chunks<I> {
+    jobs: I,
+    /// The job that did not fit the last call: it opens the next.
+    carried: Option<(usize, Prepared)>,
+    max_bytes: usize,
+}
+
+impl<I: Iterator<Item = (usize, Prepared)>> Iterator for Chunks<I> {
+    type Item = Vec<(usize, Prepared)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let mut chunk = Vec::with_capacity(MAX_BATCH_ENTRIES);
+        let mut bytes = 0;
+        while let Some(job) = self.carried.take().or_else(|| self.jobs.next()) {
+            let size = job.1.size();
+            if !chunk.is_empty()
+                && (chunk.len() == MAX_BATCH_ENTRIES || bytes + size > self.max_bytes)
+            {
+                self.carried = Some(job);
+                break;
+            }
+            bytes += size;
+            chunk.push(job);
+        }
+        (!chunk.is_empty()).then_some(chunk)
     }
 }
 

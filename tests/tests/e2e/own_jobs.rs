@@ -464,6 +464,25 @@ impl Perform<State> for Counted {
     }
 }
 
+/// Takes its time: longer than the test queue's visibility timeout.
+#[derive(Serialize, Deserialize, schemars::JsonSchema)]
+struct Slow {
+    marker: String,
+    millis: u64,
+}
+
+impl JobType for Slow {
+    const KIND: &'static str = "slow";
+}
+
+impl Perform<State> for Slow {
+    async fn perform(self, cx: &Context<'_, State>) -> Result<Done, JobError> {
+        cx.state().record(Self::KIND, &self.marker, cx.attempt());
+        tokio::time::sleep(Duration::from_millis(self.millis)).await;
+        Ok(Done::done())
+    }
+}
+
 fn runner(probe: &State) -> Runner<State> {
     Runner::new()
         .with_state(Arc::clone(probe))
@@ -471,6 +490,7 @@ fn runner(probe: &State) -> Runner<State> {
         .job::<Fragile>()
         .job::<Explosive>()
         .job::<Counted>()
+        .job::<Slow>()
 }
 
 fn settings(dlq_url: &str, max_receive_count: u32) -> Settings {
@@ -669,6 +689,82 @@ async fn a_custom_job_sent_twice_runs_once_with_the_ledger() -> Result<()> {
     )
     .await?;
     assert_eq!(probe.attempts("counted", &marker), [1], "{stats:?}");
+    assert_eq!((stats.done, stats.duplicates), (1, 1), "{stats:?}");
+    Ok(())
+}
+
+/// The queue's visibility timeout in these tests, and the slow job's length.
+const SHORT_VISIBILITY_SECONDS: u32 = 2;
+const SLOW_JOB: Duration = Duration::from_secs(6);
+
+#[tokio::test]
+async fn a_job_slower_than_the_visibility_timeout_runs_once_without_the_ledger() -> Result<()> {
+    let local = LocalAws::connect().await?;
+    let queues = local
+        .fresh_queues("heartbeat", 3, SHORT_VISIBILITY_SECONDS)
+        .await?;
+    let marker = unique_suffix();
+    let jobs = Jobs::new(local.sqs.clone()).with_default_queue(&queues.url);
+    jobs.enqueue(&Slow {
+        marker: marker.clone(),
+        millis: SLOW_JOB.as_millis() as u64,
+    })
+    .await?;
+    let probe = State::default();
+    // No ledger: only the heartbeat keeps the message hidden while the job runs,
+    // and the worker's other receive polls the queue all along.
+    let handler = local
+        .handler_with(local.ses.clone(), settings(&queues.dlq_url, 3))
+        .with_runner(runner(&probe));
+    let stats = run_worker_until(
+        handler,
+        &local,
+        &queues.url,
+        Duration::from_secs(30),
+        || async {
+            let finished = !probe.attempts("slow", &marker).is_empty()
+                && local.queue_depth(&queues.url).await? == 0;
+            Ok(finished.then_some(()))
+        },
+    )
+    .await?;
+    assert_eq!(probe.attempts("slow", &marker), [1], "{stats:?}");
+    assert_eq!((stats.done, stats.retried), (1, 0), "{stats:?}");
+    assert_eq!(local.queue_depth(&queues.dlq_url).await?, 0);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_slow_job_keeps_its_ledger_lease_so_a_copy_is_a_duplicate() -> Result<()> {
+    let local = LocalAws::connect().await?;
+    let queues = local
+        .fresh_queues("lease", 5, SHORT_VISIBILITY_SECONDS)
+        .await?;
+    let marker = unique_suffix();
+    let jobs = Jobs::new(local.sqs.clone()).with_default_queue(&queues.url);
+    let options = EnqueueOptions::default().id(format!("slow-{marker}"));
+    let job = Slow {
+        marker: marker.clone(),
+        millis: SLOW_JOB.as_millis() as u64,
+    };
+    jobs.enqueue_with(&job, options.clone()).await?;
+    jobs.enqueue_with(&job, options).await?;
+    let probe = State::default();
+    // A lease shorter than the job: without renewal the copy would claim the job
+    // when the lease ran out and run it a second time.
+    let handler = local
+        .handler_with(local.ses.clone(), settings(&queues.dlq_url, 5))
+        .with_runner(runner(&probe))
+        .with_ledger(local.ledger(Duration::from_secs(2))?);
+    let stats = run_worker_until(
+        handler,
+        &local,
+        &queues.url,
+        Duration::from_secs(40),
+        || async { Ok((local.queue_depth(&queues.url).await? == 0).then_some(())) },
+    )
+    .await?;
+    assert_eq!(probe.attempts("slow", &marker), [1], "{stats:?}");
     assert_eq!((stats.done, stats.duplicates), (1, 1), "{stats:?}");
     Ok(())
 }
