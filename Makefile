@@ -5,7 +5,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 LOCAL := infra/local/local.sh
 
-.PHONY: help demo test load lint lint-template build bins unit build-lambda deploy local-up local-down local-install clean-local
+.PHONY: help demo test load lint lint-template build bins unit build-lambda deploy local-up local-down local-install clean-local bench
 
 help:
 	@echo "make demo        the main job end to end: a mail, an upload, a delayed job and a poison"
@@ -24,6 +24,9 @@ help:
 	@echo "make load        only the fault and load test, with its figures (LOAD_JOBS=2000,"
 	@echo "                 LOAD_FAULTS_PER_MILLE=100)"
 	@echo "LOCAL_AWS=docker make local-up   runs the pinned LocalStack image instead (needs Docker)"
+	@echo "make bench       the benchmark: ours against the raw SDK, boto3 and Powertools, one table per"
+	@echo "                 section, also in bench/results/latest.md (bench/README.md; BENCH_ONLY=A,C"
+	@echo "                 runs some sections, BENCH_SKIP_ZIP=1 skips the arm64 zip build)"
 
 demo: bins local-install
 	infra/local/demo.sh
@@ -83,6 +86,11 @@ build:
 
 unit:
 	$(CARGO) test --workspace --locked --lib --bins --test schema --test faults
+
+# The benchmark (bench/README.md): builds the release binaries (and the arm64 zip unless
+# BENCH_SKIP_ZIP=1), then runs bench/run.py, under a local AWS when section A runs.
+bench:
+	BENCH_COMMAND="$${BENCH_COMMAND:-make bench}" CARGO="$(CARGO)" bench/bench.sh
 
 local-install:
 	$(LOCAL) install
