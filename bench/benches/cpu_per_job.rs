@@ -55,6 +55,7 @@ fn delivery(body: String) -> Delivery {
         message_id: "bench".into(),
         receipt_handle: None,
         queue_url: None,
+        queue_arn: None,
         body,
         receive_count: 1,
     }

@@ -81,6 +81,10 @@ pub struct Delivery {
     pub receipt_handle: Option<String>,
     /// The queue the message came from, when known.
     pub queue_url: Option<String>,
+    /// The queue's ARN, as a Lambda event gives it, when its URL is not known:
+    /// the URL is looked up (once per queue) only when a job needs it, to back
+    /// off or to carry a job forward, so a cold start makes no extra call.
+    pub queue_arn: Option<String>,
     pub body: String,
     /// SQS's `ApproximateReceiveCount`: 1 on the first delivery.
     pub receive_count: u32,
@@ -313,6 +317,7 @@ impl Handler {
     ) -> Self {
         let config = SdkConfig::builder()
             .behavior_version(aws_config::BehaviorVersion::latest())
+            .http_client(producer::aws::https_client())
             .region(sqs.config().region().cloned())
             .build();
         Handler::with_clients(
@@ -468,7 +473,7 @@ impl Handler {
             (None, None) => return None,
         };
         let (Some(queue_url), Some(receipt_handle)) =
-            (&delivery.queue_url, &delivery.receipt_handle)
+            (self.queue_url_of(delivery).await, &delivery.receipt_handle)
         else {
             return None;
         };
@@ -660,7 +665,7 @@ impl Handler {
         wait: std::time::Duration,
     ) -> Result<u64, JobError> {
         let due_in_seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-        let Some(queue_url) = &delivery.queue_url else {
+        let Some(queue_url) = self.queue_url_of(delivery).await else {
             return Err(JobError::Aws {
                 operation: "sqs_carry_forward",
                 class: ErrorClass::Transient,
@@ -670,7 +675,7 @@ impl Handler {
         let delay = due_in_seconds.min(u64::from(self.settings.max_delay_seconds));
         self.sqs
             .send_message()
-            .queue_url(queue_url)
+            .queue_url(&queue_url)
             .message_body(&delivery.body)
             .delay_seconds(i32::try_from(delay).unwrap_or(900))
             .message_attributes(

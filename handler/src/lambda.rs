@@ -53,6 +53,7 @@ pub fn delivery_from_record(
         message_id,
         receipt_handle: record.receipt_handle,
         queue_url,
+        queue_arn: record.event_source_arn,
         body: record.body.unwrap_or_default(),
         receive_count,
     })
@@ -72,11 +73,7 @@ impl Handler {
     ) -> Result<SqsBatchResponse, EventError> {
         let mut deliveries = Vec::with_capacity(event.records.len());
         for (index, record) in event.records.into_iter().enumerate() {
-            let queue_url = match &record.event_source_arn {
-                Some(arn) => self.queue_url_for(arn).await,
-                None => None,
-            };
-            deliveries.push(delivery_from_record(index, record, queue_url)?);
+            deliveries.push(delivery_from_record(index, record, None)?);
         }
         let order: Vec<String> = deliveries.iter().map(|d| d.message_id.clone()).collect();
         let processed = self.process_batch_until(deliveries, deadline).await;
@@ -93,8 +90,17 @@ impl Handler {
         Ok(response)
     }
 
-    /// The URL of the queue an event came from (`arn:aws:sqs:REGION:ACCOUNT:NAME`),
-    /// looked up once. Without it, retries wait the queue's visibility timeout.
+    /// The URL of the queue a message came from: given, or looked up from its
+    /// ARN (`arn:aws:sqs:REGION:ACCOUNT:NAME`) once per queue. Without it, retries
+    /// wait the queue's visibility timeout.
+    pub(crate) async fn queue_url_of(&self, delivery: &Delivery) -> Option<String> {
+        match (&delivery.queue_url, &delivery.queue_arn) {
+            (Some(url), _) => Some(url.clone()),
+            (None, Some(arn)) => self.queue_url_for(arn).await,
+            (None, None) => None,
+        }
+    }
+
     async fn queue_url_for(&self, arn: &str) -> Option<String> {
         if let Some(url) = self.queue_urls.lock().ok()?.get(arn) {
             return Some(url.clone());

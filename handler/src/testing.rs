@@ -112,6 +112,7 @@ where
 fn offline_clients() -> AwsClients {
     let config = SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
+        .http_client(producer::aws::https_client())
         .region(Region::new("us-east-1"))
         .endpoint_url("http://127.0.0.1:9")
         .build();

@@ -294,6 +294,7 @@ fn delivery_of(message: Message, queue_url: &str) -> Option<Delivery> {
         message_id: message.message_id?,
         receipt_handle: Some(message.receipt_handle?),
         queue_url: Some(queue_url.to_owned()),
+        queue_arn: None,
         body: message.body.unwrap_or_default(),
         receive_count,
     })

@@ -32,6 +32,7 @@ fn delivery(body: String, receive_count: u32) -> Delivery {
         message_id: "m-1".into(),
         receipt_handle: None,
         queue_url: None,
+        queue_arn: None,
         body,
         receive_count,
     }
@@ -227,6 +228,7 @@ async fn a_timeout_is_transient() {
     });
     let ses_config = aws_sdk_sesv2::Config::builder()
         .behavior_version_latest()
+        .http_client(producer::aws::https_client())
         .region(aws_sdk_sesv2::config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_sesv2::config::Credentials::new(
             "test", "test", None, None, "test",

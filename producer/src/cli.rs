@@ -1245,6 +1245,7 @@ mod tests {
         // Only SQS is called; the other clients are never used.
         let config = aws_config::SdkConfig::builder()
             .behavior_version(aws_config::BehaviorVersion::latest())
+            .http_client(crate::aws::https_client())
             .region(aws_config::Region::new("us-east-1"))
             .build();
         let code = run(

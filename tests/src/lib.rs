@@ -126,6 +126,7 @@ impl LocalAws {
         let env = LocalEnv::load()?;
         let region = env.get("AWS_REGION").unwrap_or("us-east-1").to_owned();
         let config = aws_config::defaults(BehaviorVersion::latest())
+            .http_client(producer::aws::https_client())
             .region(Region::new(region))
             .endpoint_url(env.get("AWS_ENDPOINT_URL")?)
             .credentials_provider(aws_sdk_sqs::config::Credentials::new(

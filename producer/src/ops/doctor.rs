@@ -1216,6 +1216,7 @@ mod tests {
     fn config(region: Option<&str>, credentials: bool) -> aws_config::SdkConfig {
         let mut config = aws_config::SdkConfig::builder()
             .behavior_version(aws_config::BehaviorVersion::latest())
+            .http_client(crate::aws::https_client())
             // Nothing listens here: a call no rule answers fails at once.
             .endpoint_url("http://127.0.0.1:9");
         if let Some(region) = region {

@@ -459,6 +459,7 @@ async fn a_permanent_failure_stays_queued_while_the_dlq_is_missing() -> Result<(
         message_id: message.message_id.clone().unwrap_or_default(),
         receipt_handle: message.receipt_handle.clone(),
         queue_url: None,
+        queue_arn: None,
         body: message.body.clone().unwrap_or_default(),
         receive_count: 1,
     };

@@ -122,6 +122,7 @@ async fn a_call_that_never_answers_is_cut_off_and_the_job_retried() -> Result<()
         message_id: "hung-1".into(),
         receipt_handle: None,
         queue_url: None,
+        queue_arn: None,
         body: local.text_mail("never answered").to_json(),
         receive_count: 1,
     };
