@@ -581,6 +581,23 @@ def b_enqueue_ours(jobs: Path) -> dict:
     return result
 
 
+MILLION = int(os.environ.get("BENCH_MILLION", "1000000"))
+
+
+def b_enqueue_million() -> dict:
+    """A million-line JSON Lines file through `jobs enqueue --json`: its peak RSS."""
+    stub = STUB.need()
+    jobs = jobs_file(MILLION, 64, STUB_BUCKET)
+    base = stub.stats()["sent"]
+    usage = run_child("b-enqueue-million", [binary("jobs"), "enqueue", "--json", str(jobs), "--queue-url", stub.queue_url, "--sends-in-flight", str(S_A), "--output", "json"], stub.env())
+    sent = stub.stats()["sent"] - base
+    if sent != MILLION:
+        raise Unavailable(f"invalid: the stub got {sent:,} messages, not {MILLION:,}")
+    result = {"rss_mb": usage.maxrss_kib / 1024, "rate": MILLION / usage.wall_s}
+    log(f"  -> peak RSS {result['rss_mb']:.1f} MB, {result['rate']:,.0f} jobs/s over {usage.wall_s:.1f} s")
+    return result
+
+
 def b_enqueue_raw(jobs: Path) -> dict:
     stub = STUB.need()
     base = stub.stats()["sent"]
@@ -665,6 +682,8 @@ def section_b() -> Section:
     ours = attempt("B enqueue ours", lambda: b_enqueue_ours(jobs))
     log("B: enqueue, raw")
     raw = attempt("B enqueue raw", lambda: b_enqueue_raw(jobs))
+    log(f"B: enqueue {MILLION:,} lines, ours (peak RSS)")
+    million = attempt("B enqueue million", b_enqueue_million)
     log("B: drain, ours")
     d_ours = attempt("B drain ours", b_drain_ours)
     log("B: drain, raw")
@@ -680,6 +699,8 @@ def section_b() -> Section:
     sec.row("enqueue, jobs/s while sending (stub's counter)", pick(ours, "phase"), pick(raw, "phase"), rate, peer_label="raw", ratio=div)
     sec.row("enqueue, whole command, s", pick(ours, "wall"), pick(raw, "wall"), ms, peer_label="raw", ratio=div)
     sec.row("enqueue, client CPU s per 1,000 jobs", pick(ours, "cpu"), pick(raw, "cpu"), cpu, peer_label="raw", ratio=lambda o, p: p / o)
+    sec.row(f"enqueue {MILLION:,} lines of 64 B jobs: peak RSS, MB", pick(million, "rss_mb"), "—", lambda v: f"{v:.1f}", target="< 50 MB", ok_ours=lambda v: v < 50)
+    sec.row(f"enqueue {MILLION:,} lines: jobs/s (whole command)", pick(million, "rate"), "—", rate)
     sec.row(f"drain, jobs/s (C={C_STUB}, {N_STUB_DRAIN:,} jobs)", pick(d_ours, "rate"), pick(d_raw, "rate"), rate, peer_label="raw", ratio=div, target="≥ 10,000 jobs/s", ok_ours=lambda v: v >= 10_000)
     sec.row("drain, client CPU s per 1,000 jobs", pick(d_ours, "cpu"), pick(d_raw, "cpu"), cpu, peer_label="raw", ratio=lambda o, p: p / o)
     sec.row("Lambda path, ms per batch of 10", l_ours, l_pt, ms, peer_label="Powertools", ratio=lambda o, p: p / o, target="Powertools/ours ≥ 5", ok_ratio=lambda r: r >= 5)

@@ -1,9 +1,11 @@
 //! The same job logic as a long-polling loop, for running outside Lambda.
 //!
 //! It behaves like Lambda's SQS event source, pipelined: several receives are in
-//! flight at once, each job starts as soon as a slot is free (one bound on
-//! running jobs, across batches), each message is deleted as soon as its job is
-//! settled (deletes gathered for a few milliseconds into one call), and a job
+//! flight at once, each filling a small buffer of received messages (room for as
+//! many as there are job slots, taken ten at a time, so receives stay full);
+//! each job starts from that buffer as soon as a slot is free (one bound on
+//! running jobs, across batches); each message is deleted as soon as its job is
+//! settled (deletes gathered for a few milliseconds into one call); and a job
 //! that runs long keeps its message hidden with a heartbeat. A message left on
 //! the queue comes back after its visibility timeout, so the queue's redrive
 //! policy applies as on Lambda.
@@ -100,16 +102,23 @@ pub fn shutdown_channel() -> (watch::Sender<bool>, watch::Receiver<bool>) {
     watch::channel(false)
 }
 
-/// What the receive loops share.
+/// What the receive loops and the jobs share.
 struct Pipeline {
     handler: Handler,
     sqs: aws_sdk_sqs::Client,
     settings: WorkerSettings,
     /// One permit per running job: the bound across batches.
     slots: Arc<Semaphore>,
+    /// One permit per received message not yet started: the buffer's bound.
+    room: Arc<Semaphore>,
+    /// Messages per receive: ten, or fewer when the buffer is smaller.
+    per_receive: u32,
     settled: mpsc::UnboundedSender<String>,
     stats: Mutex<WorkerStats>,
 }
+
+/// A received message waiting for a job slot, with its place in the buffer.
+type Received = (Delivery, OwnedSemaphorePermit);
 
 /// Receives and runs jobs until `shutdown` fires. Every job in hand is finished
 /// (run, settled and its message deleted) before returning; a receive still in
@@ -137,15 +146,37 @@ pub async fn run(
         sqs: sqs.clone(),
         settings: settings.clone(),
         slots: Arc::new(Semaphore::new(concurrency)),
+        room: Arc::new(Semaphore::new(concurrency)),
+        per_receive: settings.max_messages.clamp(1, 10).min(concurrency as i32) as u32,
         settled,
         stats: Mutex::default(),
     });
 
     let (stop, stopped) = watch::channel(false);
+    let (ready, mut waiting) = mpsc::channel::<Received>(concurrency);
     let mut receivers = JoinSet::new();
     for _ in 0..settings.receives_for(concurrency) {
-        receivers.spawn(receive_loop(Arc::clone(&pipeline), stopped.clone()));
+        receivers.spawn(receive_loop(
+            Arc::clone(&pipeline),
+            stopped.clone(),
+            ready.clone(),
+        ));
     }
+    drop(ready);
+    // Starts each received job as soon as a slot frees. It ends when every
+    // receive loop has ended and the buffer is empty: what was received runs.
+    let starter = {
+        let pipeline = Arc::clone(&pipeline);
+        tokio::spawn(async move {
+            while let Some((delivery, place)) = waiting.recv().await {
+                let Ok(slot) = Arc::clone(&pipeline.slots).acquire_owned().await else {
+                    break;
+                };
+                drop(place);
+                tokio::spawn(run_job(Arc::clone(&pipeline), delivery, Some(slot)));
+            }
+        })
+    };
     let mut failure = None;
     tokio::select! {
         _ = shutdown.wait_for(|stop| *stop) => {}
@@ -157,6 +188,7 @@ pub async fn run(
             failure.get_or_insert(e);
         }
     }
+    let _ = starter.await;
     // Every running job holds a slot until its message is settled: holding them
     // all means nothing is in hand.
     let all_settled = pipeline.slots.acquire_many(concurrency as u32).await;
@@ -208,33 +240,27 @@ async fn visibility_timeout_of(
     }
 }
 
-/// One receive after another, each asking for as many messages as there are
-/// free job slots (at least one, at most `max_messages`).
+/// One receive after another, each when the buffer has room for a full one.
 async fn receive_loop(
     pipeline: Arc<Pipeline>,
     mut stopped: watch::Receiver<bool>,
+    ready: mpsc::Sender<Received>,
 ) -> Result<(), WorkerError> {
     let settings = &pipeline.settings;
     let mut receive_failures = 0u32;
     loop {
-        let mut slots = tokio::select! {
+        let mut places = tokio::select! {
             _ = stopped.wait_for(|stop| *stop) => return Ok(()),
-            slot = Arc::clone(&pipeline.slots).acquire_owned() => match slot {
-                Ok(slot) => slot,
+            places = Arc::clone(&pipeline.room).acquire_many_owned(pipeline.per_receive) => match places {
+                Ok(places) => places,
                 Err(_) => return Ok(()),
             },
         };
-        while (slots.num_permits() as i32) < settings.max_messages.clamp(1, 10) {
-            match Arc::clone(&pipeline.slots).try_acquire_owned() {
-                Ok(more) => slots.merge(more),
-                Err(_) => break,
-            }
-        }
         let receive = pipeline
             .sqs
             .receive_message()
             .queue_url(&settings.queue_url)
-            .max_number_of_messages(slots.num_permits() as i32)
+            .max_number_of_messages(pipeline.per_receive as i32)
             .wait_time_seconds(settings.wait_seconds)
             .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
             .message_attribute_names("All")
@@ -255,7 +281,7 @@ async fn receive_loop(
                 });
             }
             Err(err) => {
-                drop(slots);
+                drop(places);
                 receive_failures += 1;
                 let pause = Duration::from_millis(250 * 2u64.pow(receive_failures.min(5)));
                 tracing::warn!(error = %describe(&err), pause_ms = pause.as_millis() as u64, "receive failed; trying again");
@@ -274,11 +300,15 @@ async fn receive_loop(
             .unwrap_or_else(|e| e.into_inner())
             .batches += 1;
         for message in messages {
-            let Some(delivery) = delivery_of(message, &settings.queue_url) else {
+            let (Some(delivery), Some(place)) =
+                (delivery_of(message, &settings.queue_url), places.split(1))
+            else {
                 continue;
             };
-            let slot = slots.split(1);
-            tokio::spawn(run_job(Arc::clone(&pipeline), delivery, slot));
+            // The channel holds as many as the buffer has room for: never waits.
+            if ready.send((delivery, place)).await.is_err() {
+                return Ok(());
+            }
         }
     }
 }
