@@ -68,10 +68,13 @@ endif
 PACKAGE ?= $(LAMBDA_BIN)
 CRATE ?= $(PACKAGE)
 
-# cargo-lambda cross-compiles with zig, both from .venv/lambda.
+# cargo-lambda cross-compiles with zig, both from .venv/lambda. The Lambda build
+# optimizes for size (LAMBDA_OPT_LEVEL, README "Performance": the zip and the cold
+# start); the x86-64 release binaries keep opt-level 3.
+LAMBDA_OPT_LEVEL ?= s
 build-lambda: local-install
 	rustup target add aarch64-unknown-linux-gnu
-	PATH="$(CURDIR)/$(LAMBDA_TOOLS):$$PATH" cargo-lambda lambda build --release --arm64 -p $(PACKAGE) --bin $(LAMBDA_BIN) --output-format zip
+	CARGO_PROFILE_RELEASE_OPT_LEVEL=$(LAMBDA_OPT_LEVEL) PATH="$(CURDIR)/$(LAMBDA_TOOLS):$$PATH" cargo-lambda lambda build --release --arm64 -p $(PACKAGE) --bin $(LAMBDA_BIN) --output-format zip
 	@ls -l target/lambda/$(LAMBDA_BIN)/bootstrap.zip | awk '{ printf "target/lambda/$(LAMBDA_BIN)/bootstrap.zip: %.1f MB (%d bytes)\n", $$5 / 1048576, $$5 }'
 
 # sam build + sam deploy with the same binary (see infra/deploy.sh). The first
@@ -79,7 +82,7 @@ build-lambda: local-install
 # later ones reuse them, with what BIN and PARAMS change.
 deploy: local-install
 	rustup target add aarch64-unknown-linux-gnu
-	BIN='$(BIN)' CRATE='$(if $(BIN),$(CRATE))' PARAMS='$(PARAMS)' infra/deploy.sh
+	CARGO_PROFILE_RELEASE_OPT_LEVEL=$(LAMBDA_OPT_LEVEL) BIN='$(BIN)' CRATE='$(if $(BIN),$(CRATE))' PARAMS='$(PARAMS)' infra/deploy.sh
 
 build:
 	$(CARGO) build --workspace --all-targets --locked

@@ -3,8 +3,9 @@
 # markdown table per section and writes them to bench/results/latest.md.
 #
 #   1. .venv/bench from bench/requirements.txt (rebuilt when the pin file changes)
-#   2. the release binaries: cargo build --release --locked -p bench -p producer -p handler
-#      (and the criterion bench compiled, when section C runs)
+#   2. the release binaries: cargo build --release --locked -p bench -p producer -p handler;
+#      the handler and bench-hello as the Lambda zip builds them (opt-level "s"), for
+#      x86-64, in target/lambda-x86 (D and E); the criterion bench, when C runs
 #   3. the arm64 zip (make build-lambda, ~6 min) unless BENCH_SKIP_ZIP=1 or E is left out
 #   4. bench/run.py, under infra/local/local.sh run (LocalStack) when section A runs
 #
@@ -49,6 +50,13 @@ fi
 # 2. The binaries, before any emulator runs.
 say "cargo build --release -p bench -p producer -p handler"
 "$cargo" build --release --locked -p bench -p producer -p handler
+if selected D || selected E; then
+  # The Lambda binaries as the zip builds them (opt-level "s", see the Makefile's
+  # build-lambda), for this machine: what D and E measure.
+  say "the handler and bench-hello as the Lambda zip builds them, for x86-64 (target/lambda-x86)"
+  CARGO_PROFILE_RELEASE_OPT_LEVEL="${LAMBDA_OPT_LEVEL:-s}" "$cargo" build --release --locked \
+    --target-dir target/lambda-x86 -p handler -p bench --bin handler --bin bench-hello
+fi
 if selected C && [ "${BENCH_CRITERION:-run}" != read ]; then
   say "compiling the criterion bench (run.py runs it)"
   "$cargo" bench -p bench --bench cpu_per_job --locked --no-run

@@ -69,6 +69,8 @@ PY = sys.executable
 REGION = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
 TARGET_DIR = Path(os.environ.get("CARGO_TARGET_DIR") or ROOT / "target")
 BIN_DIR = Path(os.environ.get("BENCH_BIN_DIR") or TARGET_DIR / "release")
+# D and E run the Lambda binaries as the zip builds them (opt-level "s"), for x86-64.
+LAMBDA_BIN_DIR = Path(os.environ.get("BENCH_LAMBDA_BIN_DIR") or TARGET_DIR / "lambda-x86" / "release")
 TIMEOUT = float(os.environ.get("BENCH_TIMEOUT", "900"))
 N_A = int(os.environ.get("BENCH_JOBS", "3000"))
 N_STUB = int(os.environ.get("BENCH_STUB_JOBS", "100000"))
@@ -113,8 +115,8 @@ def pick(result: object, key: str) -> Value:
     return result[key] if isinstance(result, dict) else str(result)
 
 
-def binary(name: str) -> str:
-    path = BIN_DIR / name
+def binary(name: str, directory: Optional[Path] = None) -> str:
+    path = (directory or BIN_DIR) / name
     if not (path.is_file() and os.access(path, os.X_OK)):
         raise Unavailable(f"missing: {rel(path)}")
     return str(path)
@@ -782,9 +784,9 @@ def section_d() -> Section:
     sec = Section("D", f"Cold start (fake Runtime API, {COLD_RUNS} runs, medians; ms)")
     event = first_event(jobs_file(1, 256, STUB_BUCKET))
     log("D: cold start, handler")
-    h = attempt("D handler", lambda: d_coldstart(binary("handler"), event, "handler"))
+    h = attempt("D handler", lambda: d_coldstart(binary("handler", LAMBDA_BIN_DIR), event, "handler"))
     log("D: cold start, bench-hello")
-    hello = attempt("D hello", lambda: d_coldstart(binary("bench-hello"), event, "hello"))
+    hello = attempt("D hello", lambda: d_coldstart(binary("bench-hello", LAMBDA_BIN_DIR), event, "hello"))
     div = lambda o, p: o / p  # noqa: E731
     sec.row("init: start to first poll of the Runtime API", pick(h, "init_ms"), pick(hello, "init_ms"), ms, peer_label="hello", ratio=div, target="≤ 2 × hello", ok_ratio=lambda r: r <= 2)
     sec.row("first invocation vs warm (one upload)", pick(h, "first_ms"), pick(h, "warm_ms"), ms, peer_label="warm", ratio=div, target="≤ 1.2 × warm", ok_ratio=lambda r: r <= 1.2)
@@ -828,7 +830,7 @@ def peak_rss_kib(exe: str, event: Path, extra_env: list[str], name: str) -> int:
 
 def e_rss(exe_name: str, event: Path) -> float:
     stub = STUB.need()
-    exe = binary(exe_name)
+    exe = binary(exe_name, LAMBDA_BIN_DIR)
     base = stub.stats()["put"]
     log(f"  e-rss-{exe_name}: one invocation, 10 x 256 KiB uploads")
     kib = peak_rss_kib(exe, event, [f"JOBS_DLQ_URL={stub.dlq_url}", f"AWS_ENDPOINT_URL={stub.url}"], f"e-rss-{exe_name}")

@@ -88,3 +88,70 @@ async fn bad_input_exits_non_zero_names_the_field_and_sends_nothing() -> Result<
     std::fs::remove_dir_all(&dir).ok();
     Ok(())
 }
+
+/// `jobs enqueue --json -` with `lines` on standard input.
+fn enqueue_stdin(local: &LocalAws, queues: &TestQueues, lines: &str) -> Result<Output> {
+    use std::io::Write as _;
+    let mut child = std::process::Command::new(integration_tests::workspace_binary("jobs")?)
+        .envs(local.env.child_env())
+        .env("JOBS_QUEUE_URL", &queues.url)
+        .args(["enqueue", "--json", "-", "--sends-in-flight", "4"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    let mut stdin = child.stdin.take().expect("piped");
+    stdin.write_all(lines.as_bytes())?;
+    drop(stdin);
+    Ok(child.wait_with_output()?)
+}
+
+#[tokio::test]
+async fn json_lines_on_stdin_are_all_checked_then_sent_concurrently_in_order() -> Result<()> {
+    let local = LocalAws::connect().await?;
+    let queues = local.fresh_queues("cli-stdin", 3, 30).await?;
+    let marker = integration_tests::unique_suffix();
+    let good: Vec<String> = (0..95)
+        .map(|i| {
+            local
+                .text_mail(format!("stdin {marker} {i}"))
+                .with_id(format!("stdin-{marker}-{i}"))
+                .to_json()
+        })
+        .collect();
+
+    // A bad last line: standard input is read to its end and checked before
+    // anything goes out, so nothing is sent.
+    let mut bad = good.clone();
+    bad.push(good[0].replace("\"to\":[", "\"to\":[\"not an address\","));
+    let refused = enqueue_stdin(&local, &queues, &(bad.join("\n") + "\n"))?;
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("job 95 "), "{stderr}");
+    assert!(stderr.contains("nothing was sent"), "{stderr}");
+    assert_eq!(local.queue_depth(&queues.url).await?, 0);
+
+    // All good: ten calls, four in flight, reported in the order of the input.
+    let sent = enqueue_stdin(&local, &queues, &(good.join("\n") + "\n"))?;
+    assert!(
+        sent.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sent.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&sent.stdout);
+    let ids: Vec<&str> = stdout
+        .lines()
+        .filter_map(|line| line.strip_prefix("enqueued mail job "))
+        .filter_map(|rest| rest.split(' ').next())
+        .collect();
+    let expected: Vec<String> = (0..95).map(|i| format!("stdin-{marker}-{i}")).collect();
+    assert_eq!(ids, expected);
+    // Piped, no progress bar: stderr stays empty.
+    assert!(
+        sent.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&sent.stderr)
+    );
+    assert_eq!(local.queue_depth(&queues.url).await?, 95);
+    Ok(())
+}
