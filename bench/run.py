@@ -379,7 +379,7 @@ def a_enqueue(emu: Emulator, env: dict, jobs: Path, who: str) -> dict:
         seconds = usage.wall_s
     elif who == "raw":
         usage = run_child("a-enqueue-raw", [binary("bench-raw"), "send", "--queue-url", url, "--file", str(jobs), "--concurrency", str(S_A)], env)
-        seconds = usage.json()["seconds"]
+        seconds = usage.wall_s  # as ours: the whole command
     else:
         usage = run_child("a-enqueue-boto3", [PY, str(BENCH / "peers/enqueue.py"), "--queue-url", url, "--file", str(jobs), "--threads", str(S_A)], env)
         seconds = usage.json()["seconds"]
@@ -425,7 +425,7 @@ def a_drain(emu: Emulator, env: dict, jobs: Path, who: str) -> dict:
             raise Unavailable(f"invalid: {dead} jobs went to the DLQ (see {usage.log})")
     elif who == "raw":
         usage = run_child("a-drain-raw", [exe, "drain", "--queue-url", url, "--jobs", str(N_A), "--concurrency", str(C_A)], env)
-        seconds = usage.json()["seconds"]
+        seconds = usage.wall_s  # as ours: the whole command
     else:
         usage = run_child("a-drain-boto3", [PY, str(BENCH / "peers/worker.py"), "--queue-url", url, "--jobs", str(N_A), "--threads", str(C_A)], env)
         seconds = usage.json()["seconds"]
@@ -466,7 +466,7 @@ def section_a() -> Section:
         sec.row(f"{what}, client CPU s per 1,000 jobs", ours, boto, cpu, peer_label="boto3", ratio=lambda o, p: p / o, target="boto3/ours ≥ 5", ok_ratio=lambda r: r >= 5)
         sec.row(f"{what}, client CPU s per 1,000 jobs", ours, raw, cpu, peer_label="raw", ratio=lambda o, p: p / o)
     sec.notes += [
-        "jobs/s: ours over the whole command (start-up, the file check and, for the worker, the wait for an empty queue included); raw and boto3 by their own timers (start-up and client creation left out).",
+        "jobs/s: ours and raw (both Rust) over the whole command (start-up included; for ours also the file check, and for the worker the poll for an empty queue, every 100 ms); boto3 by its own timer (Python's start-up and the import of boto3 left out, in its favour).",
         "CPU: user + sys of the client process (wait4), start-up included. Ratio columns: ours/peer for rates, peer/ours for CPU.",
         "Each contender on a fresh queue; the drain queues filled beforehand, untimed. The idempotency ledger is off (JOBS_IDEMPOTENCY_TABLE unset), as the peers have none.",
     ]
@@ -586,16 +586,35 @@ def b_enqueue_ours(jobs: Path) -> dict:
 MILLION = int(os.environ.get("BENCH_MILLION", "1000000"))
 
 
+def vm_hwm_kib(pid: int) -> Optional[int]:
+    """The process's peak resident memory so far (VmHWM), while it has not been reaped."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
 def b_enqueue_million() -> dict:
     """A million-line JSON Lines file through `jobs enqueue --json`: its peak RSS."""
     stub = STUB.need()
     jobs = jobs_file(MILLION, 64, STUB_BUCKET)
     base = stub.stats()["sent"]
-    usage = run_child("b-enqueue-million", [binary("jobs"), "enqueue", "--json", str(jobs), "--queue-url", stub.queue_url, "--sends-in-flight", str(S_A), "--output", "json"], stub.env())
+    log(f"  b-enqueue-million: jobs enqueue --json ({MILLION:,} lines)")
+    child = Child("b-enqueue-million", [binary("jobs"), "enqueue", "--json", str(jobs), "--queue-url", stub.queue_url, "--sends-in-flight", str(S_A), "--output", "json"], stub.env())
+    # VmHWM read while it runs: wait4's ru_maxrss also counts the Python parent's
+    # memory that the child shared before its exec.
+    peak_kib = 0
+    while not child.exited(0.05):
+        peak_kib = max(peak_kib, vm_hwm_kib(child.proc.pid) or 0)
+    usage = child.wait(0).check("jobs enqueue")
     sent = stub.stats()["sent"] - base
     if sent != MILLION:
         raise Unavailable(f"invalid: the stub got {sent:,} messages, not {MILLION:,}")
-    result = {"rss_mb": usage.maxrss_kib / 1024, "rate": MILLION / usage.wall_s}
+    result = {"rss_mb": peak_kib / 1024, "rate": MILLION / usage.wall_s}
     log(f"  -> peak RSS {result['rss_mb']:.1f} MB, {result['rate']:,.0f} jobs/s over {usage.wall_s:.1f} s")
     return result
 
@@ -701,7 +720,7 @@ def section_b() -> Section:
     sec.row("enqueue, jobs/s while sending (stub's counter)", pick(ours, "phase"), pick(raw, "phase"), rate, peer_label="raw", ratio=div)
     sec.row("enqueue, whole command, s", pick(ours, "wall"), pick(raw, "wall"), ms, peer_label="raw", ratio=div)
     sec.row("enqueue, client CPU s per 1,000 jobs", pick(ours, "cpu"), pick(raw, "cpu"), cpu, peer_label="raw", ratio=lambda o, p: p / o)
-    sec.row(f"enqueue {MILLION:,} lines of 64 B jobs: peak RSS, MB", pick(million, "rss_mb"), "—", lambda v: f"{v:.1f}", target="< 50 MB", ok_ours=lambda v: v < 50)
+    sec.row(f"enqueue {MILLION:,} lines of 64 B jobs: peak RSS (VmHWM, sampled every 50 ms), MB", pick(million, "rss_mb"), "—", lambda v: f"{v:.1f}", target="< 50 MB", ok_ours=lambda v: v < 50)
     sec.row(f"enqueue {MILLION:,} lines: jobs/s (whole command)", pick(million, "rate"), "—", rate)
     sec.row(f"drain, jobs/s (C={C_STUB}, {N_STUB_DRAIN:,} jobs)", pick(d_ours, "rate"), pick(d_raw, "rate"), rate, peer_label="raw", ratio=div, target="≥ 10,000 jobs/s", ok_ours=lambda v: v >= 10_000)
     sec.row("drain, client CPU s per 1,000 jobs", pick(d_ours, "cpu"), pick(d_raw, "cpu"), cpu, peer_label="raw", ratio=lambda o, p: p / o)

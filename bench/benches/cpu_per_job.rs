@@ -42,13 +42,37 @@ fn config(signed: bool) -> SdkConfig {
 
 fn handler(signed: bool) -> Handler {
     let config = config(signed);
+    if signed {
+        return Handler::from_clients(
+            aws_sdk_sesv2::Client::new(&config),
+            producer::aws::s3_client(&config),
+            aws_sdk_sqs::Client::new(&config),
+            Settings::new(DLQ),
+        );
+    }
+    // No credentials, and each client told that it may then send unsigned.
     Handler::from_clients(
-        aws_sdk_sesv2::Client::new(&config),
-        producer::aws::s3_client(&config),
-        aws_sdk_sqs::Client::new(&config),
-        Settings::new("http://127.0.0.1:9/000000000000/bench-dlq"),
+        aws_sdk_sesv2::Client::from_conf(
+            aws_sdk_sesv2::config::Builder::from(&config)
+                .allow_no_auth()
+                .build(),
+        ),
+        aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&config)
+                .force_path_style(true)
+                .allow_no_auth()
+                .build(),
+        ),
+        aws_sdk_sqs::Client::from_conf(
+            aws_sdk_sqs::config::Builder::from(&config)
+                .allow_no_auth()
+                .build(),
+        ),
+        Settings::new(DLQ),
     )
 }
+
+const DLQ: &str = "http://127.0.0.1:9/000000000000/bench-dlq";
 
 fn delivery(body: String) -> Delivery {
     Delivery {

@@ -16,35 +16,21 @@ Endpoint from AWS_ENDPOINT_URL, region from AWS_REGION/AWS_DEFAULT_REGION.
   python3 bench/peers/powertools_batch.py --events events.json --rounds 5
 """
 import argparse
-import base64
-import hashlib
 import json
-import os
 import sys
 import time
 
 import boto3
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from worker import region, upload  # the same upload work as the boto3 worker peer
 
-s3 = boto3.client(
-    "s3", region_name=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-)
+s3 = boto3.client("s3", region_name=region())
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
 def record_handler(record: SQSRecord) -> None:
-    job = json.loads(record.body)["job"]
-    data = base64.b64decode(job["body_base64"], validate=True)
-    digest = hashlib.sha256(data).digest()
-    if digest.hex() != job["sha256"]:
-        raise ValueError(f"sha256 mismatch for {job['bucket']}/{job['key']}")
-    s3.put_object(
-        Bucket=job["bucket"],
-        Key=job["key"],
-        Body=data,
-        ChecksumSHA256=base64.b64encode(digest).decode("ascii"),
-    )
+    upload(s3, record.body)
 
 
 def lambda_handler(event: dict, context: object) -> dict:
