@@ -173,7 +173,7 @@ pub async fn run(
                     break;
                 };
                 drop(place);
-                tokio::spawn(run_job(Arc::clone(&pipeline), delivery, Some(slot)));
+                tokio::spawn(run_job(Arc::clone(&pipeline), delivery, slot));
             }
         })
     };
@@ -332,7 +332,7 @@ fn delivery_of(message: Message, queue_url: &str) -> Option<Delivery> {
 
 /// Runs one job in its slot and hands its message to the deleter once settled;
 /// the slot frees when this returns.
-async fn run_job(pipeline: Arc<Pipeline>, delivery: Delivery, slot: Option<OwnedSemaphorePermit>) {
+async fn run_job(pipeline: Arc<Pipeline>, delivery: Delivery, slot: OwnedSemaphorePermit) {
     let outcome = pipeline.handler.process(&delivery).await;
     pipeline
         .stats

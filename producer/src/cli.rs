@@ -298,7 +298,7 @@ fn json_input(path: &Path) -> Result<Input, InputError> {
     })?;
     let unreadable =
         |e: std::io::Error| InputError(format!("cannot read `{}`: {e}", lines.shown()));
-    if lines.len().map_err(unreadable)? <= ONE_ENVELOPE_MAX_BYTES {
+    if lines.size_bytes().map_err(unreadable)? <= ONE_ENVELOPE_MAX_BYTES {
         let text = read_text(lines.path())?;
         let trimmed = text.trim();
         if trimmed.is_empty() {

@@ -60,12 +60,8 @@ impl JsonLines {
     }
 
     /// The input's size in bytes.
-    pub fn len(&self) -> Result<u64, std::io::Error> {
+    pub fn size_bytes(&self) -> Result<u64, std::io::Error> {
         Ok(std::fs::metadata(&self.path)?.len())
-    }
-
-    pub fn is_empty(&self) -> Result<bool, std::io::Error> {
-        Ok(self.len()? == 0)
     }
 
     /// Each non-empty line's number and envelope, from the start.

@@ -13,9 +13,11 @@ use anyhow::{Context as _, Result, ensure};
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sqs::types::QueueAttributeName;
 use handler::batch::dead_letter_attributes as attr;
+use handler::worker::WorkerStats;
 use handler::{Backoff, Context, Done, JobError, Perform, Retry, Runner, Settings};
 use integration_tests::{
-    LocalAws, attribute, eventually, run_jobs, run_worker_until, unique_suffix, workspace_binary,
+    LocalAws, TestQueues, attribute, eventually, run_jobs, run_worker_until, unique_suffix,
+    workspace_binary,
 };
 use producer::{EnqueueOptions, JobType, Jobs, SendOptions};
 use serde::{Deserialize, Serialize};
@@ -665,32 +667,55 @@ async fn a_custom_job_sent_twice_runs_once_with_the_ledger() -> Result<()> {
     let local = LocalAws::connect().await?;
     let queues = local.fresh_queues("own-twice", 3, 30).await?;
     let marker = unique_suffix();
-    let jobs = Jobs::new(local.sqs.clone()).with_default_queue(&queues.url);
-    let options = EnqueueOptions::default().id(format!("counted-{marker}"));
     let job = Counted {
         marker: marker.clone(),
     };
-    jobs.enqueue_with(&job, options.clone()).await?;
-    jobs.enqueue_with(&job, options).await?;
-    let probe = State::default();
-    let handler = local
-        .handler_with(local.ses.clone(), settings(&queues.dlq_url, 3))
-        .with_runner(runner(&probe))
-        // Both copies may come in one batch: the second then finds the first's claim
-        // and comes back when its lease ends, as a duplicate. A short lease keeps that
-        // within the test's time; the job itself takes milliseconds.
-        .with_ledger(local.ledger(Duration::from_secs(5))?);
-    let stats = run_worker_until(
-        handler,
+    // Both copies may come in one batch: the second then finds the first's claim
+    // and comes back when its lease ends, as a duplicate. A short lease keeps that
+    // within the test's time; the job itself takes milliseconds.
+    let (probe, stats) = run_twice_with_the_ledger(
         &local,
-        &queues.url,
+        &queues,
+        &job,
+        format!("counted-{marker}"),
+        3,
+        Duration::from_secs(5),
         Duration::from_secs(25),
-        || async { Ok((local.queue_depth(&queues.url).await? == 0).then_some(())) },
     )
     .await?;
     assert_eq!(probe.attempts("counted", &marker), [1], "{stats:?}");
     assert_eq!((stats.done, stats.duplicates), (1, 1), "{stats:?}");
     Ok(())
+}
+
+/// Sends `job` twice under one id, then runs the worker with the ledger (a lease
+/// of `lease`) until the queue is empty.
+async fn run_twice_with_the_ledger<J: JobType>(
+    local: &LocalAws,
+    queues: &TestQueues,
+    job: &J,
+    id: String,
+    max_receive_count: u32,
+    lease: Duration,
+    timeout: Duration,
+) -> Result<(State, WorkerStats)> {
+    let jobs = Jobs::new(local.sqs.clone()).with_default_queue(&queues.url);
+    let options = EnqueueOptions::default().id(id);
+    jobs.enqueue_with(job, options.clone()).await?;
+    jobs.enqueue_with(job, options).await?;
+    let probe = State::default();
+    let handler = local
+        .handler_with(
+            local.ses.clone(),
+            settings(&queues.dlq_url, max_receive_count),
+        )
+        .with_runner(runner(&probe))
+        .with_ledger(local.ledger(lease)?);
+    let stats = run_worker_until(handler, local, &queues.url, timeout, || async {
+        Ok((local.queue_depth(&queues.url).await? == 0).then_some(()))
+    })
+    .await?;
+    Ok((probe, stats))
 }
 
 /// The queue's visibility timeout in these tests, and the slow job's length.
@@ -741,27 +766,20 @@ async fn a_slow_job_keeps_its_ledger_lease_so_a_copy_is_a_duplicate() -> Result<
         .fresh_queues("lease", 5, SHORT_VISIBILITY_SECONDS)
         .await?;
     let marker = unique_suffix();
-    let jobs = Jobs::new(local.sqs.clone()).with_default_queue(&queues.url);
-    let options = EnqueueOptions::default().id(format!("slow-{marker}"));
     let job = Slow {
         marker: marker.clone(),
         millis: SLOW_JOB.as_millis() as u64,
     };
-    jobs.enqueue_with(&job, options.clone()).await?;
-    jobs.enqueue_with(&job, options).await?;
-    let probe = State::default();
     // A lease shorter than the job: without renewal the copy would claim the job
     // when the lease ran out and run it a second time.
-    let handler = local
-        .handler_with(local.ses.clone(), settings(&queues.dlq_url, 5))
-        .with_runner(runner(&probe))
-        .with_ledger(local.ledger(Duration::from_secs(2))?);
-    let stats = run_worker_until(
-        handler,
+    let (probe, stats) = run_twice_with_the_ledger(
         &local,
-        &queues.url,
+        &queues,
+        &job,
+        format!("slow-{marker}"),
+        5,
+        Duration::from_secs(2),
         Duration::from_secs(40),
-        || async { Ok((local.queue_depth(&queues.url).await? == 0).then_some(())) },
     )
     .await?;
     assert_eq!(probe.attempts("slow", &marker), [1], "{stats:?}");
