@@ -502,11 +502,16 @@ impl Handler {
         envelope: Envelope,
         deadline: Option<SystemTime>,
     ) -> Result<Progress, Failure> {
-        envelope.validate().map_err(JobError::from)?;
         let wait = envelope
             .due_at()
             .and_then(|due| due.duration_since(SystemTime::now()).ok())
             .filter(|wait| !wait.is_zero());
+        // A job that runs now has its upload body decoded once, as it is written.
+        match wait {
+            None => envelope.validate_before_upload(),
+            Some(_) => envelope.validate(),
+        }
+        .map_err(JobError::from)?;
         match wait {
             None => self.run_once(delivery, envelope, deadline).await,
             Some(_) if self.is_cancelled(&envelope).await? => Ok(Progress::Cancelled),

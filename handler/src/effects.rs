@@ -63,6 +63,15 @@ pub async fn put_upload(s3: &aws_sdk_s3::Client, upload: &UploadJob) -> Result<(
             format!("is not standard base64: {e}"),
         )]))
     })?;
+    put_upload_bytes(s3, upload, bytes).await
+}
+
+/// [`put_upload`] with the body already decoded from `job.body_base64`.
+pub async fn put_upload_bytes(
+    s3: &aws_sdk_s3::Client,
+    upload: &UploadJob,
+    bytes: Vec<u8>,
+) -> Result<(), JobError> {
     let checksum = upload.sha256_base64().ok_or_else(|| {
         JobError::Invalid(ValidationErrors(vec![FieldError::new(
             "job.sha256",

@@ -240,14 +240,16 @@ impl<'a, S> Context<'a, S> {
     /// Writes an object as an `upload` job does: the same checks, the same S3
     /// `PutObject` request with its SHA-256 checked by S3.
     pub async fn put_object(&self, upload: UploadJob) -> Result<(), JobError> {
-        JobType::validate(&upload)?;
+        producer::contract::validate::validate_upload_before_write(&upload)?;
         self.put_checked_object(upload).await
     }
 
-    /// Writes an upload that has passed the upload checks already.
+    /// Writes an upload that has passed the upload checks but for its body's,
+    /// which decodes it: the bytes written are the bytes checked.
     async fn put_checked_object(&self, upload: UploadJob) -> Result<(), JobError> {
+        let bytes = producer::contract::validate::upload_body(&upload)?;
         match &self.parts.effects {
-            Effects::Aws => effects::put_upload(&self.parts.aws.s3, &upload).await,
+            Effects::Aws => effects::put_upload_bytes(&self.parts.aws.s3, &upload, bytes).await,
             Effects::Recorded(log) => {
                 log.lock()
                     .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -259,7 +261,8 @@ impl<'a, S> Context<'a, S> {
 }
 
 // The built-in kinds were checked with their envelope, before their time came
-// (`Envelope::validate`); their effects are not checked a second time.
+// (`Envelope::validate_before_upload`); their effects are not checked a second
+// time, but for an upload's body, which is checked as it is decoded for S3.
 impl<S: Send + Sync> Perform<S> for MailJob {
     async fn perform(self, cx: &Context<'_, S>) -> Result<Done, JobError> {
         cx.send_checked_mail(self).await?;

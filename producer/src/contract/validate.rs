@@ -82,6 +82,17 @@ impl Collector {
 impl Envelope {
     /// Checks every field. Field names in errors are paths such as `job.to[3]`.
     pub fn validate(&self) -> Result<(), ValidationErrors> {
+        self.check(UploadBody::Check)
+    }
+
+    /// Every check of [`Envelope::validate`] but the decoding and hashing of an
+    /// upload's body, for a job about to run: [`upload_body`] does that once,
+    /// and returns the bytes for the write, so they are not decoded twice.
+    pub fn validate_before_upload(&self) -> Result<(), ValidationErrors> {
+        self.check(UploadBody::Later)
+    }
+
+    fn check(&self, upload_body: UploadBody) -> Result<(), ValidationErrors> {
         let mut errors = Collector::default();
         check_id(&mut errors, &self.id);
         if !is_rfc3339(&self.created_at) {
@@ -98,16 +109,24 @@ impl Envelope {
                 "is not an RFC 3339 time such as `2026-11-28T04:21:00Z`",
             );
         }
-        check_job(&mut errors, &self.job);
+        check_job(&mut errors, &self.job, upload_body);
         errors.finish()
     }
+}
+
+/// Whether an upload's body is decoded and hashed with the other checks, or
+/// later by [`upload_body`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum UploadBody {
+    Check,
+    Later,
 }
 
 /// Checks a job alone, without its envelope: the built-ins' rules, or a custom
 /// kind's name (its payload is its handler's to read).
 pub fn validate_job(job: &Job) -> Result<(), ValidationErrors> {
     let mut errors = Collector::default();
-    check_job(&mut errors, job);
+    check_job(&mut errors, job, UploadBody::Check);
     errors.finish()
 }
 
@@ -121,14 +140,30 @@ pub fn validate_mail(mail: &MailJob) -> Result<(), ValidationErrors> {
 /// Checks an upload job alone (field names as in an envelope: `job.key`).
 pub fn validate_upload(upload: &UploadJob) -> Result<(), ValidationErrors> {
     let mut errors = Collector::default();
-    check_upload(&mut errors, upload);
+    check_upload(&mut errors, upload, UploadBody::Check);
     errors.finish()
 }
 
-fn check_job(errors: &mut Collector, job: &Job) {
+/// [`validate_upload`] but for the body, which [`upload_body`] checks.
+pub fn validate_upload_before_write(upload: &UploadJob) -> Result<(), ValidationErrors> {
+    let mut errors = Collector::default();
+    check_upload(&mut errors, upload, UploadBody::Later);
+    errors.finish()
+}
+
+/// An upload's bytes, decoded from `job.body_base64` once and checked against
+/// `job.sha256`: what is written to S3.
+pub fn upload_body(upload: &UploadJob) -> Result<Vec<u8>, ValidationErrors> {
+    let mut errors = Collector::default();
+    let bytes = check_body(&mut errors, upload);
+    errors.finish()?;
+    Ok(bytes.unwrap_or_default())
+}
+
+fn check_job(errors: &mut Collector, job: &Job, upload_body: UploadBody) {
     match job {
         Job::Mail(mail) => check_mail(errors, mail),
-        Job::Upload(upload) => check_upload(errors, upload),
+        Job::Upload(upload) => check_upload(errors, upload, upload_body),
         Job::Custom(custom) => {
             if let Err(e) = crate::contract::job_type::check_kind_name(&custom.kind) {
                 errors.0.push(e);
@@ -373,7 +408,7 @@ fn address_problem(address: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
-fn check_upload(errors: &mut Collector, upload: &UploadJob) {
+fn check_upload(errors: &mut Collector, upload: &UploadJob, body: UploadBody) {
     if let Err(problem) = bucket_problem(&upload.bucket) {
         errors.push(
             "job.bucket",
@@ -419,16 +454,39 @@ fn check_upload(errors: &mut Collector, upload: &UploadJob) {
             format!("is {metadata_bytes} bytes; S3 allows {MAX_METADATA_BYTES}"),
         );
     }
-    let digest_ok = upload.sha256.len() == 64
-        && upload
-            .sha256
+    match body {
+        UploadBody::Check => {
+            check_body(errors, upload);
+        }
+        UploadBody::Later => {
+            if !digest_is_hex(&upload.sha256) {
+                errors.push("job.sha256", DIGEST_FORMAT);
+            }
+        }
+    }
+}
+
+const DIGEST_FORMAT: &str = "must be 64 lowercase hex digits";
+
+fn digest_is_hex(digest: &str) -> bool {
+    digest.len() == 64
+        && digest
             .chars()
-            .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c));
+            .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
+}
+
+/// The body's bytes when they decode; errors for a bad digest, bad base64, or
+/// bytes whose SHA-256 is not the digest.
+fn check_body(errors: &mut Collector, upload: &UploadJob) -> Option<Vec<u8>> {
+    let digest_ok = digest_is_hex(&upload.sha256);
     if !digest_ok {
-        errors.push("job.sha256", "must be 64 lowercase hex digits");
+        errors.push("job.sha256", DIGEST_FORMAT);
     }
     match upload.body() {
-        Err(e) => errors.push("job.body_base64", format!("is not standard base64: {e}")),
+        Err(e) => {
+            errors.push("job.body_base64", format!("is not standard base64: {e}"));
+            None
+        }
         Ok(bytes) => {
             if digest_ok && crate::contract::envelope::sha256_hex(&bytes) != upload.sha256 {
                 errors.push(
@@ -436,6 +494,7 @@ fn check_upload(errors: &mut Collector, upload: &UploadJob) {
                     "does not match the SHA-256 of `job.body_base64`",
                 );
             }
+            Some(bytes)
         }
     }
 }
@@ -700,6 +759,43 @@ mod tests {
             fields(&upload(|u| u.body_base64 = "***".into())),
             ["job.body_base64"]
         );
+    }
+
+    #[test]
+    fn an_upload_about_to_run_has_its_body_checked_once_as_it_is_decoded() {
+        let field_names = |errors: ValidationErrors| -> Vec<String> {
+            errors.fields().map(str::to_owned).collect()
+        };
+        let wrong_digest = upload(|u| u.sha256 = "0".repeat(64));
+        let bad_base64 = upload(|u| u.body_base64 = "***".into());
+        for envelope in [&wrong_digest, &bad_base64] {
+            assert_eq!(envelope.validate_before_upload(), Ok(()));
+        }
+        // Every other rule still holds before the write.
+        let unreadable_digest = upload(|u| u.sha256 = "XYZ".into());
+        let bad_bucket = upload(|u| u.bucket = "My_Bucket".into());
+        for (envelope, field) in [
+            (&unreadable_digest, "job.sha256"),
+            (&bad_bucket, "job.bucket"),
+        ] {
+            let errors = envelope.validate_before_upload().expect_err(field);
+            assert_eq!(field_names(errors), [field]);
+        }
+
+        let Job::Upload(good) = upload(|_| {}).job else {
+            unreachable!("an upload")
+        };
+        assert_eq!(upload_body(&good).expect("good body"), b"a,b\n1,2\n");
+        for (envelope, field) in [
+            (wrong_digest, "job.sha256"),
+            (bad_base64, "job.body_base64"),
+        ] {
+            let Job::Upload(job) = envelope.job else {
+                unreachable!("an upload")
+            };
+            let errors = upload_body(&job).expect_err(field);
+            assert_eq!(field_names(errors), [field]);
+        }
     }
 
     #[test]
