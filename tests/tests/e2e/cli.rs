@@ -155,3 +155,60 @@ async fn json_lines_on_stdin_are_all_checked_then_sent_concurrently_in_order() -
     assert_eq!(local.queue_depth(&queues.url).await?, 95);
     Ok(())
 }
+
+/// Single quotes for `sh -c`: a path or URL taken as one word, whatever it holds.
+fn shell_word(word: &str) -> String {
+    format!("'{}'", word.replace('\'', r"'\''"))
+}
+
+#[tokio::test]
+async fn a_terminal_sees_the_progress_of_both_passes() -> Result<()> {
+    let local = LocalAws::connect().await?;
+    let queues = local.fresh_queues("cli-tty", 3, 30).await?;
+    let marker = integration_tests::unique_suffix();
+    let lines: Vec<String> = (0..95)
+        .map(|i| {
+            local
+                .text_mail(format!("tty {marker} {i}"))
+                .with_id(format!("tty-{marker}-{i}"))
+                .to_json()
+        })
+        .collect();
+    let dir = std::env::temp_dir().join(format!("jobs-tty-{marker}"));
+    std::fs::create_dir_all(&dir)?;
+    let file = dir.join("jobs.jsonl");
+    std::fs::write(&file, lines.join("\n") + "\n")?;
+
+    // `script` (util-linux) runs the command on a pseudo-terminal of its own and
+    // copies what the terminal shows, stdout and stderr together, to its stdout.
+    let command = [
+        shell_word(&integration_tests::workspace_binary("jobs")?.to_string_lossy()),
+        "enqueue".into(),
+        "--json".into(),
+        shell_word(&file.to_string_lossy()),
+        "--sends-in-flight".into(),
+        "4".into(),
+    ]
+    .join(" ");
+    let shown = std::process::Command::new("script")
+        .args(["--quiet", "--return", "--command", &command, "/dev/null"])
+        .envs(local.env.child_env())
+        .env("JOBS_QUEUE_URL", &queues.url)
+        .stdin(std::process::Stdio::null())
+        .output()?;
+    std::fs::remove_dir_all(&dir).ok();
+    let screen = String::from_utf8_lossy(&shown.stdout);
+    assert!(shown.status.success(), "{screen}");
+
+    // The check's count, then the bar, each drawn over its own line and left full.
+    assert!(screen.contains("\r\x1b[Kchecking 95 jobs, "), "{screen:?}");
+    let full_bar = format!("\r\x1b[Ksending [{}] 95/95 jobs, ", "#".repeat(30));
+    assert!(screen.contains(&full_bar), "{screen:?}");
+    // The results are there too, each on a line the bar was taken off.
+    let sent = screen
+        .matches(&format!("enqueued mail job tty-{marker}-"))
+        .count();
+    assert_eq!(sent, 95, "{screen:?}");
+    assert_eq!(local.queue_depth(&queues.url).await?, 95);
+    Ok(())
+}
