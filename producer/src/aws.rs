@@ -339,8 +339,17 @@ pub fn explain<E: ProvideErrorMetadata + std::error::Error + 'static>(
         SdkError::ConstructionFailure(_) => (FailureKind::BadRequest, innermost_message(err)),
         _ => (FailureKind::ServiceFault, innermost_message(err)),
     };
+    // rustls's words for a certificate that chains to no trusted root.
+    let untrusted =
+        kind == FailureKind::Unreachable && chain_mentions(err, "invalid peer certificate");
     Explained {
-        hint: hint(kind, &action),
+        hint: if untrusted {
+            Some(format!(
+                "the endpoint's certificate chains to none of Amazon's roots, the only ones trusted unless `{TLS_ROOTS_ENV}=system` adds this machine's (a proxy that inspects TLS, an emulator behind a private CA)"
+            ))
+        } else {
+            hint(kind, &action)
+        },
         kind,
         action,
         detail,

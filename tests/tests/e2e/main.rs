@@ -14,4 +14,5 @@ mod own_jobs;
 mod pipeline;
 mod readme;
 mod retries;
+mod tls;
 mod worker_signal;
