@@ -106,19 +106,24 @@ fn enqueue_stdin(local: &LocalAws, queues: &TestQueues, lines: &str) -> Result<O
     Ok(child.wait_with_output()?)
 }
 
+/// `count` mail envelopes as JSON Lines, with ids `{name}-{marker}-{i}` in order.
+fn numbered_mails(local: &LocalAws, name: &str, marker: &str, count: usize) -> Vec<String> {
+    (0..count)
+        .map(|i| {
+            local
+                .text_mail(format!("{name} {marker} {i}"))
+                .with_id(format!("{name}-{marker}-{i}"))
+                .to_json()
+        })
+        .collect()
+}
+
 #[tokio::test]
 async fn json_lines_on_stdin_are_all_checked_then_sent_concurrently_in_order() -> Result<()> {
     let local = LocalAws::connect().await?;
     let queues = local.fresh_queues("cli-stdin", 3, 30).await?;
     let marker = integration_tests::unique_suffix();
-    let good: Vec<String> = (0..95)
-        .map(|i| {
-            local
-                .text_mail(format!("stdin {marker} {i}"))
-                .with_id(format!("stdin-{marker}-{i}"))
-                .to_json()
-        })
-        .collect();
+    let good = numbered_mails(&local, "stdin", &marker, 95);
 
     // A bad last line: standard input is read to its end and checked before
     // anything goes out, so nothing is sent.
@@ -166,14 +171,7 @@ async fn a_terminal_sees_the_progress_of_both_passes() -> Result<()> {
     let local = LocalAws::connect().await?;
     let queues = local.fresh_queues("cli-tty", 3, 30).await?;
     let marker = integration_tests::unique_suffix();
-    let lines: Vec<String> = (0..95)
-        .map(|i| {
-            local
-                .text_mail(format!("tty {marker} {i}"))
-                .with_id(format!("tty-{marker}-{i}"))
-                .to_json()
-        })
-        .collect();
+    let lines = numbered_mails(&local, "tty", &marker, 95);
     let dir = std::env::temp_dir().join(format!("jobs-tty-{marker}"));
     std::fs::create_dir_all(&dir)?;
     let file = dir.join("jobs.jsonl");
