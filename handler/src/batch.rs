@@ -506,12 +506,14 @@ impl Handler {
             .due_at()
             .and_then(|due| due.duration_since(SystemTime::now()).ok())
             .filter(|wait| !wait.is_zero());
-        // A job that runs now has its upload body decoded once, as it is written.
-        match wait {
-            None => envelope.validate_before_upload(),
-            Some(_) => envelope.validate(),
-        }
-        .map_err(JobError::from)?;
+        // A job that runs now has its upload body checked as it is decoded for
+        // the write, once; one carried forward is checked whole now.
+        let checked = if wait.is_none() {
+            envelope.validate_before_write()
+        } else {
+            envelope.validate()
+        };
+        checked.map_err(JobError::from)?;
         match wait {
             None => self.run_once(delivery, envelope, deadline).await,
             Some(_) if self.is_cancelled(&envelope).await? => Ok(Progress::Cancelled),

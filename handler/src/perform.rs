@@ -261,7 +261,7 @@ impl<'a, S> Context<'a, S> {
 }
 
 // The built-in kinds were checked with their envelope, before their time came
-// (`Envelope::validate_before_upload`); their effects are not checked a second
+// (`Envelope::validate_before_write`); their effects are not checked a second
 // time, but for an upload's body, which is checked as it is decoded for S3.
 impl<S: Send + Sync> Perform<S> for MailJob {
     async fn perform(self, cx: &Context<'_, S>) -> Result<Done, JobError> {

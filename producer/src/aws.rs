@@ -149,6 +149,8 @@ pub enum FailureKind {
     CredentialsRefused,
     NoRegion,
     Unreachable,
+    /// The endpoint's TLS certificate chains to no trusted root.
+    UntrustedCertificate,
     Timeout,
     AccessDenied,
     NotFound,
@@ -168,6 +170,7 @@ impl FailureKind {
             FailureKind::CredentialsRefused => "credentials refused",
             FailureKind::NoRegion => "no region",
             FailureKind::Unreachable => "endpoint unreachable",
+            FailureKind::UntrustedCertificate => "certificate not trusted",
             FailureKind::Timeout => "timeout",
             FailureKind::AccessDenied => "access denied",
             FailureKind::NotFound => "not found",
@@ -330,6 +333,9 @@ pub fn explain<E: ProvideErrorMetadata + std::error::Error + 'static>(
                 (FailureKind::NoRegion, "no region is set".to_owned())
             } else if failure.is_timeout() {
                 (FailureKind::Timeout, innermost)
+            } else if chain_mentions(err, "invalid peer certificate") {
+                // rustls's words for a certificate that chains to no trusted root.
+                (FailureKind::UntrustedCertificate, innermost)
             } else {
                 // An I/O error (refused, reset, no such host) or another connector fault.
                 (FailureKind::Unreachable, innermost)
@@ -339,17 +345,8 @@ pub fn explain<E: ProvideErrorMetadata + std::error::Error + 'static>(
         SdkError::ConstructionFailure(_) => (FailureKind::BadRequest, innermost_message(err)),
         _ => (FailureKind::ServiceFault, innermost_message(err)),
     };
-    // rustls's words for a certificate that chains to no trusted root.
-    let untrusted =
-        kind == FailureKind::Unreachable && chain_mentions(err, "invalid peer certificate");
     Explained {
-        hint: if untrusted {
-            Some(format!(
-                "the endpoint's certificate chains to none of Amazon's roots, the only ones trusted unless `{TLS_ROOTS_ENV}=system` adds this machine's (a proxy that inspects TLS, an emulator behind a private CA)"
-            ))
-        } else {
-            hint(kind, &action)
-        },
+        hint: hint(kind, &action),
         kind,
         action,
         detail,
@@ -408,6 +405,9 @@ fn hint(kind: FailureKind, action: &str) -> Option<String> {
             }
             _ => "check the network and the region".to_owned(),
         },
+        FailureKind::UntrustedCertificate => format!(
+            "only Amazon's roots are trusted unless `{TLS_ROOTS_ENV}=system` adds this machine's (a proxy that inspects TLS, an emulator behind a private CA)"
+        ),
         FailureKind::Timeout => {
             "the call took too long: check the network; the handler's limit is `JOBS_CALL_TIMEOUT_SECONDS`".to_owned()
         }

@@ -88,7 +88,7 @@ impl Envelope {
     /// Every check of [`Envelope::validate`] but the decoding and hashing of an
     /// upload's body, for a job about to run: [`upload_body`] does that once,
     /// and returns the bytes for the write, so they are not decoded twice.
-    pub fn validate_before_upload(&self) -> Result<(), ValidationErrors> {
+    pub fn validate_before_write(&self) -> Result<(), ValidationErrors> {
         self.check(UploadBody::Later)
     }
 
@@ -155,9 +155,25 @@ pub fn validate_upload_before_write(upload: &UploadJob) -> Result<(), Validation
 /// `job.sha256`: what is written to S3.
 pub fn upload_body(upload: &UploadJob) -> Result<Vec<u8>, ValidationErrors> {
     let mut errors = Collector::default();
-    let bytes = check_body(&mut errors, upload);
-    errors.finish()?;
-    Ok(bytes.unwrap_or_default())
+    let digest_ok = digest_is_hex(&upload.sha256);
+    if !digest_ok {
+        errors.push("job.sha256", DIGEST_FORMAT);
+    }
+    match upload.body() {
+        Ok(bytes) => {
+            if digest_ok && crate::contract::envelope::sha256_hex(&bytes) != upload.sha256 {
+                errors.push(
+                    "job.sha256",
+                    "does not match the SHA-256 of `job.body_base64`",
+                );
+            }
+            errors.finish().map(|()| bytes)
+        }
+        Err(e) => {
+            errors.push("job.body_base64", format!("is not standard base64: {e}"));
+            Err(ValidationErrors(errors.0))
+        }
+    }
 }
 
 fn check_job(errors: &mut Collector, job: &Job, upload_body: UploadBody) {
@@ -456,7 +472,9 @@ fn check_upload(errors: &mut Collector, upload: &UploadJob, body: UploadBody) {
     }
     match body {
         UploadBody::Check => {
-            check_body(errors, upload);
+            if let Err(body_errors) = upload_body(upload) {
+                errors.0.extend(body_errors.0);
+            }
         }
         UploadBody::Later => {
             if !digest_is_hex(&upload.sha256) {
@@ -473,30 +491,6 @@ fn digest_is_hex(digest: &str) -> bool {
         && digest
             .chars()
             .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
-}
-
-/// The body's bytes when they decode; errors for a bad digest, bad base64, or
-/// bytes whose SHA-256 is not the digest.
-fn check_body(errors: &mut Collector, upload: &UploadJob) -> Option<Vec<u8>> {
-    let digest_ok = digest_is_hex(&upload.sha256);
-    if !digest_ok {
-        errors.push("job.sha256", DIGEST_FORMAT);
-    }
-    match upload.body() {
-        Err(e) => {
-            errors.push("job.body_base64", format!("is not standard base64: {e}"));
-            None
-        }
-        Ok(bytes) => {
-            if digest_ok && crate::contract::envelope::sha256_hex(&bytes) != upload.sha256 {
-                errors.push(
-                    "job.sha256",
-                    "does not match the SHA-256 of `job.body_base64`",
-                );
-            }
-            Some(bytes)
-        }
-    }
 }
 
 fn check_key(errors: &mut Collector, key: &str) {
@@ -769,7 +763,7 @@ mod tests {
         let wrong_digest = upload(|u| u.sha256 = "0".repeat(64));
         let bad_base64 = upload(|u| u.body_base64 = "***".into());
         for envelope in [&wrong_digest, &bad_base64] {
-            assert_eq!(envelope.validate_before_upload(), Ok(()));
+            assert_eq!(envelope.validate_before_write(), Ok(()));
         }
         // Every other rule still holds before the write.
         let unreadable_digest = upload(|u| u.sha256 = "XYZ".into());
@@ -778,7 +772,7 @@ mod tests {
             (&unreadable_digest, "job.sha256"),
             (&bad_bucket, "job.bucket"),
         ] {
-            let errors = envelope.validate_before_upload().expect_err(field);
+            let errors = envelope.validate_before_write().expect_err(field);
             assert_eq!(field_names(errors), [field]);
         }
 

@@ -162,6 +162,7 @@ fn system_roots_reach_an_endpoint_only_the_machine_trusts() -> Result<()> {
     // Amazon's roots alone refuse the test CA's certificate: no request is made.
     let refused = String::from_utf8_lossy(&amazon_only.stderr);
     assert_eq!(amazon_only.status.code(), Some(1), "{refused}");
+    assert!(refused.contains("certificate not trusted: "), "{refused}");
     assert!(refused.contains("invalid peer certificate"), "{refused}");
     assert!(
         refused.contains("`JOBS_TLS_ROOTS=system`"),
