@@ -11,7 +11,7 @@ help:
 	@echo "make demo        the main job end to end: a mail, an upload, a delayed job and a poison"
 	@echo "                 message through a local AWS it starts and stops"
 	@echo "make test        lint, build, then every test against a local AWS it starts and stops"
-	@echo "make local-up    start LocalStack (SQS, S3, CloudFormation) and moto (SES v2), deploy"
+	@echo "make local-up    start LocalStack (SQS, S3, CloudFormation) and moto (SES v2, DynamoDB), deploy"
 	@echo "                 infra/template.yaml, write .local/env (source it: . .local/env)"
 	@echo "make local-down  stop them"
 	@echo "make build-lambda  the arm64 Lambda zip (target/lambda/handler/bootstrap.zip)"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The local AWS: LocalStack (SQS, S3, CloudFormation) and moto (SES v2), each from
+# The local AWS: LocalStack (SQS, S3, CloudFormation) and moto (SES v2, DynamoDB), each from
 # its own pinned virtualenv, bound to 127.0.0.1. The stack comes from
 # infra/template.yaml, deployed with the function left out.
 #
@@ -126,8 +126,9 @@ start_localstack() {
 
 start_moto() {
   port_free "$moto_port" || die "port $moto_port is taken: is another moto running? (make local-down)"
-  say "starting moto (SES v2) on 127.0.0.1:$moto_port"
-  "$venvs/moto/bin/moto_server" -H 127.0.0.1 -p "$moto_port" > "$state/moto.log" 2>&1 &
+  say "starting moto (SES v2, DynamoDB) on 127.0.0.1:$moto_port"
+  # One request at a time, so that a conditional write is atomic as in DynamoDB.
+  "$venvs/moto/bin/python" "$here/moto_serial.py" -H 127.0.0.1 -p "$moto_port" > "$state/moto.log" 2>&1 &
   echo $! > "$state/moto.pid"
   wait_for moto "http://127.0.0.1:$moto_port/moto-api/" "$state/moto.pid" "$state/moto.log"
 }

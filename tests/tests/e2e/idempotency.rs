@@ -1,12 +1,13 @@
 //! A job delivered twice takes effect once; an id names one job only; a crashed
-//! delivery's lease holds the job until it runs out, then the job runs.
+//! delivery's lease holds the job until it runs out, then the job runs; of
+//! many claims at once, one wins.
 
 use std::time::{Duration, SystemTime};
 
 use anyhow::Result;
 use aws_sdk_dynamodb::types::AttributeValue;
 use handler::batch::dead_letter_attributes as attr;
-use handler::ledger::{epoch_seconds, payload_sha256};
+use handler::ledger::{Claim, epoch_seconds, payload_sha256};
 use handler::{Backoff, Settings};
 use integration_tests::{LocalAws, attribute, run_worker_until, unique_suffix};
 use producer::{Job, SendOptions};
@@ -152,5 +153,39 @@ async fn a_crashed_deliverys_lease_holds_the_job_until_it_runs_out() -> Result<(
         "sent while the lease held"
     );
     assert_eq!(local.mails_with(&marker)?.len(), 1);
+    Ok(())
+}
+
+/// The claim is one conditional write, so of many deliveries claiming a job at
+/// the same moment exactly one is granted; the others find it busy. (DynamoDB
+/// applies each conditional write atomically; the local moto must too.)
+#[tokio::test]
+async fn of_many_claims_at_once_exactly_one_is_granted() -> Result<()> {
+    const CLAIMS: usize = 16;
+    let local = LocalAws::connect().await?;
+    let ledger = local.ledger(Duration::from_secs(30))?;
+    for round in 0..5 {
+        let job_id = format!("claimed-at-once-{round}-{}", unique_suffix());
+        let mut claims = tokio::task::JoinSet::new();
+        for _ in 0..CLAIMS {
+            let (ledger, job_id) = (ledger.clone(), job_id.clone());
+            claims.spawn(async move { ledger.claim(&job_id, "same-payload").await });
+        }
+        let mut outcomes = Vec::with_capacity(CLAIMS);
+        while let Some(claim) = claims.join_next().await {
+            outcomes.push(claim??);
+        }
+        let granted = outcomes
+            .iter()
+            .filter(|c| matches!(c, Claim::Granted { .. }))
+            .count();
+        assert_eq!(granted, 1, "round {round}: {outcomes:?}");
+        assert!(
+            outcomes
+                .iter()
+                .all(|c| matches!(c, Claim::Granted { .. } | Claim::Busy { .. })),
+            "{outcomes:?}"
+        );
+    }
     Ok(())
 }
