@@ -5,8 +5,8 @@ relies on it: of two deliveries claiming one job, exactly one is granted. moto's
 threaded server checks a condition and stores the item as separate Python
 steps, so under load two concurrent claims can both pass the check. Holding one
 lock over each request, response body included, gives the local DynamoDB the
-atomicity of the real one. The requests stay concurrent on the wire (one thread
-per connection, keep-alive as before); only their handling takes turns.
+atomicity of the real one. The server still gives each connection its own
+thread; only the handling of requests takes turns.
 
 Usage: the same arguments as `moto_server`.
 """
