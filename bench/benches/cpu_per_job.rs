@@ -42,32 +42,23 @@ fn config(signed: bool) -> SdkConfig {
 
 fn handler(signed: bool) -> Handler {
     let config = config(signed);
-    if signed {
-        return Handler::from_clients(
-            aws_sdk_sesv2::Client::new(&config),
-            producer::aws::s3_client(&config),
-            aws_sdk_sqs::Client::new(&config),
-            Settings::new(DLQ),
-        );
-    }
-    // No credentials, and each client told that it may then send unsigned.
+    let sesv2 = aws_sdk_sesv2::config::Builder::from(&config);
+    let s3 = aws_sdk_s3::config::Builder::from(&config).force_path_style(true);
+    let sqs = aws_sdk_sqs::config::Builder::from(&config);
+    // Without credentials, each client must be told that it may send unsigned.
+    let (sesv2, s3, sqs) = if signed {
+        (sesv2, s3, sqs)
+    } else {
+        (
+            sesv2.allow_no_auth(),
+            s3.allow_no_auth(),
+            sqs.allow_no_auth(),
+        )
+    };
     Handler::from_clients(
-        aws_sdk_sesv2::Client::from_conf(
-            aws_sdk_sesv2::config::Builder::from(&config)
-                .allow_no_auth()
-                .build(),
-        ),
-        aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::config::Builder::from(&config)
-                .force_path_style(true)
-                .allow_no_auth()
-                .build(),
-        ),
-        aws_sdk_sqs::Client::from_conf(
-            aws_sdk_sqs::config::Builder::from(&config)
-                .allow_no_auth()
-                .build(),
-        ),
+        aws_sdk_sesv2::Client::from_conf(sesv2.build()),
+        aws_sdk_s3::Client::from_conf(s3.build()),
+        aws_sdk_sqs::Client::from_conf(sqs.build()),
         Settings::new(DLQ),
     )
 }

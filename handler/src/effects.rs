@@ -53,21 +53,12 @@ fn simple_message(mail: &MailJob) -> Result<Message, JobError> {
         .build())
 }
 
-/// Writes an upload job to S3 `PutObject`. The envelope's SHA-256 goes with the
-/// request as `x-amz-checksum-sha256`, so S3 itself refuses bytes that do not match;
-/// the payload is not signed a second time (`UNSIGNED-PAYLOAD`, over TLS).
-pub async fn put_upload(s3: &aws_sdk_s3::Client, upload: &UploadJob) -> Result<(), JobError> {
-    let bytes = upload.body().map_err(|e| {
-        JobError::Invalid(ValidationErrors(vec![FieldError::new(
-            "job.body_base64",
-            format!("is not standard base64: {e}"),
-        )]))
-    })?;
-    put_upload_bytes(s3, upload, bytes).await
-}
-
-/// [`put_upload`] with the body already decoded from `job.body_base64`.
-pub async fn put_upload_bytes(
+/// Writes an upload job's bytes (`job.body_base64` decoded, as
+/// [`producer::contract::validate::upload_body`] returns them) to S3 `PutObject`.
+/// The envelope's SHA-256 goes with the request as `x-amz-checksum-sha256`, so S3
+/// itself refuses bytes that do not match; the payload is not signed a second
+/// time (`UNSIGNED-PAYLOAD`, over TLS).
+pub async fn put_upload(
     s3: &aws_sdk_s3::Client,
     upload: &UploadJob,
     bytes: Vec<u8>,
@@ -75,7 +66,7 @@ pub async fn put_upload_bytes(
     let checksum = upload.sha256_base64().ok_or_else(|| {
         JobError::Invalid(ValidationErrors(vec![FieldError::new(
             "job.sha256",
-            "must be 64 lowercase hex digits",
+            producer::contract::validate::DIGEST_FORMAT,
         )]))
     })?;
     s3.put_object()

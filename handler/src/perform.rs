@@ -249,7 +249,7 @@ impl<'a, S> Context<'a, S> {
     async fn put_checked_object(&self, upload: UploadJob) -> Result<(), JobError> {
         let bytes = producer::contract::validate::upload_body(&upload)?;
         match &self.parts.effects {
-            Effects::Aws => effects::put_upload_bytes(&self.parts.aws.s3, &upload, bytes).await,
+            Effects::Aws => effects::put_upload(&self.parts.aws.s3, &upload, bytes).await,
             Effects::Recorded(log) => {
                 log.lock()
                     .unwrap_or_else(|poisoned| poisoned.into_inner())

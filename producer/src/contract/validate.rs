@@ -484,7 +484,8 @@ fn check_upload(errors: &mut Collector, upload: &UploadJob, body: UploadBody) {
     }
 }
 
-const DIGEST_FORMAT: &str = "must be 64 lowercase hex digits";
+/// What a `job.sha256` that is not a SHA-256 in hex is told.
+pub const DIGEST_FORMAT: &str = "must be 64 lowercase hex digits";
 
 fn digest_is_hex(digest: &str) -> bool {
     digest.len() == 64

@@ -140,7 +140,8 @@ async fn s3_refuses_bytes_that_do_not_match_the_sha256() -> Result<()> {
     let mut upload = UploadJob::from_bytes(&local.bucket, &key, b"the bytes that were sent");
     // The digest of other bytes: what a corrupted body looks like to S3.
     upload.sha256 = producer::contract::envelope::sha256_hex(b"the bytes that were meant");
-    let err = handler::effects::put_upload(&local.s3, &upload)
+    // Written without the handler's own check of the digest: S3's is tested.
+    let err = handler::effects::put_upload(&local.s3, &upload, upload.body()?)
         .await
         .expect_err("S3 must refuse a body that does not match its checksum");
     assert_eq!(err.class(), producer::aws::ErrorClass::Permanent, "{err}");
