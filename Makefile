@@ -88,7 +88,7 @@ build:
 	$(CARGO) build --workspace --all-targets --locked
 
 unit:
-	$(CARGO) test --workspace --locked --lib --bins --test schema --test faults
+	$(CARGO) test --workspace --locked --lib --bins --test schema --test faults --test dependencies
 
 # The benchmark (bench/README.md): builds the release binaries (and the arm64 zip unless
 # BENCH_SKIP_ZIP=1), then runs bench/run.py, under a local AWS when section A runs.

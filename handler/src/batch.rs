@@ -23,16 +23,7 @@ pub const HANDLER_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Attributes set on a message the handler moves to the dead-letter queue. Its
 /// body is left exactly as it was received.
-pub mod dead_letter_attributes {
-    pub const ERROR_CLASS: &str = "jobs.error.class";
-    pub const ERROR_CODE: &str = "jobs.error.code";
-    pub const ERROR_MESSAGE: &str = "jobs.error.message";
-    pub const RECEIVE_COUNT: &str = "jobs.receive_count";
-    pub const HANDLER_VERSION: &str = "jobs.handler_version";
-    pub const FAILED_AT: &str = "jobs.failed_at";
-    pub const SOURCE_MESSAGE_ID: &str = "jobs.source_message_id";
-    pub use producer::send::queue::{ATTR_JOB_ID as JOB_ID, ATTR_JOB_KIND as JOB_KIND};
-}
+pub use producer::contract::attributes as dead_letter_attributes;
 
 /// Longest error message kept on a dead-lettered message; the producer keeps
 /// room for it in every message.

@@ -66,6 +66,9 @@ pub fn s3_needs_path_style() -> bool {
         .any(|name| std::env::var(name).is_ok_and(|v| !v.is_empty()))
 }
 
+/// An S3 client from `config`, path-style when an endpoint is set (the `s3`
+/// feature, off by default).
+#[cfg(feature = "s3")]
 pub fn s3_client(config: &SdkConfig) -> aws_sdk_s3::Client {
     let conf = aws_sdk_s3::config::Builder::from(config)
         .force_path_style(s3_needs_path_style())

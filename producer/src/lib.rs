@@ -29,9 +29,7 @@
 //! ```
 
 pub mod aws;
-pub mod cli;
 pub mod contract;
-pub mod ops;
 pub mod send;
 
 pub use contract::envelope::{

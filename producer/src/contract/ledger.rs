@@ -1,18 +1,20 @@
 //! The idempotency ledger's record format, shared by the handler (claims) and
-//! the operators' `jobs cancel` (`ops::cancel`).
+//! the operators' `jobs cancel` (the `operations` crate). Reading a record
+//! calls DynamoDB: that is the `ledger` feature, off by default.
 //!
 //! The ledger is a DynamoDB table with one record per job id (see the handler's
 //! `ledger` module). A cancelled job gets a record of its own that no claim can
 //! take over: when its message comes up, whether to run or to be carried
 //! forward, the handler deletes it and does nothing.
 
+#[cfg(feature = "ledger")]
 use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use aws_sdk_dynamodb::operation::get_item::GetItemError;
-use aws_sdk_dynamodb::types::AttributeValue;
-use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
-use aws_smithy_runtime_api::client::result::SdkError;
+#[cfg(feature = "ledger")]
+use aws_sdk_dynamodb::{operation::get_item::GetItemError, types::AttributeValue};
+#[cfg(feature = "ledger")]
+use aws_smithy_runtime_api::client::{orchestrator::HttpResponse, result::SdkError};
 
 /// The variable that names the table, for the handler and the CLI alike.
 pub const TABLE_ENV: &str = "JOBS_IDEMPOTENCY_TABLE";
@@ -40,6 +42,7 @@ pub fn epoch_seconds(time: SystemTime) -> u64 {
 }
 
 /// A job's ledger record, read consistently; empty when there is none.
+#[cfg(feature = "ledger")]
 pub async fn read(
     dynamodb: &aws_sdk_dynamodb::Client,
     table: &str,
@@ -57,6 +60,7 @@ pub async fn read(
 }
 
 /// A record's state, if it has one.
+#[cfg(feature = "ledger")]
 pub fn state_of(record: &HashMap<String, AttributeValue>) -> Option<&str> {
     record
         .get(field::STATE)

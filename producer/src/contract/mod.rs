@@ -4,6 +4,7 @@
 //! reads it, and producers in other languages follow its JSON Schema
 //! (`schema/envelope.schema.json`).
 
+pub mod attributes;
 pub mod envelope;
 pub mod job_type;
 pub mod ledger;

@@ -1,8 +1,7 @@
 //! How a job is sent: [`client::Jobs`] for typed jobs with their defaults (and
 //! its fake for tests), [`queue::Queue`] for envelopes built by hand, one or
 //! many (`SendMessageBatch`, several calls in flight), everything checked
-//! before anything is sent; [`lines::JsonLines`] for JSON Lines of any size.
+//! before anything is sent.
 
 pub mod client;
-pub mod lines;
 pub mod queue;

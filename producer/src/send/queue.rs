@@ -23,10 +23,8 @@ pub const MAX_BATCH_ENTRIES: usize = 10;
 /// `SendMessageBatch` calls in flight at once, unless set otherwise.
 pub const DEFAULT_SENDS_IN_FLIGHT: usize = 8;
 
-/// Message attributes the producer sets, so a queue's contents can be told apart
-/// without decoding bodies.
-pub const ATTR_JOB_ID: &str = "jobs.id";
-pub const ATTR_JOB_KIND: &str = "jobs.kind";
+/// Message attributes the producer sets (see [`crate::contract::attributes`]).
+pub use crate::contract::attributes::{JOB_ID as ATTR_JOB_ID, JOB_KIND as ATTR_JOB_KIND};
 
 /// Per-message options.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

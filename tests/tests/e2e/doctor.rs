@@ -3,7 +3,7 @@
 
 use anyhow::Result;
 use integration_tests::{LocalAws, unique_suffix};
-use producer::ops::doctor::{self, DoctorClients, DoctorInput, Report, Status, name};
+use operations::doctor::{self, DoctorClients, DoctorInput, Report, Status, name};
 
 /// The local AWS's clients: SQS, S3 and STS on LocalStack, SES v2 and DynamoDB on moto.
 fn clients(local: &LocalAws) -> DoctorClients {

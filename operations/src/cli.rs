@@ -9,12 +9,12 @@ use std::time::SystemTime;
 use clap::builder::TypedValueParser as _;
 use clap::{Args, Parser, Subcommand};
 
-use crate::contract::envelope::{Envelope, Job, MailJob, UploadJob};
-use crate::contract::job_type::PayloadSchema;
-use crate::contract::validate::parse_rfc3339;
-use crate::ops;
-use crate::send::lines::JsonLines;
-use crate::send::queue::{
+use crate::dead_letters as ops;
+use crate::lines::JsonLines;
+use crate::schema::PayloadSchema;
+use producer::contract::envelope::{Envelope, Job, MailJob, UploadJob};
+use producer::contract::validate::parse_rfc3339;
+use producer::send::queue::{
     BatchReport, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_SENDS_IN_FLIGHT, EnqueueError, FailedJob,
     QUEUE_URL_ENV, Queue, SendOptions, SentJob, schedule,
 };
@@ -60,7 +60,7 @@ pub enum Command {
         /// The job id `jobs enqueue` printed.
         job_id: String,
         /// The ledger's DynamoDB table.
-        #[arg(long, env = crate::contract::ledger::TABLE_ENV)]
+        #[arg(long, env = producer::contract::ledger::TABLE_ENV)]
         table: Option<String>,
     },
     /// Check the setup, in order: credentials and region, the queues, the ledger
@@ -85,7 +85,7 @@ pub struct DoctorArgs {
     #[arg(long, env = "JOBS_DLQ_URL")]
     pub dlq_url: Option<String>,
     /// The idempotency ledger's DynamoDB table.
-    #[arg(long, env = crate::contract::ledger::TABLE_ENV)]
+    #[arg(long, env = producer::contract::ledger::TABLE_ENV)]
     pub table: Option<String>,
     /// The bucket upload jobs write to.
     #[arg(long, env = "JOBS_BUCKET")]
@@ -105,7 +105,7 @@ pub struct Clients {
     pub sqs: aws_sdk_sqs::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub cloudwatch: aws_sdk_cloudwatch::Client,
-    pub doctor: crate::ops::doctor::DoctorClients,
+    pub doctor: crate::doctor::DoctorClients,
 }
 
 impl Clients {
@@ -114,7 +114,7 @@ impl Clients {
             sqs: aws_sdk_sqs::Client::new(config),
             dynamodb: aws_sdk_dynamodb::Client::new(config),
             cloudwatch: aws_sdk_cloudwatch::Client::new(config),
-            doctor: crate::ops::doctor::DoctorClients::new(config),
+            doctor: crate::doctor::DoctorClients::new(config),
         }
     }
 }
@@ -448,7 +448,7 @@ fn when(args: &EnqueueArgs) -> Result<Option<SystemTime>, InputError> {
 
 /// Runs a parsed command line; prints results on stdout and problems on stderr.
 pub async fn run(cli: Cli, clients: Clients) -> ExitCode {
-    crate::aws::set_verbose(cli.verbose);
+    producer::aws::set_verbose(cli.verbose);
     let output = cli.output;
     let sqs = clients.sqs;
     let result = match cli.command {
@@ -493,13 +493,13 @@ async fn cancel(
     let Some(table) = table.filter(|t| !t.is_empty()) else {
         eprintln!(
             "error: no ledger table: pass `--table` or set `{}`; cancelling needs the idempotency ledger",
-            crate::contract::ledger::TABLE_ENV
+            producer::contract::ledger::TABLE_ENV
         );
         return ExitCode::from(EXIT_INVALID);
     };
-    match crate::ops::cancel::cancel(dynamodb, table, job_id).await {
+    match crate::cancel::cancel(dynamodb, table, job_id).await {
         Ok(cancelled) => {
-            let already = cancelled == crate::ops::cancel::Cancelled::Already;
+            let already = cancelled == crate::cancel::Cancelled::Already;
             match output {
                 Output::Json => print_json(&serde_json::json!({
                     "job_id": job_id,
@@ -510,7 +510,7 @@ async fn cancel(
             }
             ExitCode::SUCCESS
         }
-        Err(e @ crate::ops::cancel::CancelError::EmptyId) => {
+        Err(e @ crate::cancel::CancelError::EmptyId) => {
             eprintln!("error: {e}");
             ExitCode::from(EXIT_INVALID)
         }
@@ -540,11 +540,11 @@ async fn stats(
     output: Output,
 ) -> Result<ExitCode, String> {
     let (queue, dlq) = urls(queues)?;
-    let stats = ops::stats(sqs, queue, dlq)
+    let stats = crate::stats::stats(sqs, queue, dlq)
         .await
         .map_err(|e| e.to_string())?;
     if output == Output::Json {
-        let oldest = ops::oldest_age(cloudwatch, queue).await;
+        let oldest = crate::stats::oldest_age(cloudwatch, queue).await;
         let (age, measured_at, why_unknown) = match &oldest {
             Ok(Some(oldest)) => (
                 Some(oldest.age.as_secs()),
@@ -570,7 +570,7 @@ async fn stats(
     println!("delayed    {}", stats.delayed);
     println!("dead       {}", stats.dead);
     // The counts stand on their own; the age is extra, so it never fails the command.
-    match ops::oldest_age(cloudwatch, queue).await {
+    match crate::stats::oldest_age(cloudwatch, queue).await {
         Ok(Some(oldest)) => {
             let whole_seconds = std::time::Duration::from_secs(oldest.age.as_secs());
             let taken = SystemTime::now()
@@ -584,7 +584,7 @@ async fn stats(
         }
         Ok(None) => println!(
             "oldest     unknown (no CloudWatch reading in the last {} minutes)",
-            ops::OLDEST_AGE_LOOKBACK.as_secs() / 60
+            crate::stats::OLDEST_AGE_LOOKBACK.as_secs() / 60
         ),
         Err(e) => println!("oldest     unknown ({e})"),
     }
@@ -686,7 +686,7 @@ async fn dlq(
         }
         DlqCommand::Purge { queues, yes } => {
             let (queue, dlq) = urls(&queues)?;
-            let stats = ops::stats(sqs, queue, dlq)
+            let stats = crate::stats::stats(sqs, queue, dlq)
                 .await
                 .map_err(|e| e.to_string())?;
             if !yes {
@@ -709,11 +709,11 @@ async fn dlq(
 }
 
 async fn doctor(
-    clients: &crate::ops::doctor::DoctorClients,
+    clients: &crate::doctor::DoctorClients,
     args: DoctorArgs,
     output: Output,
 ) -> ExitCode {
-    let input = crate::ops::doctor::DoctorInput {
+    let input = crate::doctor::DoctorInput {
         queue_url: args.queue_url,
         dlq_url: args.dlq_url,
         table: args.table,
@@ -721,7 +721,7 @@ async fn doctor(
         sender: args.sender,
         function_timeout_seconds: args.function_timeout,
     };
-    let report = crate::ops::doctor::check(clients, &input).await;
+    let report = crate::doctor::check(clients, &input).await;
     match output {
         // Serialized directly, so the keys keep the documented order.
         Output::Json => println!("{}", serde_json::to_string(&report).unwrap_or_default()),
@@ -1245,7 +1245,7 @@ mod tests {
         // Only SQS is called; the other clients are never used.
         let config = aws_config::SdkConfig::builder()
             .behavior_version(aws_config::BehaviorVersion::latest())
-            .http_client(crate::aws::https_client())
+            .http_client(producer::aws::https_client())
             .region(aws_config::Region::new("us-east-1"))
             .build();
         let code = run(

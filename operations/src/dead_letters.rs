@@ -1,11 +1,5 @@
-//! Looking after the queues: counts, the dead letters and their reasons, and
-//! sending dead letters back — the retries, dead and scheduled views of a job
-//! dashboard, as library calls behind `jobs stats` and `jobs dlq …` — and
-//! cancelling a job that has not run (`jobs cancel`, in [`cancel`]), and checking
-//! that the account has what the jobs need (`jobs doctor`, in [`doctor`]).
-
-pub mod cancel;
-pub mod doctor;
+//! The dead letters and their reasons, and sending them back: the retries and
+//! dead views of a job dashboard, as library calls behind `jobs dlq …`.
 
 use std::collections::BTreeMap;
 
@@ -13,152 +7,17 @@ use aws_sdk_sqs::types::{
     ChangeMessageVisibilityBatchRequestEntry, Message, MessageSystemAttributeName,
     QueueAttributeName,
 };
+use producer::contract::attributes::{
+    ERROR_CLASS, ERROR_CODE, ERROR_MESSAGE, FAILED_AT, JOB_ID, JOB_KIND,
+};
+use producer::contract::envelope::Envelope;
+use producer::send::queue::string_attribute;
 
-use crate::aws::{ErrorClass, classify, describe};
-use crate::contract::envelope::Envelope;
-use crate::send::queue::{ATTR_JOB_ID, ATTR_JOB_KIND, string_attribute};
-
-/// The dead-letter attributes the handler sets (see the handler crate).
-const ATTR_ERROR_CLASS: &str = "jobs.error.class";
-const ATTR_ERROR_CODE: &str = "jobs.error.code";
-const ATTR_ERROR_MESSAGE: &str = "jobs.error.message";
-const ATTR_FAILED_AT: &str = "jobs.failed_at";
+use crate::{OpsError, ops_error};
 
 /// How long listed dead letters stay hidden while a listing reads the queue;
 /// they are made visible again as soon as it is done.
 const LISTING_HIDE_SECONDS: i32 = 30;
-
-#[derive(Debug, thiserror::Error)]
-#[error("{operation} on `{queue_url}` failed: {message}")]
-pub struct OpsError {
-    pub operation: &'static str,
-    pub queue_url: String,
-    pub class: ErrorClass,
-    pub message: String,
-}
-
-fn ops_error<E>(
-    operation: &'static str,
-    queue_url: &str,
-) -> impl FnOnce(
-    aws_sdk_sqs::error::SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>,
-) -> OpsError
-where
-    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
-{
-    let queue_url = queue_url.to_owned();
-    move |e| OpsError {
-        operation,
-        queue_url,
-        class: classify(&e),
-        message: describe(&e),
-    }
-}
-
-/// What SQS counts on a job queue and its dead-letter queue.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Stats {
-    pub queued: u64,
-    pub in_flight: u64,
-    pub delayed: u64,
-    pub dead: u64,
-}
-
-pub async fn stats(
-    sqs: &aws_sdk_sqs::Client,
-    queue_url: &str,
-    dlq_url: &str,
-) -> Result<Stats, OpsError> {
-    let counts = |url: &str| {
-        let url = url.to_owned();
-        async move {
-            let output = sqs
-                .get_queue_attributes()
-                .queue_url(&url)
-                .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-                .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-                .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesDelayed)
-                .send()
-                .await
-                .map_err(ops_error("GetQueueAttributes", &url))?;
-            let attributes = output.attributes.unwrap_or_default();
-            let count = |name: QueueAttributeName| {
-                attributes
-                    .get(&name)
-                    .and_then(|v| v.parse::<u64>().ok())
-                    .unwrap_or(0)
-            };
-            Ok::<_, OpsError>((
-                count(QueueAttributeName::ApproximateNumberOfMessages),
-                count(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
-                count(QueueAttributeName::ApproximateNumberOfMessagesDelayed),
-            ))
-        }
-    };
-    let (queued, in_flight, delayed) = counts(queue_url).await?;
-    let (dead_visible, dead_hidden, dead_delayed) = counts(dlq_url).await?;
-    Ok(Stats {
-        queued,
-        in_flight,
-        delayed,
-        dead: dead_visible + dead_hidden + dead_delayed,
-    })
-}
-
-/// The age of the oldest message on a queue, as SQS reports it to CloudWatch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct OldestAge {
-    pub age: std::time::Duration,
-    /// When CloudWatch took the reading (SQS reports once a minute).
-    pub measured_at: std::time::SystemTime,
-}
-
-/// How far back [`oldest_age`] looks for a reading.
-pub const OLDEST_AGE_LOOKBACK: std::time::Duration = std::time::Duration::from_secs(15 * 60);
-
-/// The newest reading of `AWS/SQS` `ApproximateAgeOfOldestMessage` for the
-/// queue: SQS has no API call for the age itself. `None` when CloudWatch has
-/// no reading from the last [`OLDEST_AGE_LOOKBACK`] (an idle queue, or an emulator).
-pub async fn oldest_age(
-    cloudwatch: &aws_sdk_cloudwatch::Client,
-    queue_url: &str,
-) -> Result<Option<OldestAge>, OpsError> {
-    use aws_sdk_cloudwatch::primitives::DateTime;
-    use aws_sdk_cloudwatch::types::{Dimension, Statistic};
-
-    let queue_name = crate::send::queue::queue_name_of(queue_url);
-    let now = std::time::SystemTime::now();
-    let output = cloudwatch
-        .get_metric_statistics()
-        .namespace("AWS/SQS")
-        .metric_name("ApproximateAgeOfOldestMessage")
-        .dimensions(
-            Dimension::builder()
-                .name("QueueName")
-                .value(queue_name)
-                .build(),
-        )
-        .start_time(DateTime::from(now - OLDEST_AGE_LOOKBACK))
-        // A minute ahead, so the minute now running is counted too.
-        .end_time(DateTime::from(now + std::time::Duration::from_secs(60)))
-        .period(60)
-        .statistics(Statistic::Maximum)
-        .send()
-        .await
-        .map_err(ops_error("GetMetricStatistics", queue_url))?;
-    Ok(output
-        .datapoints()
-        .iter()
-        .filter_map(|point| {
-            let measured_at = std::time::SystemTime::try_from(*point.timestamp()?).ok()?;
-            let seconds = point.maximum()?;
-            (seconds.is_finite() && seconds >= 0.0).then(|| OldestAge {
-                age: std::time::Duration::from_secs_f64(seconds),
-                measured_at,
-            })
-        })
-        .max_by_key(|reading| reading.measured_at))
-}
 
 /// A message in the dead-letter queue, decoded as far as it goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -195,22 +54,19 @@ impl DeadLetter {
             }
         };
         Some(DeadLetter {
-            job_id: or(
-                attribute(ATTR_JOB_ID),
-                decoded.as_ref().map(|e| e.id.clone()),
-            ),
+            job_id: or(attribute(JOB_ID), decoded.as_ref().map(|e| e.id.clone())),
             kind: or(
-                attribute(ATTR_JOB_KIND),
+                attribute(JOB_KIND),
                 decoded.as_ref().map(|e| e.kind().to_owned()),
             ),
             // A message moved by the redrive policy carries no reason of ours.
-            error_class: or(attribute(ATTR_ERROR_CLASS), Some("transient".into())),
-            error_code: or(attribute(ATTR_ERROR_CODE), Some("max_receive_count".into())),
+            error_class: or(attribute(ERROR_CLASS), Some("transient".into())),
+            error_code: or(attribute(ERROR_CODE), Some("max_receive_count".into())),
             reason: or(
-                attribute(ATTR_ERROR_MESSAGE),
+                attribute(ERROR_MESSAGE),
                 Some("moved by the queue's redrive policy after maxReceiveCount deliveries".into()),
             ),
-            failed_at: attribute(ATTR_FAILED_AT),
+            failed_at: attribute(FAILED_AT),
             message_id: message.message_id?,
             receipt_handle: message.receipt_handle?,
             body,
@@ -365,10 +221,10 @@ pub async fn redrive(
             .queue_url(queue_url)
             .message_body(&letter.body);
         if !letter.job_id.is_empty() {
-            send = send.message_attributes(ATTR_JOB_ID, string_attribute(&letter.job_id));
+            send = send.message_attributes(JOB_ID, string_attribute(&letter.job_id));
         }
         if !letter.kind.is_empty() {
-            send = send.message_attributes(ATTR_JOB_KIND, string_attribute(&letter.kind));
+            send = send.message_attributes(JOB_KIND, string_attribute(&letter.kind));
         }
         if let Err(e) = send.send().await {
             release(sqs, dlq_url, &chosen).await;

@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use clap::Parser as _;
-use producer::cli::{Cli, Clients, run};
+use operations::cli::{Cli, Clients, run};
 
 #[tokio::main]
 async fn main() -> ExitCode {

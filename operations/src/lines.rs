@@ -6,7 +6,7 @@ use std::fs::File;
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 
-use crate::contract::envelope::Envelope;
+use producer::contract::envelope::Envelope;
 
 /// A JSON Lines file of envelopes, one per non-empty line.
 #[derive(Debug)]

@@ -5,8 +5,8 @@ use std::time::SystemTime;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use crate::aws::{ErrorClass, classify, describe};
-use crate::contract::ledger::{epoch_seconds, field, read, state, state_of};
+use producer::aws::{ErrorClass, classify, describe};
+use producer::contract::ledger::{epoch_seconds, field, read, state, state_of};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CancelError {

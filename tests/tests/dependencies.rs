@@ -1,0 +1,93 @@
+//! An application that only enqueues depends on `producer`: its normal
+//! dependencies (default features) stay light. One AWS service crate, SQS,
+//! besides the STS and SSO crates `aws-config` brings for credentials; no
+//! command-line parser, no web framework.
+
+use std::process::Command;
+
+use anyhow::{Context as _, Result, ensure};
+
+/// The packages `cargo tree` lists for a crate's normal dependencies, each once.
+fn normal_dependencies(package: &str) -> Result<Vec<String>> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let manifest = integration_tests::repo_root().join("Cargo.toml");
+    let output = Command::new(cargo)
+        .args([
+            "tree",
+            "--locked",
+            "--offline",
+            "--edges",
+            "normal",
+            "--prefix",
+            "none",
+        ])
+        .args(["--package", package, "--manifest-path"])
+        .arg(&manifest)
+        .output()
+        .context("running `cargo tree`")?;
+    ensure!(
+        output.status.success(),
+        "`cargo tree -p {package}` failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let mut names: Vec<String> = String::from_utf8(output.stdout)?
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .map(str::to_owned)
+        .collect();
+    names.sort();
+    names.dedup();
+    Ok(names)
+}
+
+/// AWS service crates `aws-config` itself depends on, for credentials
+/// (`AssumeRole`, web identity, SSO).
+const AWS_CONFIG_OWN: &[&str] = &["aws-sdk-sso", "aws-sdk-ssooidc", "aws-sdk-sts"];
+
+/// Web frameworks, and command-line parsers.
+const NOT_IN_AN_ENQUEUER: &[&str] = &[
+    "actix-web",
+    "axum",
+    "poem",
+    "rocket",
+    "salvo",
+    "tide",
+    "warp",
+    "clap",
+    "clap_builder",
+];
+
+#[test]
+fn the_producer_library_depends_on_sqs_alone_of_the_aws_services() -> Result<()> {
+    let names = normal_dependencies("producer")?;
+    let services: Vec<&str> = names
+        .iter()
+        .map(String::as_str)
+        .filter(|name| name.starts_with("aws-sdk-") && !AWS_CONFIG_OWN.contains(name))
+        .collect();
+    assert_eq!(
+        services,
+        ["aws-sdk-sqs"],
+        "AWS service crates of `producer`"
+    );
+    let heavy: Vec<&str> = names
+        .iter()
+        .map(String::as_str)
+        .filter(|name| NOT_IN_AN_ENQUEUER.contains(name))
+        .collect();
+    assert!(heavy.is_empty(), "`producer` depends on {heavy:?}");
+    Ok(())
+}
+
+#[test]
+fn the_handler_does_not_depend_on_the_operations_crate() -> Result<()> {
+    let names = normal_dependencies("handler")?;
+    assert!(names.iter().any(|n| n == "producer"), "{names:?}");
+    for name in ["operations", "clap", "jsonschema"] {
+        assert!(
+            !names.iter().any(|n| n == name),
+            "`handler` depends on `{name}`"
+        );
+    }
+    Ok(())
+}
