@@ -17,7 +17,7 @@ help:
 	@echo "make build-lambda  the arm64 Lambda zip (target/lambda/handler/bootstrap.zip)"
 	@echo "make build-lambda BIN=shop-handler   the shop example's (target/lambda/shop-handler/)"
 	@echo "make deploy      sam build + sam deploy to your AWS account (guided the first time)"
-	@echo "make deploy BIN=shop-handler PARAMS=\"ExtraPolicyArns=ARN AppSettings=products_table=NAME\""
+	@echo "make deploy BIN=shop-handler PARAMS='ExtraPolicyArns=ARN AppSettings={\"products_table\":\"NAME\"}'"
 	@echo "                 deploys the shop example's binary instead (infra/deploy.sh); a binary"
 	@echo "                 of your own: BIN=name PACKAGE=its cargo package CRATE=its directory"
 	@echo "make unit        the tests that need no AWS"
@@ -55,15 +55,15 @@ lint-template: local-install
 # The Lambda binary: BIN, a bin target of the cargo package PACKAGE, whose crate is
 # the directory CRATE. Without BIN, build-lambda builds the shipped `handler`;
 # deploy, the binary the last deploy saved in infra/samconfig.toml, else `handler`.
-# BIN=shop-handler is the shop example's (package shop, in examples/shop); for a
+# BIN=shop-handler is the shop example's (package shop-worker, in examples/shop/worker); for a
 # binary of your own, give PACKAGE and CRATE too when they are not BIN.
 # PARAMS: more stack parameters for deploy, KEY=VALUE words.
 BIN ?=
 PARAMS ?=
 LAMBDA_BIN = $(or $(BIN),handler)
 ifeq ($(LAMBDA_BIN),shop-handler)
-PACKAGE ?= shop
-CRATE ?= examples/shop
+PACKAGE ?= shop-worker
+CRATE ?= examples/shop/worker
 endif
 PACKAGE ?= $(LAMBDA_BIN)
 CRATE ?= $(PACKAGE)

@@ -16,7 +16,7 @@ use crate::backoff::Backoff;
 use crate::error::JobError;
 use crate::ledger::{Claim, Ledger, LedgerSettings, payload_sha256};
 use crate::perform::{AwsClients, Done, Effects, JobInfo, Retry, RunParts, catching_panics};
-use crate::runner::{Dispatch, Runner};
+use crate::runner::{Dispatch, RunError, Runner};
 
 /// This build's version, recorded on every dead-lettered message.
 pub const HANDLER_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -156,6 +156,9 @@ pub struct Settings {
     /// slower than the timeout is not delivered and run a second time. Lambda
     /// leaves it unset: there the function's timeout must stay below the queue's.
     pub visibility_timeout: Option<std::time::Duration>,
+    /// The job queue (`JOBS_QUEUE_URL`): the worker polls it, and follow-up
+    /// jobs (`Context::enqueue`) go there unless their type names another.
+    pub queue_url: Option<String>,
 }
 
 impl Settings {
@@ -178,6 +181,7 @@ impl Settings {
             idempotency: None,
             call_timeout: Self::DEFAULT_CALL_TIMEOUT,
             visibility_timeout: None,
+            queue_url: None,
         }
     }
 
@@ -237,6 +241,9 @@ impl Settings {
                 std::time::Duration::from_secs(n.into())
             }),
             visibility_timeout: None,
+            queue_url: std::env::var(producer::send::queue::QUEUE_URL_ENV)
+                .ok()
+                .filter(|url| !url.is_empty()),
         })
     }
 }
@@ -247,6 +254,26 @@ pub enum SettingsError {
     Missing(&'static str),
     #[error("`{0}` must be a whole number above 0, not `{1}`")]
     NotAPositiveNumber(&'static str, String),
+    #[error("`{APP_SETTINGS_ENV}` is not the application's settings: {0}")]
+    App(String),
+}
+
+/// The application's own settings (the stack's `AppSettings` parameter): a
+/// JSON object, read into a type of the application's.
+pub const APP_SETTINGS_ENV: &str = "JOBS_APP_SETTINGS";
+
+/// Reads `JOBS_APP_SETTINGS`, a JSON object such as `{"products_table":
+/// "shop-products"}`, into `T` (`{}` when unset): typed, with the field named
+/// when one is missing or of the wrong type.
+pub fn app_settings<T: serde::de::DeserializeOwned>() -> Result<T, SettingsError> {
+    let text = std::env::var(APP_SETTINGS_ENV).unwrap_or_default();
+    parse_app_settings(&text)
+}
+
+/// [`app_settings`] from the text itself.
+pub fn parse_app_settings<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, SettingsError> {
+    let text = if text.trim().is_empty() { "{}" } else { text };
+    serde_json::from_str(text).map_err(|e| SettingsError::App(e.to_string()))
 }
 
 /// Runs jobs. Build it once per process (per Lambda cold start): it holds the
@@ -259,7 +286,9 @@ pub struct Handler {
     /// Queue URLs looked up from the ARNs in Lambda events, once per queue.
     pub(crate) queue_urls: Arc<Mutex<HashMap<String, String>>>,
     ledger: Option<Ledger>,
-    jobs: Arc<dyn Dispatch>,
+    kinds: Arc<dyn Dispatch>,
+    /// Sends the follow-up jobs of `perform` (`Context::enqueue`).
+    enqueuer: Arc<producer::Jobs>,
 }
 
 impl Handler {
@@ -269,15 +298,7 @@ impl Handler {
             .idempotency
             .clone()
             .map(|ledger| Ledger::new(aws_sdk_dynamodb::Client::new(config), ledger));
-        let handler = Handler::with_clients(
-            AwsClients {
-                config: config.clone(),
-                ses: aws_sdk_sesv2::Client::new(config),
-                s3: producer::aws::s3_client(config),
-                sqs: aws_sdk_sqs::Client::new(config),
-            },
-            settings,
-        );
+        let handler = Handler::with_clients(AwsClients::from_config(config), settings);
         match ledger {
             Some(ledger) => handler.with_ledger(ledger),
             None => handler,
@@ -291,10 +312,14 @@ impl Handler {
     }
 
     /// Runs the job types of `runner` (the built-ins and the application's own)
-    /// in place of the built-ins alone.
-    pub fn with_runner<S: Send + Sync + 'static>(mut self, runner: Runner<S>) -> Self {
-        self.jobs = Arc::new(runner);
-        self
+    /// in place of the built-ins alone, with its state (built now from this
+    /// handler's clients, if it is built with `Runner::with_state_from`).
+    pub fn with_runner<S: Send + Sync + 'static>(
+        mut self,
+        runner: Runner<S>,
+    ) -> Result<Self, RunError> {
+        self.kinds = Arc::new(runner.resolve(&self.aws)?);
+        Ok(self)
     }
 
     /// A handler on clients built elsewhere (tests, mocks). Jobs that build
@@ -323,13 +348,22 @@ impl Handler {
     }
 
     pub fn with_clients(aws: AwsClients, settings: Settings) -> Self {
+        let enqueuer = producer::Jobs::new(aws.sqs.clone());
+        let enqueuer = match &settings.queue_url {
+            Some(url) => enqueuer.with_default_queue(url),
+            None => enqueuer,
+        };
+        let built_ins = Runner::new()
+            .resolve(&aws)
+            .expect("the built-in kinds are registered once each");
         Handler {
             sqs: aws.sqs.clone(),
             aws: Arc::new(aws),
             settings,
             queue_urls: Arc::default(),
             ledger: None,
-            jobs: Arc::new(Runner::new()),
+            kinds: Arc::new(built_ins),
+            enqueuer: Arc::new(enqueuer),
         }
     }
 
@@ -587,10 +621,11 @@ impl Handler {
             },
             aws: Arc::clone(&self.aws),
             effects: Effects::Aws,
+            jobs: Arc::clone(&self.enqueuer),
             deadline,
         };
         let performed = tokio::select! {
-            performed = catching_panics(self.jobs.run(envelope.job, &parts)) => performed,
+            performed = catching_panics(self.kinds.run(envelope.job, &parts)) => performed,
             never = self.heartbeat(delivery, &job_id, claim) => match never {},
         };
         performed.map_err(|error| Failure {
@@ -704,7 +739,7 @@ impl Handler {
         // The job type's own limit counts the failures of its `perform` only,
         // not a busy claim or a ledger call that failed.
         let retry = if failure.by_job {
-            self.jobs.retry(&identity.kind)
+            self.kinds.retry(&identity.kind)
         } else {
             Retry::Queue
         };

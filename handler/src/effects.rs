@@ -2,9 +2,10 @@
 
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message, Template};
-use producer::{FieldError, MailJob, UploadJob, ValidationErrors};
+use producer::{FieldError, MailJob, ValidationErrors};
 
 use crate::error::JobError;
+use crate::perform::Upload;
 
 /// Sends a mail job through SES v2 `SendEmail`; returns SES's message id.
 pub async fn send_mail(ses: &aws_sdk_sesv2::Client, mail: &MailJob) -> Result<String, JobError> {
@@ -53,35 +54,21 @@ fn simple_message(mail: &MailJob) -> Result<Message, JobError> {
         .build())
 }
 
-/// Writes an upload job's bytes (`job.body_base64` decoded, as
-/// [`producer::contract::validate::upload_body`] returns them) to S3 `PutObject`.
-/// The envelope's SHA-256 goes with the request as `x-amz-checksum-sha256`, so S3
-/// itself refuses bytes that do not match; the payload is not signed a second
-/// time (`UNSIGNED-PAYLOAD`, over TLS).
-pub async fn put_upload(
+/// Writes an upload's bytes with S3 `PutObject`. Their SHA-256 goes with the
+/// request as `x-amz-checksum-sha256`, so S3 itself refuses bytes that do not
+/// match; the payload is not signed a second time (`UNSIGNED-PAYLOAD`, over TLS).
+pub async fn put_object(
     s3: &aws_sdk_s3::Client,
-    upload: &UploadJob,
-    bytes: Vec<u8>,
+    upload: Upload,
+    sha256_base64: String,
 ) -> Result<(), JobError> {
-    let checksum = upload.sha256_base64().ok_or_else(|| {
-        JobError::Invalid(ValidationErrors(vec![FieldError::new(
-            "job.sha256",
-            producer::contract::validate::DIGEST_FORMAT,
-        )]))
-    })?;
     s3.put_object()
-        .bucket(&upload.bucket)
-        .key(&upload.key)
-        .body(ByteStream::from(bytes))
-        .set_content_type(upload.content_type.clone())
-        .set_metadata((!upload.metadata.is_empty()).then(|| {
-            upload
-                .metadata
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect()
-        }))
-        .checksum_sha256(checksum)
+        .bucket(upload.bucket)
+        .key(upload.key)
+        .body(ByteStream::from(upload.bytes))
+        .set_content_type(upload.content_type)
+        .set_metadata((!upload.metadata.is_empty()).then(|| upload.metadata.into_iter().collect()))
+        .checksum_sha256(sha256_base64)
         // S3 checks the bytes against the checksum above; signing their SHA-256
         // as well would hash the whole body a second time (28 % of the CPU of a
         // 256 KiB upload, measured in `make bench`) for no added check.

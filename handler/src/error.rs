@@ -2,10 +2,18 @@
 //!
 //! A job's `perform` returns this error too. `?` on an AWS SDK error sorts it
 //! the way the built-in jobs' calls are sorted ([`producer::aws::classify`]);
-//! `?` on an I/O, JSON, `anyhow` or boxed error, or a message, makes a transient
-//! failure. Any other error type is one call away:
-//! `.map_err(JobError::transient)?`, [`ResultExt::permanent`], or a one-line
-//! `impl From<MyError> for JobError`.
+//! `?` on a `serde_json` error that says the data is wrong (not JSON, or not the
+//! shape expected) is permanent, since the same data fails the same way;
+//! `?` on an I/O, `anyhow` or boxed error, or a message, makes a transient
+//! failure. `?` on an [`EnqueueError`] (a follow-up job, `Context::enqueue`) is
+//! permanent when the job was invalid, transient when SQS may take it later.
+//! Any other error type is one call away: `.map_err(JobError::transient)?`,
+//! [`ResultExt::permanent`], or a one-line `impl From<MyError> for JobError`.
+//!
+//! Reasons keep the whole chain of an error: an `anyhow` error's contexts
+//! (`loading product 42: reading the table: timed out`), a boxed error's sources.
+//! Two errors are equal when their class, code and reason are, so tests can
+//! `assert_eq!(run.result, Err(JobError::permanent("…")))`.
 
 use std::fmt::Display;
 
@@ -13,7 +21,7 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use producer::aws::{ErrorClass, classify, describe};
-use producer::{DecodeError, ValidationErrors};
+use producer::{DecodeError, EnqueueError, ValidationErrors};
 
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
@@ -68,11 +76,12 @@ impl JobError {
     }
 
     /// A failure that fails the same way every time: the job is dead-lettered
-    /// at once, with `reason`.
+    /// at once, with `reason` (written with `{:#}`, so an `anyhow` error keeps
+    /// its chain of contexts).
     pub fn permanent(reason: impl Display) -> Self {
         JobError::Failed {
             class: ErrorClass::Permanent,
-            message: reason.to_string(),
+            message: format!("{reason:#}"),
         }
     }
 
@@ -80,7 +89,7 @@ impl JobError {
     pub fn transient(reason: impl Display) -> Self {
         JobError::Failed {
             class: ErrorClass::Transient,
-            message: reason.to_string(),
+            message: format!("{reason:#}"),
         }
     }
 
@@ -125,6 +134,32 @@ where
     }
 }
 
+/// Two errors are the same failure when their class, code and reason are: the
+/// reason is all a dead letter keeps of an error.
+impl PartialEq for JobError {
+    fn eq(&self, other: &Self) -> bool {
+        self.class() == other.class()
+            && self.code() == other.code()
+            && self.to_string() == other.to_string()
+    }
+}
+
+/// An error and each of its sources, as one line: `outer: inner: innermost`.
+pub fn with_sources(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = err.to_string();
+    let mut next = err.source();
+    while let Some(source) = next {
+        let text = source.to_string();
+        // Some errors repeat their source in their own message.
+        if !line.ends_with(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        next = source.source();
+    }
+    line
+}
+
 macro_rules! transient_from {
     ($($error:ty),* $(,)?) => {
         $(
@@ -137,15 +172,52 @@ macro_rules! transient_from {
     };
 }
 
-transient_from!(
-    std::io::Error,
-    serde_json::Error,
-    anyhow::Error,
-    Box<dyn std::error::Error + Send + Sync>,
-    String,
-    &str,
-    tokio::time::error::Elapsed,
-);
+transient_from!(anyhow::Error, String, &str, tokio::time::error::Elapsed);
+
+impl From<std::io::Error> for JobError {
+    fn from(err: std::io::Error) -> Self {
+        JobError::transient(with_sources(&err))
+    }
+}
+
+impl From<Box<dyn std::error::Error + Send + Sync>> for JobError {
+    fn from(err: Box<dyn std::error::Error + Send + Sync>) -> Self {
+        JobError::transient(with_sources(err.as_ref()))
+    }
+}
+
+/// Data that is not JSON, or not the shape expected, is wrong the same way on
+/// every try; only an I/O failure under the reader may pass.
+impl From<serde_json::Error> for JobError {
+    fn from(err: serde_json::Error) -> Self {
+        if err.is_io() {
+            JobError::transient(with_sources(&err))
+        } else {
+            JobError::permanent(format!("the data cannot be read: {err}"))
+        }
+    }
+}
+
+/// A follow-up job (`Context::enqueue`): an invalid one, or one for no queue,
+/// fails the same way every time; SQS's own refusals are sorted as AWS errors are.
+impl From<EnqueueError> for JobError {
+    fn from(err: EnqueueError) -> Self {
+        match err {
+            EnqueueError::Invalid { errors, .. } => JobError::Invalid(errors),
+            EnqueueError::Send { class, message } => JobError::Aws {
+                operation: "sqs_enqueue",
+                class,
+                message,
+            },
+            EnqueueError::UnknownQueue { class, .. } => JobError::Aws {
+                operation: "sqs_enqueue",
+                class,
+                message: err.to_string(),
+            },
+            EnqueueError::NoQueue => JobError::permanent(err),
+        }
+    }
+}
 
 /// Says what a failure means, on any `Result` whose error can be shown.
 pub trait ResultExt<T> {
@@ -170,12 +242,63 @@ mod tests {
     use super::*;
 
     #[test]
-    fn errors_the_user_does_not_sort_are_transient() {
+    fn errors_the_user_does_not_sort_are_transient_but_bad_data_is_permanent() {
         let io: JobError = std::io::Error::other("disk").into();
         assert_eq!(io.class(), ErrorClass::Transient);
-        let json: JobError = serde_json::from_str::<u32>("x").unwrap_err().into();
-        assert_eq!(json.class(), ErrorClass::Transient);
+        let not_json: JobError = serde_json::from_str::<u32>("x").unwrap_err().into();
+        assert_eq!(not_json.class(), ErrorClass::Permanent);
+        let wrong_shape: JobError = serde_json::from_str::<u32>("\"42\"").unwrap_err().into();
+        assert_eq!(wrong_shape.class(), ErrorClass::Permanent);
+        assert!(
+            wrong_shape.to_string().contains("invalid type"),
+            "{wrong_shape}"
+        );
         let sorted: Result<(), JobError> = Err::<(), _>("gone for good").permanent();
         assert_eq!(sorted.unwrap_err().class(), ErrorClass::Permanent);
+    }
+
+    #[test]
+    fn an_error_keeps_its_chain_in_its_reason() {
+        use anyhow::Context as _;
+        let failed: anyhow::Result<()> = Err(std::io::Error::other("timed out"))
+            .context("reading the table")
+            .context("loading product 42");
+        let error = JobError::from(failed.unwrap_err());
+        assert_eq!(
+            error.to_string(),
+            "loading product 42: reading the table: timed out"
+        );
+        let boxed: Box<dyn std::error::Error + Send + Sync> =
+            Box::new(std::io::Error::other(Outer));
+        let error = JobError::from(boxed);
+        assert_eq!(error.to_string(), "outer: inner");
+    }
+
+    #[derive(Debug)]
+    struct Outer;
+    impl std::fmt::Display for Outer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("outer")
+        }
+    }
+    impl std::error::Error for Outer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&Inner)
+        }
+    }
+    #[derive(Debug)]
+    struct Inner;
+    impl std::fmt::Display for Inner {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("inner")
+        }
+    }
+    impl std::error::Error for Inner {}
+
+    #[test]
+    fn errors_compare_by_class_code_and_reason() {
+        assert_eq!(JobError::permanent("no"), JobError::permanent("no"));
+        assert_ne!(JobError::permanent("no"), JobError::transient("no"));
+        assert_ne!(JobError::permanent("no"), JobError::permanent("nope"));
     }
 }

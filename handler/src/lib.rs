@@ -7,7 +7,8 @@
 //!   ([`Runner::worker`]).
 //! - [`Handler`]: the batch logic both share; [`lambda`] adapts it to SQS events
 //!   and [`worker`] to a long-polling loop.
-//! - [`testing`]: run a job's `perform` inline, its mail and uploads recorded.
+//! - [`testing`]: run a job's `perform` inline, its mail, uploads and
+//!   follow-up jobs recorded.
 
 pub mod backoff;
 pub mod batch;
@@ -22,7 +23,7 @@ pub mod testing;
 pub mod worker;
 
 pub use backoff::Backoff;
-pub use batch::{Delivery, Handler, Outcome, Processed, Settings};
+pub use batch::{Delivery, Handler, Outcome, Processed, Settings, SettingsError, app_settings};
 pub use error::{JobError, ResultExt};
-pub use perform::{AwsClients, Context, Done, Effect, JobInfo, Perform, Retry};
-pub use runner::Runner;
+pub use perform::{AwsClients, Context, Done, Effect, JobInfo, Perform, Retry, Upload};
+pub use runner::{RunError, Runner};

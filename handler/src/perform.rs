@@ -45,9 +45,11 @@ use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use std::collections::BTreeMap;
+
 use aws_config::SdkConfig;
 use futures::FutureExt as _;
-use producer::{JobType, MailJob, UploadJob};
+use producer::{EnqueueOptions, JobType, Jobs, MailJob, Sent, UploadJob};
 
 use crate::effects;
 use crate::error::JobError;
@@ -67,7 +69,9 @@ pub trait Perform<S = ()>: JobType {
 }
 
 /// How often a job type's failures are tried again. The queue's own
-/// `maxReceiveCount` always bounds it too.
+/// `maxReceiveCount` always bounds it too: a `Limit(n)` needs `n + 1`
+/// deliveries, so the queue's count must be above `n` (the runner warns at
+/// start when `JOBS_MAX_RECEIVE_COUNT` is not).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Retry {
     /// As often as the queue allows (its redrive policy's `maxReceiveCount`).
@@ -134,18 +138,80 @@ pub struct JobInfo {
 #[derive(Debug, Clone)]
 pub struct AwsClients {
     /// The configuration they were built from (region, credentials,
-    /// endpoints): build other clients from it once, in the application's state.
+    /// endpoints, and the handler's call timeout, `JOBS_CALL_TIMEOUT_SECONDS`):
+    /// build other clients from it once, in the application's state
+    /// (`Runner::with_state_from`).
     pub config: SdkConfig,
     pub ses: aws_sdk_sesv2::Client,
     pub s3: aws_sdk_s3::Client,
     pub sqs: aws_sdk_sqs::Client,
 }
 
+impl AwsClients {
+    /// Every client from one configuration (S3 path-style where an endpoint is set).
+    pub fn from_config(config: &SdkConfig) -> Self {
+        AwsClients {
+            config: config.clone(),
+            ses: aws_sdk_sesv2::Client::new(config),
+            s3: producer::aws::s3_client(config),
+            sqs: aws_sdk_sqs::Client::new(config),
+        }
+    }
+}
+
+/// Bytes to write to S3 from a job's `perform` ([`Context::put_object`]): the
+/// same checks and the same `PutObject` request as an `upload` job, without
+/// the base64 an upload job needs to travel in a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upload {
+    pub bucket: String,
+    pub key: String,
+    pub content_type: Option<String>,
+    pub metadata: BTreeMap<String, String>,
+    pub bytes: Vec<u8>,
+}
+
+impl Upload {
+    pub fn new(
+        bucket: impl Into<String>,
+        key: impl Into<String>,
+        bytes: impl Into<Vec<u8>>,
+    ) -> Self {
+        Upload {
+            bucket: bucket.into(),
+            key: key.into(),
+            content_type: None,
+            metadata: BTreeMap::new(),
+            bytes: bytes.into(),
+        }
+    }
+
+    pub fn content_type(mut self, content_type: impl Into<String>) -> Self {
+        self.content_type = Some(content_type.into());
+        self
+    }
+
+    /// Adds a metadata entry (`x-amz-meta-NAME`).
+    pub fn metadata(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.metadata.insert(name.into(), value.into());
+        self
+    }
+
+    fn check(&self) -> Result<(), producer::ValidationErrors> {
+        producer::contract::validate::validate_object(
+            &self.bucket,
+            &self.key,
+            self.content_type.as_deref(),
+            &self.metadata,
+        )
+    }
+}
+
 /// A built-in effect a job asked for, as the testing helpers record it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
     Mail(MailJob),
-    Upload(UploadJob),
+    Upload(Upload),
 }
 
 /// Where a context's mail and uploads go.
@@ -161,6 +227,8 @@ pub(crate) struct RunParts {
     pub(crate) job: JobInfo,
     pub(crate) aws: Arc<AwsClients>,
     pub(crate) effects: Effects,
+    /// Where follow-up jobs go (a fake one in the testing helpers).
+    pub(crate) jobs: Arc<Jobs>,
     pub(crate) deadline: Option<SystemTime>,
 }
 
@@ -218,6 +286,27 @@ impl<'a, S> Context<'a, S> {
         &self.parts.aws
     }
 
+    /// The client follow-up jobs are sent with: its default queue is the
+    /// handler's own (`JOBS_QUEUE_URL`, which the stack sets on the function).
+    pub fn jobs(&self) -> &Jobs {
+        &self.parts.jobs
+    }
+
+    /// Sends a follow-up job with its type's defaults, as an application does
+    /// (`Jobs::enqueue`). The testing helpers record it instead.
+    pub async fn enqueue<J: JobType>(&self, job: &J) -> Result<Sent, JobError> {
+        Ok(self.parts.jobs.enqueue(job).await?)
+    }
+
+    /// As [`Context::enqueue`], with some of the type's defaults overridden.
+    pub async fn enqueue_with<J: JobType>(
+        &self,
+        job: &J,
+        options: EnqueueOptions,
+    ) -> Result<Sent, JobError> {
+        Ok(self.parts.jobs.enqueue_with(job, options).await?)
+    }
+
     /// Sends a mail as a `mail` job does: the same checks, the same SES v2
     /// `SendEmail` request. Returns SES's message id.
     pub async fn send_mail(&self, mail: MailJob) -> Result<String, JobError> {
@@ -237,19 +326,23 @@ impl<'a, S> Context<'a, S> {
         }
     }
 
-    /// Writes an object as an `upload` job does: the same checks, the same S3
-    /// `PutObject` request with its SHA-256 checked by S3.
-    pub async fn put_object(&self, upload: UploadJob) -> Result<(), JobError> {
-        producer::contract::validate::validate_upload_before_write(&upload)?;
-        self.put_checked_object(upload).await
+    /// Writes bytes to S3 as an `upload` job does: the same checks of the
+    /// bucket, key, type and metadata, the same `PutObject` request, with the
+    /// bytes' SHA-256 checked by S3.
+    pub async fn put_object(&self, upload: Upload) -> Result<(), JobError> {
+        upload.check()?;
+        let checksum = producer::contract::envelope::sha256_base64(&upload.bytes);
+        self.put_checked_object(upload, checksum).await
     }
 
-    /// Writes an upload that has passed the upload checks but for its body's,
-    /// which decodes it: the bytes written are the bytes checked.
-    async fn put_checked_object(&self, upload: UploadJob) -> Result<(), JobError> {
-        let bytes = producer::contract::validate::upload_body(&upload)?;
+    /// Writes an upload that passed the checks, with its SHA-256 in base64.
+    async fn put_checked_object(
+        &self,
+        upload: Upload,
+        sha256_base64: String,
+    ) -> Result<(), JobError> {
         match &self.parts.effects {
-            Effects::Aws => effects::put_upload(&self.parts.aws.s3, &upload, bytes).await,
+            Effects::Aws => effects::put_object(&self.parts.aws.s3, upload, sha256_base64).await,
             Effects::Recorded(log) => {
                 log.lock()
                     .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -272,7 +365,23 @@ impl<S: Send + Sync> Perform<S> for MailJob {
 
 impl<S: Send + Sync> Perform<S> for UploadJob {
     async fn perform(self, cx: &Context<'_, S>) -> Result<Done, JobError> {
-        cx.put_checked_object(self).await?;
+        // Decoded once, and checked against its SHA-256: the bytes written are
+        // the bytes checked.
+        let bytes = producer::contract::validate::upload_body(&self)?;
+        let checksum = self.sha256_base64().ok_or_else(|| {
+            producer::ValidationErrors(vec![producer::FieldError::new(
+                "job.sha256",
+                producer::contract::validate::DIGEST_FORMAT,
+            )])
+        })?;
+        let upload = Upload {
+            bucket: self.bucket,
+            key: self.key,
+            content_type: self.content_type,
+            metadata: self.metadata,
+            bytes,
+        };
+        cx.put_checked_object(upload, checksum).await?;
         Ok(Done::done())
     }
 }

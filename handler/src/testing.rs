@@ -1,7 +1,7 @@
 //! Unit-testing job types with no AWS, as Sidekiq's `Testing.inline!` does:
-//! [`perform`] runs a job's real `perform` at once, against a context whose mail
-//! and uploads are recorded instead of sent. (The producer's side is
-//! `producer::Jobs::fake`, which records what was enqueued.)
+//! [`perform`] runs a job's real `perform` at once, against a context whose mail,
+//! uploads and follow-up jobs are recorded instead of sent. (The producer's
+//! side is `producer::Jobs::fake`, which records what was enqueued.)
 //!
 //! ```
 //! use handler::testing;
@@ -18,19 +18,33 @@
 //!     ..MailJob::default()
 //! };
 //! let run = testing::perform(mail.clone(), &()).await;
-//! assert_eq!(run.result.ok(), Some(Done::done()));
+//! assert_eq!(run.result, Ok(Done::done()));
 //! assert_eq!(run.effects, [Effect::Mail(mail)]);
 //! # }
+//! ```
+//!
+//! [`inline`] sets what a run sees: its job id, its attempt, and the AWS
+//! clients `cx.aws()` gives, such as clients of `aws-smithy-mocks` that answer
+//! a job's own calls:
+//!
+//! ```ignore
+//! let ses = aws_smithy_mocks::mock_client!(aws_sdk_sesv2, [&rule]);
+//! let run = testing::inline(job)
+//!     .id("order-42")
+//!     .attempt(2)
+//!     .aws(AwsClients { ses, ..testing::offline_clients() })
+//!     .perform(&state)
+//!     .await;
 //! ```
 
 use std::sync::{Arc, Mutex};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use producer::{MailJob, UploadJob, job_of};
+use producer::{Enqueued, JobType, Jobs, MailJob, job_of};
 
 use crate::error::JobError;
 use crate::perform::{
-    AwsClients, Context, Done, Effect, Effects, JobInfo, Perform, RunParts, catching_panics,
+    AwsClients, Context, Done, Effect, Effects, JobInfo, Perform, RunParts, Upload, catching_panics,
 };
 use crate::runner::decode;
 
@@ -41,6 +55,8 @@ pub struct Performed {
     pub result: Result<Done, JobError>,
     /// The mail and uploads it asked for, in order; none were sent.
     pub effects: Vec<Effect>,
+    /// The follow-up jobs it enqueued (`cx.enqueue`), in order; none were sent.
+    pub enqueued: Vec<Enqueued>,
 }
 
 impl Performed {
@@ -54,7 +70,7 @@ impl Performed {
             .collect()
     }
 
-    pub fn uploads(&self) -> Vec<&UploadJob> {
+    pub fn uploads(&self) -> Vec<&Upload> {
         self.effects
             .iter()
             .filter_map(|e| match e {
@@ -62,6 +78,11 @@ impl Performed {
                 Effect::Mail(_) => None,
             })
             .collect()
+    }
+
+    /// The payloads of the follow-up jobs of `T`'s kind.
+    pub fn enqueued_of<T: JobType>(&self) -> Vec<T> {
+        self.enqueued.iter().filter_map(Enqueued::job).collect()
     }
 }
 
@@ -72,7 +93,7 @@ where
     S: Send + Sync,
     J: Perform<S>,
 {
-    perform_as(job, state, 1).await
+    inline(job).perform(state).await
 }
 
 /// As [`perform`], as delivery `attempt` (1 for the first).
@@ -81,47 +102,99 @@ where
     S: Send + Sync,
     J: Perform<S>,
 {
-    let recorded = Arc::new(Mutex::new(Vec::new()));
-    let parts = RunParts {
-        job: JobInfo {
-            id: "inline-job".into(),
-            kind: J::KIND.into(),
-            attempt,
-            created_at: Some(std::time::SystemTime::now()),
-            not_before: None,
-            message_id: "inline-message".into(),
-        },
-        aws: Arc::new(offline_clients()),
-        effects: Effects::Recorded(Arc::clone(&recorded)),
-        deadline: None,
-    };
-    let run = async {
-        let job = decode::<J>(job_of(&job)?)?;
-        job.perform(&Context::new(&parts, state)).await
-    };
-    let result = catching_panics(run).await;
-    let effects = recorded
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .clone();
-    Performed { result, effects }
+    inline(job).attempt(attempt).perform(state).await
+}
+
+/// An inline run of `job` to set up: its id, attempt and clients.
+pub fn inline<J>(job: J) -> Inline<J> {
+    Inline {
+        job,
+        id: "inline-job".into(),
+        attempt: 1,
+        aws: None,
+    }
+}
+
+/// An inline run, set up by [`inline`].
+#[derive(Debug)]
+pub struct Inline<J> {
+    job: J,
+    id: String,
+    attempt: u32,
+    aws: Option<AwsClients>,
+}
+
+impl<J> Inline<J> {
+    /// The job's id, as `cx.job_id()` gives it (`inline-job` unless set).
+    pub fn id(mut self, id: impl Into<String>) -> Self {
+        self.id = id.into();
+        self
+    }
+
+    /// The delivery this run is (1 for the first).
+    pub fn attempt(mut self, attempt: u32) -> Self {
+        self.attempt = attempt;
+        self
+    }
+
+    /// The clients `cx.aws()` gives (by default [`offline_clients`], which
+    /// reach nothing).
+    pub fn aws(mut self, aws: AwsClients) -> Self {
+        self.aws = Some(aws);
+        self
+    }
+
+    /// Runs the job's real `perform` with `state`.
+    pub async fn perform<S>(self, state: &S) -> Performed
+    where
+        S: Send + Sync,
+        J: Perform<S>,
+    {
+        let recorded = Arc::new(Mutex::new(Vec::new()));
+        let jobs = Jobs::fake();
+        let parts = RunParts {
+            job: JobInfo {
+                id: self.id,
+                kind: J::KIND.into(),
+                attempt: self.attempt,
+                created_at: Some(std::time::SystemTime::now()),
+                not_before: None,
+                message_id: "inline-message".into(),
+            },
+            aws: Arc::new(self.aws.unwrap_or_else(offline_clients)),
+            effects: Effects::Recorded(Arc::clone(&recorded)),
+            jobs: Arc::new(jobs.clone()),
+            deadline: None,
+        };
+        let job = self.job;
+        let run = async {
+            let job = decode::<J>(job_of(&job)?)?;
+            job.perform(&Context::new(&parts, state)).await
+        };
+        let result = catching_panics(run).await;
+        let effects = recorded
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone();
+        Performed {
+            result,
+            effects,
+            enqueued: jobs.enqueued(),
+        }
+    }
 }
 
 /// Clients that reach nothing: a job that calls AWS through them directly gets
 /// a connection error (a transient failure) at once, never a real account.
-fn offline_clients() -> AwsClients {
+/// Replace one with a mock: `AwsClients { ses, ..offline_clients() }`.
+pub fn offline_clients() -> AwsClients {
     let config = SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
         .http_client(producer::aws::https_client())
         .region(Region::new("us-east-1"))
         .endpoint_url("http://127.0.0.1:9")
         .build();
-    AwsClients {
-        ses: aws_sdk_sesv2::Client::new(&config),
-        s3: aws_sdk_s3::Client::new(&config),
-        sqs: aws_sdk_sqs::Client::new(&config),
-        config,
-    }
+    AwsClients::from_config(&config)
 }
 
 #[cfg(test)]
@@ -145,7 +218,7 @@ mod tests {
                 "boom at {}",
                 self.at_attempt
             );
-            cx.put_object(UploadJob::from_bytes("my-bucket", "k.txt", b"ok"))
+            cx.put_object(Upload::new("my-bucket", "k.txt", b"ok".to_vec()))
                 .await?;
             Ok(Done::done())
         }
@@ -161,7 +234,87 @@ mod tests {
         assert!(run.effects.is_empty());
 
         let run = perform_as(Boom { at_attempt: 1 }, &(), 2).await;
-        assert_eq!(run.result.as_ref().ok(), Some(&Done::done()));
-        assert_eq!(run.uploads().len(), 1);
+        assert_eq!(run.result, Ok(Done::done()));
+        assert_eq!(run.uploads()[0].bytes, b"ok");
+    }
+
+    /// Sends the next step of an order as a job of its own.
+    #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+    struct Ship {
+        order: u64,
+    }
+
+    impl producer::JobType for Ship {
+        const KIND: &'static str = "ship";
+    }
+
+    impl Perform for Ship {
+        async fn perform(self, cx: &Context<'_, ()>) -> Result<Done, JobError> {
+            let sent = cx
+                .enqueue_with(
+                    &Invoice { order: self.order },
+                    producer::EnqueueOptions::default().id(format!("{}-invoice", cx.job_id())),
+                )
+                .await?;
+            Ok(Done::skipped(sent.job_id))
+        }
+    }
+
+    #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+    struct Invoice {
+        order: u64,
+    }
+
+    impl producer::JobType for Invoice {
+        const KIND: &'static str = "invoice";
+    }
+
+    #[tokio::test]
+    async fn follow_up_jobs_are_recorded_under_the_id_the_test_set() {
+        let run = inline(Ship { order: 7 }).id("order-7").perform(&()).await;
+        assert_eq!(run.result, Ok(Done::skipped("order-7-invoice")));
+        assert_eq!(run.enqueued_of::<Invoice>(), [Invoice { order: 7 }]);
+        assert_eq!(run.enqueued[0].envelope.id, "order-7-invoice");
+    }
+
+    /// Calls SES itself, through `cx.aws()`.
+    #[derive(serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+    struct Quota;
+
+    impl producer::JobType for Quota {
+        const KIND: &'static str = "quota";
+    }
+
+    impl Perform for Quota {
+        async fn perform(self, cx: &Context<'_, ()>) -> Result<Done, JobError> {
+            let account = cx.aws().ses.get_account().send().await?;
+            let max = account.send_quota().map_or(0.0, |q| q.max24_hour_send());
+            Ok(Done::skipped(format!("quota {max}")))
+        }
+    }
+
+    #[tokio::test]
+    async fn mocked_clients_answer_the_jobs_own_calls() {
+        use aws_sdk_sesv2::operation::get_account::GetAccountOutput;
+        use aws_sdk_sesv2::types::SendQuota;
+        let rule = aws_smithy_mocks::mock!(aws_sdk_sesv2::Client::get_account).then_output(|| {
+            GetAccountOutput::builder()
+                .send_quota(SendQuota::builder().max24_hour_send(200.0).build())
+                .build()
+        });
+        let ses = aws_smithy_mocks::mock_client!(aws_sdk_sesv2, [&rule]);
+        let run = inline(Quota)
+            .aws(AwsClients {
+                ses,
+                ..offline_clients()
+            })
+            .perform(&())
+            .await;
+        assert_eq!(run.result, Ok(Done::skipped("quota 200")));
+        assert_eq!(rule.num_calls(), 1);
+
+        let offline = perform(Quota, &()).await;
+        let error = offline.result.expect_err("nothing answers");
+        assert_eq!(error.class(), ErrorClass::Transient, "{error}");
     }
 }

@@ -10,7 +10,6 @@
 //! the queue comes back after its visibility timeout, so the queue's redrive
 //! policy applies as on Lambda.
 
-use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -22,8 +21,7 @@ use producer::send::queue::QUEUE_URL_ENV;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 
-use crate::batch::{Delivery, Handler, Outcome, Settings};
-use crate::runner::Runner;
+use crate::batch::{Delivery, Handler, Outcome, Settings, SettingsError};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkerSettings {
@@ -57,6 +55,36 @@ impl WorkerSettings {
             delete_linger: Duration::from_millis(50),
             visibility_timeout: None,
         }
+    }
+
+    /// The worker's settings from the environment: the queue (`JOBS_QUEUE_URL`,
+    /// required here), `JOBS_WAIT_SECONDS` and `JOBS_RECEIVES_IN_FLIGHT`.
+    pub fn from_env(settings: &Settings) -> Result<Self, SettingsError> {
+        let queue_url = settings
+            .queue_url
+            .clone()
+            .ok_or(SettingsError::Missing(QUEUE_URL_ENV))?;
+        let mut worker = WorkerSettings::new(queue_url);
+        if let Ok(wait) = std::env::var(WAIT_SECONDS_ENV)
+            && !wait.is_empty()
+        {
+            worker.wait_seconds = wait
+                .parse()
+                .ok()
+                .filter(|seconds| (0..=20).contains(seconds))
+                .ok_or(SettingsError::NotAPositiveNumber(WAIT_SECONDS_ENV, wait))?;
+        }
+        if let Ok(n) = std::env::var(Self::RECEIVES_ENV)
+            && !n.is_empty()
+        {
+            worker.receives_in_flight = Some(
+                n.parse()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or(SettingsError::NotAPositiveNumber(Self::RECEIVES_ENV, n))?,
+            );
+        }
+        Ok(worker)
     }
 
     fn receives_for(&self, concurrency: usize) -> usize {
@@ -418,58 +446,11 @@ async fn delete(sqs: aws_sdk_sqs::Client, queue_url: String, receipts: Vec<Strin
     }
 }
 
-/// The worker process: settings from the environment (`JOBS_QUEUE_URL`,
-/// `JOBS_DLQ_URL`, the optional `JOBS_*`), then [`run`] until SIGTERM or
-/// Ctrl-C, which finish the jobs in hand.
-pub async fn main<S: Send + Sync + 'static>(
-    runner: Runner<S>,
-    config: &aws_config::SdkConfig,
-) -> ExitCode {
-    let settings = match Settings::from_env() {
-        Ok(settings) => settings,
-        Err(e) => return fail(&e.to_string()),
-    };
-    let Some(queue_url) = std::env::var(QUEUE_URL_ENV).ok().filter(|u| !u.is_empty()) else {
-        return fail(&format!("`{QUEUE_URL_ENV}` is not set"));
-    };
-    let mut worker = WorkerSettings::new(queue_url);
-    if let Some(wait) = std::env::var(WAIT_SECONDS_ENV)
-        .ok()
-        .and_then(|w| w.parse().ok())
-    {
-        worker.wait_seconds = wait;
-    }
-    match std::env::var(WorkerSettings::RECEIVES_ENV) {
-        Ok(n) if !n.is_empty() => match n.parse::<usize>() {
-            Ok(n) if n > 0 => worker.receives_in_flight = Some(n),
-            _ => {
-                return fail(&format!(
-                    "`{}` must be a whole number above 0, not `{n}`",
-                    WorkerSettings::RECEIVES_ENV
-                ));
-            }
-        },
-        _ => {}
-    }
-    let sqs = aws_sdk_sqs::Client::new(config);
-    let handler = runner.handler(config, settings);
-
-    let (stop, stopped) = shutdown_channel();
-    tokio::spawn(async move {
-        wait_for_signal().await;
-        tracing::info!("stop requested; finishing the jobs in hand");
-        let _ = stop.send(true);
-    });
-    match run(&handler, &sqs, &worker, stopped).await {
-        Ok(_) => ExitCode::SUCCESS,
-        Err(e) => fail(&e.to_string()),
-    }
-}
-
 /// Long-poll wait per receive, 0–20 seconds (default 20).
 pub const WAIT_SECONDS_ENV: &str = "JOBS_WAIT_SECONDS";
 
-async fn wait_for_signal() {
+/// Completes on SIGTERM or Ctrl-C: the worker binaries' shutdown.
+pub async fn signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
         Ok(mut term) => {
@@ -482,10 +463,5 @@ async fn wait_for_signal() {
             let _ = ctrl_c.await;
         }
     }
-}
-
-fn fail(message: &str) -> ExitCode {
-    tracing::error!(error = message, "worker cannot run");
-    eprintln!("error: {message}");
-    ExitCode::FAILURE
+    tracing::info!("stop requested; finishing the jobs in hand");
 }

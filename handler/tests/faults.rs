@@ -424,7 +424,10 @@ fn direct_mail() -> String {
 
 #[tokio::test]
 async fn question_mark_on_an_sdk_error_in_a_perform_sorts_it_as_the_built_ins_do() {
-    let with_job = |h: Handler| h.with_runner(handler::Runner::new().job::<DirectMail>());
+    let with_job = |h: Handler| {
+        h.with_runner(handler::Runner::new().job::<DirectMail>())
+            .expect("one kind each")
+    };
     for (status, error_type) in [(429, "TooManyRequestsException"), (500, "InternalFailure")] {
         let ses = ses_answering(status, error_type);
         let outcome = with_job(handler(&[&ses], &[], &[], None))

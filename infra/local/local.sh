@@ -25,6 +25,8 @@ stack=${STACK_NAME:-jobs-local}
 bucket=${JOBS_LOCAL_BUCKET:-jobs-local-uploads}
 table=jobs-local-idempotency
 shop_table=shop-local-products
+# Above every job type's Retry::Limit (the shop's reminder allows 5 retries: 6 deliveries).
+max_receive_count=10
 region=${AWS_REGION:-us-east-1}
 localstack_image=${LOCALSTACK_IMAGE:-localstack/localstack:4.9.2}
 localstack_services=sqs,s3,cloudformation,iam,sts,sns,cloudwatch,logs
@@ -151,7 +153,7 @@ deploy_stack() {
     "$venvs/tools/bin/samlocal" deploy --template-file "$state/template.yaml" --stack-name "$stack" \
     --region "$region" --resolve-s3 --no-confirm-changeset --no-fail-on-empty-changeset \
     --capabilities CAPABILITY_IAM --parameter-overrides DeployFunction=false FunctionTimeout=2 \
-    MaxReceiveCount=3 "SenderAddress=$sender" "UploadBucketName=$bucket" \
+    "MaxReceiveCount=$max_receive_count" "SenderAddress=$sender" "UploadBucketName=$bucket" \
     > "$state/deploy.log" 2>&1) || { tail -n 40 "$state/deploy.log" >&2; die "the local deploy failed; see .local/deploy.log"; }
 
   # SES v2 and DynamoDB live in moto, which a LocalStack stack cannot reach:
@@ -185,9 +187,9 @@ export JOBS_QUEUE_ARN=$(output JobQueueArn)
 export JOBS_DLQ_URL=$(output DeadLetterQueueUrl)
 export JOBS_BUCKET=$(output UploadBucketName)
 export JOBS_MAIL_FROM=$(output SenderAddress)
-export JOBS_MAX_RECEIVE_COUNT=3
+export JOBS_MAX_RECEIVE_COUNT=$max_receive_count
 export JOBS_IDEMPOTENCY_TABLE=$table
-export JOBS_APP_SETTINGS=products_table=$shop_table
+export JOBS_APP_SETTINGS='{"products_table":"$shop_table"}'
 export PATH="$venvs/tools/bin:\$PATH"
 EOF
   grep -q 'JOBS_QUEUE_URL=http' "$state/env" || die "the stack has no queue URL output; see .local/deploy.log"

@@ -901,16 +901,17 @@ async fn enqueue_one(
     refuse_job: impl Fn(EnqueueError) -> ExitCode,
 ) -> ExitCode {
     match queue.enqueue(envelope, options).await {
-        Ok(message_id) => {
+        Ok(sent) => {
             match output {
                 Output::Json => print_json(&serde_json::json!({"sent": 1, "jobs": [{
-                    "index": 0, "job_id": envelope.id, "kind": envelope.kind(),
-                    "message_id": message_id,
+                    "index": 0, "job_id": sent.job_id, "kind": envelope.kind(),
+                    "message_id": sent.message_id,
                 }]})),
                 Output::Text => println!(
-                    "enqueued {} job {} as message {message_id}",
+                    "enqueued {} job {} as message {}",
                     envelope.kind(),
-                    envelope.id
+                    sent.job_id,
+                    sent.message_id
                 ),
             }
             ExitCode::SUCCESS

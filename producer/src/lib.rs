@@ -22,8 +22,9 @@
 //!     text: Some("Renew it today.".into()),
 //!     ..MailJob::default()
 //! }));
-//! let message_id = queue.enqueue(&reminder, SendOptions::delayed(60)).await?;
-//! println!("queued {} as {message_id}", reminder.id);
+//! let sent = queue.enqueue(&reminder, SendOptions::delayed(60)).await?;
+//! assert_eq!(sent.job_id, reminder.id);
+//! println!("queued {} as {}", sent.job_id, sent.message_id);
 //! # Ok(())
 //! # }
 //! ```
@@ -38,4 +39,4 @@ pub use contract::envelope::{
 pub use contract::job_type::{JobType, job_of, schema_of};
 pub use contract::validate::{FieldError, ValidationErrors};
 pub use send::client::{EnqueueOptions, Enqueued, Jobs};
-pub use send::queue::{BatchReport, EnqueueError, FailedJob, Queue, SendOptions, SentJob};
+pub use send::queue::{BatchReport, EnqueueError, FailedJob, Queue, SendOptions, Sent, SentJob};

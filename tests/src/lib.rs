@@ -56,7 +56,12 @@ impl LocalEnv {
         if let Ok(text) = std::fs::read_to_string(&file) {
             for line in text.lines() {
                 if let Some((k, v)) = line.strip_prefix("export ").and_then(|l| l.split_once('=')) {
-                    vars.insert(k.to_owned(), v.trim_matches('"').to_owned());
+                    // As the shell reads it: one pair of quotes around the value goes.
+                    let v = ['"', '\'']
+                        .iter()
+                        .find_map(|q| v.strip_prefix(*q).and_then(|v| v.strip_suffix(*q)))
+                        .unwrap_or(v);
+                    vars.insert(k.to_owned(), v.to_owned());
                 }
             }
         }

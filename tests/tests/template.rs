@@ -155,9 +155,22 @@ fn allow_statements(t: &Value) -> Vec<(&'static str, &Value)> {
         }
     }
     for s in list(&props(t, "ProducerPolicy")["PolicyDocument"]["Statement"]) {
-        statements.push(("ProducerPolicy", s));
+        statements.push(("ProducerPolicy", when_deployed(s)));
     }
     statements
+}
+
+/// A statement, or the statement of `!If [WithFunction, STATEMENT, !Ref AWS::NoValue]`.
+fn when_deployed(statement: &Value) -> &Value {
+    match tagged(statement) {
+        Some((tag, args)) if tag == "!If" => {
+            let args = list(args);
+            assert_eq!(args[0], "WithFunction", "{statement:?}");
+            assert_eq!(intrinsic(args[2], "!Ref"), "AWS::NoValue");
+            args[1]
+        }
+        _ => statement,
+    }
 }
 
 #[test]
@@ -183,11 +196,63 @@ fn policies_name_no_wildcard_action_and_no_wildcard_resource() {
     let producer = list(&props(&t, "ProducerPolicy")["PolicyDocument"]["Statement"]);
     let actions: Vec<&str> = producer
         .iter()
+        .map(|s| when_deployed(s))
         .flat_map(|s| list(&s["Action"]))
         .filter_map(Value::as_str)
         .collect();
-    assert_eq!(actions, ["sqs:SendMessage", "sqs:GetQueueUrl"]);
+    assert_eq!(
+        actions,
+        [
+            "sqs:SendMessage",
+            "sqs:GetQueueUrl",
+            "dynamodb:PutItem",
+            "dynamodb:GetItem"
+        ]
+    );
     assert!(!t["Outputs"]["ProducerPolicyArn"].is_null());
+}
+
+#[test]
+fn the_producer_policy_can_cancel_on_the_ledger_the_stack_outputs() {
+    let t = template();
+    let producer = list(&props(&t, "ProducerPolicy")["PolicyDocument"]["Statement"]);
+    let cancel = producer
+        .iter()
+        .map(|s| when_deployed(s))
+        .find(|s| s["Sid"] == "CancelJobs")
+        .expect("a CancelJobs statement");
+    // What operations::cancel calls: a conditional PutItem, and a GetItem of
+    // the record that stopped it.
+    assert_eq!(
+        list(&cancel["Action"]),
+        [
+            &Value::from("dynamodb:PutItem"),
+            &Value::from("dynamodb:GetItem")
+        ]
+    );
+    let arn = intrinsic(&cancel["Resource"], "!GetAtt");
+    assert_eq!(arn, "IdempotencyTable.Arn");
+    let output = &t["Outputs"]["IdempotencyTableName"];
+    assert_eq!(intrinsic(&output["Value"], "!Ref"), "IdempotencyTable");
+    assert_eq!(output["Condition"], "WithFunction");
+}
+
+#[test]
+fn the_function_knows_its_queue_and_the_receive_count_is_a_ceiling_above_the_retry_limits() {
+    let t = template();
+    let env = &props(&t, "HandlerFunction")["Environment"]["Variables"];
+    assert_eq!(intrinsic(&env["JOBS_QUEUE_URL"], "!Ref"), "JobQueue");
+    assert_eq!(
+        intrinsic(&env["JOBS_MAX_RECEIVE_COUNT"], "!Ref"),
+        "MaxReceiveCount"
+    );
+    // The shop's reminder allows five retries: six deliveries.
+    let runner = shop_worker::runner();
+    let default = number(&t["Parameters"]["MaxReceiveCount"]["Default"]);
+    assert!(
+        runner.unreachable_retry_limits(default as u32).is_empty(),
+        "MaxReceiveCount {default} is below a retry limit of the shop's"
+    );
 }
 
 #[test]
@@ -286,7 +351,8 @@ fn the_release_build_keeps_unwinding() {
         "Cargo.toml",
         "handler/Cargo.toml",
         "producer/Cargo.toml",
-        "examples/shop/Cargo.toml",
+        "operations/Cargo.toml",
+        "examples/shop/worker/Cargo.toml",
     ] {
         let text = std::fs::read_to_string(integration_tests::repo_root().join(manifest))
             .expect("manifest");
@@ -300,7 +366,7 @@ fn the_release_build_keeps_unwinding() {
 }
 
 #[test]
-fn the_idempotency_table_expires_done_records_and_is_the_roles_only_table() {
+fn the_idempotency_table_expires_done_records_and_is_the_only_table_of_the_policies() {
     let t = template();
     let p = props(&t, "IdempotencyTable");
     assert_eq!(p["TimeToLiveSpecification"]["AttributeName"], "expires_at");
@@ -316,11 +382,14 @@ fn the_idempotency_table_expires_done_records_and_is_the_roles_only_table() {
         })
         .map(|(_, s)| s)
         .collect();
-    assert_eq!(dynamodb.len(), 1);
-    assert_eq!(
-        tagged(&dynamodb[0]["Resource"]).map(|(_, v)| v.clone()),
-        Some("IdempotencyTable.Arn".into())
-    );
+    // The handler's role, and the producer policy's cancel.
+    assert_eq!(dynamodb.len(), 2);
+    for statement in dynamodb {
+        assert_eq!(
+            tagged(&statement["Resource"]).map(|(_, v)| v.clone()),
+            Some("IdempotencyTable.Arn".into())
+        );
+    }
     let env = &props(&t, "HandlerFunction")["Environment"]["Variables"];
     assert!(!env["JOBS_IDEMPOTENCY_TABLE"].is_null() && !env["JOBS_LEASE_SECONDS"].is_null());
 }

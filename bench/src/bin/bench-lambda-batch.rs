@@ -24,7 +24,7 @@ async fn main() -> Result<()> {
         .context("the events file is not a list of SQS events")?;
     let rounds: usize = value("--rounds")?.parse()?;
     let config = producer::aws::load_config().await;
-    let handler = handler::Runner::new().handler(&config, handler::Settings::from_env()?);
+    let handler = handler::Runner::new().handler(&config, handler::Settings::from_env()?)?;
     let round = || async {
         for event in &events {
             let response = handler.handle_sqs_event(event.clone()).await?;

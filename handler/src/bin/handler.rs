@@ -1,6 +1,6 @@
 //! The shipped Lambda function: the built-in `mail` and `upload` jobs.
 
 #[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
+async fn main() -> Result<(), handler::RunError> {
     handler::Runner::new().lambda().await
 }

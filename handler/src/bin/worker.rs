@@ -1,7 +1,7 @@
 //! The shipped worker: the built-in `mail` and `upload` jobs, long-polling
-//! `JOBS_QUEUE_URL`.
+//! `JOBS_QUEUE_URL` until SIGTERM or Ctrl-C.
 
 #[tokio::main]
-async fn main() -> std::process::ExitCode {
+async fn main() -> Result<(), handler::RunError> {
     handler::Runner::new().worker().await
 }

@@ -210,6 +210,12 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
+/// The SHA-256 of `bytes` as S3 wants it in `x-amz-checksum-sha256`: base64
+/// of the raw 32 bytes.
+pub fn sha256_base64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(Sha256::digest(bytes))
+}
+
 impl Envelope {
     /// A new envelope with a fresh random id and the current time.
     pub fn new(job: Job) -> Self {

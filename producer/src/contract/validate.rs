@@ -4,6 +4,7 @@
 //! reaches the queue; the handler checks again, because other languages enqueue
 //! too, and dead-letters what fails.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::time::SystemTime;
 
@@ -148,6 +149,20 @@ pub fn validate_upload(upload: &UploadJob) -> Result<(), ValidationErrors> {
 pub fn validate_upload_before_write(upload: &UploadJob) -> Result<(), ValidationErrors> {
     let mut errors = Collector::default();
     check_upload(&mut errors, upload, UploadBody::Later);
+    errors.finish()
+}
+
+/// Checks where an object is written, and how, as an upload job's fields are
+/// checked (field names as in an envelope: `job.key`), for bytes that travel
+/// no other way.
+pub fn validate_object(
+    bucket: &str,
+    key: &str,
+    content_type: Option<&str>,
+    metadata: &BTreeMap<String, String>,
+) -> Result<(), ValidationErrors> {
+    let mut errors = Collector::default();
+    check_object(&mut errors, bucket, key, content_type, metadata);
     errors.finish()
 }
 
@@ -424,18 +439,21 @@ fn address_problem(address: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
-fn check_upload(errors: &mut Collector, upload: &UploadJob, body: UploadBody) {
-    if let Err(problem) = bucket_problem(&upload.bucket) {
+fn check_object(
+    errors: &mut Collector,
+    bucket: &str,
+    key: &str,
+    content_type: Option<&str>,
+    metadata: &BTreeMap<String, String>,
+) {
+    if let Err(problem) = bucket_problem(bucket) {
         errors.push(
             "job.bucket",
-            format!(
-                "`{}` is not a valid S3 bucket name: {problem}",
-                upload.bucket
-            ),
+            format!("`{}` is not a valid S3 bucket name: {problem}", bucket),
         );
     }
-    check_key(errors, &upload.key);
-    if let Some(content_type) = &upload.content_type {
+    check_key(errors, key);
+    if let Some(content_type) = content_type {
         let before = errors.0.len();
         check_header_safe(errors, "job.content_type", content_type);
         if errors.0.len() == before && !content_type.contains('/') {
@@ -446,7 +464,7 @@ fn check_upload(errors: &mut Collector, upload: &UploadJob, body: UploadBody) {
         }
     }
     let mut metadata_bytes = 0;
-    for (name, value) in &upload.metadata {
+    for (name, value) in metadata {
         let field = format!("job.metadata.{name}");
         if name.is_empty()
             || !name
@@ -470,6 +488,16 @@ fn check_upload(errors: &mut Collector, upload: &UploadJob, body: UploadBody) {
             format!("is {metadata_bytes} bytes; S3 allows {MAX_METADATA_BYTES}"),
         );
     }
+}
+
+fn check_upload(errors: &mut Collector, upload: &UploadJob, body: UploadBody) {
+    check_object(
+        errors,
+        &upload.bucket,
+        &upload.key,
+        upload.content_type.as_deref(),
+        &upload.metadata,
+    );
     match body {
         UploadBody::Check => {
             if let Err(body_errors) = upload_body(upload) {

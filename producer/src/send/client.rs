@@ -24,7 +24,9 @@
 //! let jobs = Jobs::from_env(&config);
 //! let reminder = PurchaseReminder { product_id: 42 };
 //!
-//! let message_id = jobs.enqueue(&reminder).await?;
+//! // The job's id cancels, shows or redrives it; the message id is SQS's.
+//! let sent = jobs.enqueue(&reminder).await?;
+//! println!("job {} is message {}", sent.job_id, sent.message_id);
 //! // The same job, this time in ten minutes and under an id of ours.
 //! let later = jobs
 //!     .enqueue_with(&reminder, EnqueueOptions::default().delay_seconds(600).id("reminder-42"))
@@ -32,7 +34,7 @@
 //! // And once more in three days: past SQS's 15 minutes, carried forward until due.
 //! let three_days = std::time::Duration::from_secs(3 * 86_400);
 //! jobs.enqueue_with(&reminder, EnqueueOptions::default().after(three_days)).await?;
-//! # let _ = (message_id, later);
+//! # let _ = later;
 //! # Ok(())
 //! # }
 //! ```
@@ -47,7 +49,7 @@ use crate::aws::{classify, describe};
 use crate::contract::envelope::{Envelope, Job, MailTemplate};
 use crate::contract::job_type::{JobType, job_of};
 use crate::send::queue::{
-    DEFAULT_MAX_MESSAGE_BYTES, EnqueueError, QUEUE_URL_ENV, Queue, SendOptions, schedule,
+    DEFAULT_MAX_MESSAGE_BYTES, EnqueueError, QUEUE_URL_ENV, Queue, SendOptions, Sent, schedule,
 };
 
 /// Where and when a job goes. Every field left `None` falls back: per call, to
@@ -206,8 +208,10 @@ impl Jobs {
         self
     }
 
-    /// Validates and sends `job` with its type's defaults; returns the SQS message id.
-    pub async fn enqueue<J: JobType>(&self, job: &J) -> Result<String, EnqueueError> {
+    /// Validates and sends `job` with its type's defaults; returns the job's id
+    /// (a random UUID unless the defaults or the call gave one) and the SQS
+    /// message id.
+    pub async fn enqueue<J: JobType>(&self, job: &J) -> Result<Sent, EnqueueError> {
         self.enqueue_with(job, EnqueueOptions::default()).await
     }
 
@@ -216,7 +220,7 @@ impl Jobs {
         &self,
         job: &J,
         overrides: EnqueueOptions,
-    ) -> Result<String, EnqueueError> {
+    ) -> Result<Sent, EnqueueError> {
         let options = J::defaults().merged(overrides);
         let job = job_of(job).map_err(|errors| EnqueueError::Invalid {
             index: 0,
@@ -232,7 +236,7 @@ impl Jobs {
         &self,
         job: Job,
         options: EnqueueOptions,
-    ) -> Result<String, EnqueueError> {
+    ) -> Result<Sent, EnqueueError> {
         let mut envelope = Envelope::new(job);
         if let Some(id) = options.id {
             envelope.id = id;
@@ -267,12 +271,16 @@ impl Jobs {
                 let mut taken = taken
                     .lock()
                     .unwrap_or_else(|poisoned| poisoned.into_inner());
+                let job_id = envelope.id.clone();
                 taken.push(Enqueued {
                     queue,
                     envelope,
                     delay_seconds: send.delay_seconds,
                 });
-                Ok(format!("fake-message-{}", taken.len()))
+                Ok(Sent {
+                    job_id,
+                    message_id: format!("fake-message-{}", taken.len()),
+                })
             }
         }
     }
@@ -376,7 +384,8 @@ mod tests {
     #[tokio::test]
     async fn a_fake_client_records_jobs_with_their_options_honoured() {
         let jobs = Jobs::fake();
-        jobs.enqueue(&Reminder { product_id: 42 })
+        let sent = jobs
+            .enqueue(&Reminder { product_id: 42 })
             .await
             .expect("taken");
         let in_three_days = SystemTime::now() + Duration::from_secs(3 * 86_400);
@@ -394,6 +403,11 @@ mod tests {
         .expect("taken");
         let taken = jobs.enqueued();
         assert_eq!(taken.len(), 3);
+        assert_eq!(
+            sent.job_id, taken[0].envelope.id,
+            "the id it was sent under"
+        );
+        assert!(!sent.job_id.is_empty());
         assert_eq!(taken[0].queue, "mailers");
         assert_eq!(taken[0].delay_seconds, 0);
         assert_eq!(taken[1].envelope.id, "reminder-7");

@@ -91,7 +91,15 @@ pub enum EnqueueError {
     },
 }
 
-/// One job that SQS accepted.
+/// A job SQS took: its id, which cancels, shows or redrives it (`jobs cancel
+/// ID`, `jobs dlq show ID`), and the id of the message that carries it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sent {
+    pub job_id: String,
+    pub message_id: String,
+}
+
+/// One job of a batch that SQS accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SentJob {
     pub index: usize,
@@ -179,12 +187,12 @@ impl Queue {
         prepare(envelope, options, self.max_message_bytes)
     }
 
-    /// Sends one job; returns the SQS message id.
+    /// Sends one job; returns its id and the SQS message id.
     pub async fn enqueue(
         &self,
         envelope: &Envelope,
         options: SendOptions,
-    ) -> Result<String, EnqueueError> {
+    ) -> Result<Sent, EnqueueError> {
         let prepared = self
             .prepare(envelope, options)
             .map_err(|errors| EnqueueError::Invalid {
@@ -205,7 +213,10 @@ impl Queue {
             class: classify(&err),
             message: describe(&err),
         })?;
-        Ok(output.message_id.unwrap_or_default())
+        Ok(Sent {
+            job_id: prepared.job_id,
+            message_id: output.message_id.unwrap_or_default(),
+        })
     }
 
     /// Sends a job to run at `at`, however far ahead: the message waits up to
@@ -214,7 +225,7 @@ impl Queue {
         &self,
         envelope: &Envelope,
         at: SystemTime,
-    ) -> Result<String, EnqueueError> {
+    ) -> Result<Sent, EnqueueError> {
         let (scheduled, options) = schedule(envelope, at, SystemTime::now());
         self.enqueue(&scheduled, options).await
     }

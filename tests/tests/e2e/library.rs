@@ -34,7 +34,7 @@ async fn a_job_type_carries_defaults_that_a_call_can_override() -> Result<()> {
     };
 
     let first = jobs.enqueue(&report).await?;
-    assert!(!first.is_empty());
+    assert!(!first.message_id.is_empty() && !first.job_id.is_empty());
     let delayed = local
         .queue_attribute(
             &queues.url,
@@ -51,9 +51,13 @@ async fn a_job_type_carries_defaults_that_a_call_can_override() -> Result<()> {
     let received = local.receive(&queues.url, 5).await?;
     let messages = received;
     assert_eq!(messages.len(), 1, "only the undelayed one is visible");
-    assert_eq!(messages[0].message_id.as_deref(), Some(second.as_str()));
+    assert_eq!(
+        messages[0].message_id.as_deref(),
+        Some(second.message_id.as_str())
+    );
     let envelope = Envelope::decode(messages[0].body().unwrap_or_default())?;
     assert_eq!(envelope.id, id);
+    assert_eq!(second.job_id, id, "enqueue gives the job's id back");
 
     let missing = jobs
         .enqueue_with(
@@ -92,7 +96,8 @@ async fn enqueue_with_after_delays_the_job() -> Result<()> {
             // The type's 300 s default delay gives way to the call's time.
             EnqueueOptions::default().after(wait),
         )
-        .await?;
+        .await?
+        .message_id;
     assert!(
         local.receive(&queues.url, 1).await?.is_empty(),
         "not visible before its time"

@@ -1,6 +1,7 @@
 //! End-to-end tests against the local AWS (LocalStack for SQS and S3, moto for
 //! SES v2). `make test` starts it, runs these, and stops it.
 
+mod app;
 mod cancel;
 mod cli;
 mod cli_output;

@@ -22,7 +22,7 @@ use integration_tests::{
 use producer::{EnqueueOptions, JobType, Jobs, SendOptions};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use shop::PurchaseReminder;
+use shop_worker::{PurchaseReminder, ShopSettings};
 
 use crate::lambda_binary::{free_port, invoke, start_binary};
 
@@ -50,16 +50,17 @@ impl Reminders {
     }
 }
 
-fn random_product_id() -> u64 {
+pub(crate) fn random_product_id() -> u64 {
     // Below 2^53, so that any JSON reader keeps it exact.
     uuid::Uuid::new_v4().as_u64_pair().0 >> 12
 }
 
-async fn put_product(local: &LocalAws, id: u64, owner: &str, paid: bool) -> Result<()> {
+pub(crate) async fn put_product(local: &LocalAws, id: u64, owner: &str, paid: bool) -> Result<()> {
     // The table the shop's binaries read, from the same setting.
-    let settings = local.env.get(shop::APP_SETTINGS_ENV)?;
-    let table = shop::setting(settings, "products_table")
-        .with_context(|| format!("no products table in `{settings}`"))?;
+    let settings = local.env.get(handler::batch::APP_SETTINGS_ENV)?;
+    let table = handler::batch::parse_app_settings::<ShopSettings>(settings)
+        .with_context(|| format!("no products table in `{settings}`"))?
+        .products_table;
     local
         .dynamodb
         .put_item()
@@ -525,7 +526,7 @@ async fn a_failing_custom_job_backs_off_and_is_dead_lettered_and_one_without_ret
     let probe = State::default();
     let handler = local
         .handler_with(local.ses.clone(), settings(&queues.dlq_url, 3))
-        .with_runner(runner(&probe));
+        .with_runner(runner(&probe))?;
     let stats = run_worker_until(
         handler,
         &local,
@@ -598,7 +599,7 @@ async fn a_panicking_job_fails_alone_and_runs_again_with_its_claim_released() ->
     // A lease far longer than the test: a claim left behind would hold the retry off.
     let handler = local
         .handler_with(local.ses.clone(), settings(&queues.dlq_url, 3))
-        .with_runner(runner(&probe))
+        .with_runner(runner(&probe))?
         .with_ledger(local.ledger(Duration::from_secs(600))?);
     let stats = run_worker_until(
         handler,
@@ -644,7 +645,7 @@ async fn a_panic_in_a_lambda_batch_fails_only_its_own_record() -> Result<()> {
     let probe = State::default();
     let handler = local
         .handler_with(local.ses.clone(), settings(&queues.dlq_url, 3))
-        .with_runner(runner(&probe));
+        .with_runner(runner(&probe))?;
     let response = handler.handle_sqs_event(event).await?;
     let failed: Vec<_> = response
         .batch_item_failures
@@ -709,7 +710,7 @@ async fn run_twice_with_the_ledger<J: JobType>(
             local.ses.clone(),
             settings(&queues.dlq_url, max_receive_count),
         )
-        .with_runner(runner(&probe))
+        .with_runner(runner(&probe))?
         .with_ledger(local.ledger(lease)?);
     let stats = run_worker_until(handler, local, &queues.url, timeout, || async {
         Ok((local.queue_depth(&queues.url).await? == 0).then_some(()))
@@ -740,7 +741,7 @@ async fn a_job_slower_than_the_visibility_timeout_runs_once_without_the_ledger()
     // and the worker's other receive polls the queue all along.
     let handler = local
         .handler_with(local.ses.clone(), settings(&queues.dlq_url, 3))
-        .with_runner(runner(&probe));
+        .with_runner(runner(&probe))?;
     let stats = run_worker_until(
         handler,
         &local,

@@ -141,7 +141,9 @@ async fn s3_refuses_bytes_that_do_not_match_the_sha256() -> Result<()> {
     // The digest of other bytes: what a corrupted body looks like to S3.
     upload.sha256 = producer::contract::envelope::sha256_hex(b"the bytes that were meant");
     // Written without the handler's own check of the digest: S3's is tested.
-    let err = handler::effects::put_upload(&local.s3, &upload, upload.body()?)
+    let sent = handler::Upload::new(&local.bucket, &key, upload.body()?);
+    let meant = producer::contract::envelope::sha256_base64(b"the bytes that were meant");
+    let err = handler::effects::put_object(&local.s3, sent, meant)
         .await
         .expect_err("S3 must refuse a body that does not match its checksum");
     assert_eq!(err.class(), producer::aws::ErrorClass::Permanent, "{err}");

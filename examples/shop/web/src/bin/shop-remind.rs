@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use producer::Jobs;
-use shop::PurchaseReminder;
+use shop_jobs::PurchaseReminder;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -26,9 +26,10 @@ async fn main() -> ExitCode {
     let jobs = Jobs::from_env(&config);
     for id in product_ids {
         match PurchaseReminder::enqueue(&jobs, id).await {
-            Ok(message_id) => {
-                println!("enqueued a purchase reminder for product {id} as message {message_id}")
-            }
+            Ok(sent) => println!(
+                "enqueued a purchase reminder for product {id}: job {} (message {})",
+                sent.job_id, sent.message_id
+            ),
             Err(e) => {
                 eprintln!("error: product {id}: {e}");
                 return ExitCode::FAILURE;

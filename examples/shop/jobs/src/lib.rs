@@ -1,0 +1,80 @@
+//! The shop's job types, the seed's `PurchaseReminderJob` among them: each is
+//! its payload, its kind name and its defaults. The web app enqueues them; the
+//! worker (`shop-worker`) runs them, with `impl Perform<Shop> for
+//! PurchaseReminder` in its own crate (the orphan rule allows it there, since
+//! `Shop` is the worker's type). So the web app links `producer` alone, not the
+//! handler, the Lambda runtime or the SDKs its jobs use.
+
+use producer::{EnqueueError, EnqueueOptions, JobType, Jobs, Sent};
+use serde::{Deserialize, Serialize};
+
+/// Reminds a product's owner to finish the purchase: all it carries is the
+/// product's id, looked up when the job runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PurchaseReminder {
+    pub product_id: u64,
+}
+
+impl JobType for PurchaseReminder {
+    const KIND: &'static str = "purchase_reminder";
+
+    // The seed sends it to a `mailers` queue; this stack has one job queue, so
+    // the reminder takes the client's default. A call can still name a queue,
+    // a delay, a time or an id.
+    fn defaults() -> EnqueueOptions {
+        EnqueueOptions::default()
+    }
+}
+
+impl PurchaseReminder {
+    /// `PurchaseReminderJob.enqueue(product_id)`.
+    pub async fn enqueue(jobs: &Jobs, product_id: u64) -> Result<Sent, EnqueueError> {
+        Self::enqueue_with(jobs, product_id, EnqueueOptions::default()).await
+    }
+
+    /// `PurchaseReminderJob.enqueue(product_id, options)`: the defaults merged with `options`.
+    pub async fn enqueue_with(
+        jobs: &Jobs,
+        product_id: u64,
+        options: EnqueueOptions,
+    ) -> Result<Sent, EnqueueError> {
+        jobs.enqueue_with(&PurchaseReminder { product_id }, options)
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn enqueueing_records_the_job_with_the_calls_options() {
+        let jobs = Jobs::fake();
+        let sent = PurchaseReminder::enqueue(&jobs, 42).await.expect("taken");
+        PurchaseReminder::enqueue_with(
+            &jobs,
+            7,
+            EnqueueOptions::default().delay_seconds(60).id("reminder-7"),
+        )
+        .await
+        .expect("taken");
+        let taken = jobs.enqueued();
+        assert_eq!(taken.len(), 2);
+        assert_eq!(taken[0].envelope.id, sent.job_id);
+        assert_eq!(taken[0].envelope.kind(), "purchase_reminder");
+        assert_eq!(
+            taken[0].envelope.job.payload(),
+            serde_json::json!({"product_id": 42})
+        );
+        assert_eq!(taken[1].envelope.id, "reminder-7");
+        assert_eq!(taken[1].delay_seconds, 60);
+        assert_eq!(
+            jobs.enqueued_of::<PurchaseReminder>(),
+            [
+                PurchaseReminder { product_id: 42 },
+                PurchaseReminder { product_id: 7 }
+            ]
+        );
+    }
+}
