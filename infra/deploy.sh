@@ -8,8 +8,9 @@
 #   the parameters an earlier deploy saved in infra/samconfig.toml (none at first);
 #   HandlerBinary=$BIN HandlerCrate=../$CRATE, when BIN is set (CRATE is the
 #     crate's directory from the repository root: `make deploy BIN=shop-handler`
-#     sets it to examples/shop);
-#   PARAMS, KEY=VALUE words: PARAMS="AppSettings=products_table=NAME ExtraPolicyArns=ARN".
+#     sets it to examples/shop/worker);
+#   PARAMS, KEY=VALUE words, each taken whole (a JSON value keeps its quotes):
+#     PARAMS='ExtraPolicyArns=ARN AppSettings={"products_table":"NAME"}'.
 # Without BIN, the binary saved by the last deploy is built again, else the
 # shipped `handler`. The first deploy is guided (`sam deploy --guided` asks for
 # every parameter and saves the answers); later ones save what BIN and PARAMS
@@ -46,8 +47,12 @@ if command == "save":
 saved = config.get_all(["deploy"], "parameters").get("parameter_overrides") if config.exists() else None
 if command == "has":
     sys.exit(0 if saved else 1)
-values = [v for v in [saved, *args] if v]
-merged = CfnParameterOverridesType().convert(values, None, None) if values else {}
+merged = CfnParameterOverridesType().convert([saved], None, None) if saved else {}
+# Each ARG is one KEY=VALUE word, taken as it is: a value may hold quotes, as
+# the JSON of AppSettings does, which SAM's own parser would cut at the first.
+for arg in args:
+    key, _, value = arg.partition("=")
+    merged[key] = value
 print(" ".join('{}="{}"'.format(k, str(v).replace('"', '\\"')) for k, v in merged.items()))
 EOF
 }

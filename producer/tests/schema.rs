@@ -148,3 +148,58 @@ fn both_refuse_the_same_broken_messages() {
         assert!(!rust_accepts(&value), "the Rust type accepts {value}");
     }
 }
+
+/// The ```json blocks of the README and of `docs/` that are job envelopes.
+fn documented_envelopes() -> Vec<(String, Value)> {
+    let mut pages = vec![repo().join("README.md")];
+    let mut docs: Vec<_> = std::fs::read_dir(repo().join("docs"))
+        .expect("docs/")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        .collect();
+    docs.sort();
+    pages.extend(docs);
+    let mut envelopes = Vec::new();
+    for page in pages {
+        let text = std::fs::read_to_string(&page).expect("a page");
+        let mut lines = text.lines().enumerate();
+        while let Some((number, line)) = lines.next() {
+            if line.trim() != "```json" {
+                continue;
+            }
+            let block: Vec<&str> = lines
+                .by_ref()
+                .map(|(_, l)| l)
+                .take_while(|l| l.trim() != "```")
+                .collect();
+            let value: Value = serde_json::from_str(&block.join("\n"))
+                .unwrap_or_else(|e| panic!("{}:{}: not JSON: {e}", page.display(), number + 1));
+            if value.get("kind").is_some() && value.get("job").is_some() {
+                envelopes.push((format!("{}:{}", page.display(), number + 1), value));
+            }
+        }
+    }
+    envelopes
+}
+
+#[test]
+fn every_envelope_in_the_documentation_passes_the_schema_and_the_rust_checks() {
+    let validator = validator();
+    let envelopes = documented_envelopes();
+    assert!(
+        envelopes.len() >= 3,
+        "the mail, template and upload examples"
+    );
+    for (place, envelope) in envelopes {
+        let errors: Vec<String> = validator
+            .iter_errors(&envelope)
+            .map(|e| e.to_string())
+            .collect();
+        assert!(errors.is_empty(), "{place}: {errors:?}");
+        let decoded =
+            Envelope::decode(&envelope.to_string()).unwrap_or_else(|e| panic!("{place}: {e}"));
+        decoded
+            .validate()
+            .unwrap_or_else(|e| panic!("{place}: {e}"));
+    }
+}

@@ -5,6 +5,31 @@
 
 pub mod fault_proxy;
 
+/// The Rust blocks of the README and of every page of `docs/`, compiled (and,
+/// unless marked `no_run`, run) as doc tests by `make test`, so that none of
+/// them can rot. A new page of `docs/` is added here.
+#[cfg(doctest)]
+pub mod documentation {
+    #[doc = include_str!("../../README.md")]
+    pub struct Readme;
+    #[doc = include_str!("../../docs/library.md")]
+    pub struct Library;
+    #[doc = include_str!("../../docs/message-format.md")]
+    pub struct MessageFormat;
+    #[doc = include_str!("../../docs/cli.md")]
+    pub struct Cli;
+    #[doc = include_str!("../../docs/guarantees.md")]
+    pub struct Guarantees;
+    #[doc = include_str!("../../docs/settings.md")]
+    pub struct Settings;
+    #[doc = include_str!("../../docs/stack.md")]
+    pub struct Stack;
+    #[doc = include_str!("../../docs/performance.md")]
+    pub struct Performance;
+    #[doc = include_str!("../../docs/tests.md")]
+    pub struct Tests;
+}
+
 use std::collections::HashMap;
 use std::future::Future;
 use std::io::{Read as _, Write as _};

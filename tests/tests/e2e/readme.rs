@@ -1,5 +1,6 @@
-//! The README's mail and upload examples, sent with the AWS CLI (not our code),
-//! take effect through the worker.
+//! The documented mail and upload examples (docs/message-format.md), sent with
+//! the AWS CLI (not our code), take effect through the worker; the documented
+//! Python producer sends a job the handler accepts.
 
 use std::time::Duration;
 
@@ -8,9 +9,16 @@ use integration_tests::{LocalAws, repo_root, run_worker_until};
 use producer::{Envelope, Job};
 use serde_json::Value;
 
-/// The ```json blocks of README.md that are job envelopes.
+/// The page of the documentation with the message format and the other languages.
+fn message_format() -> Result<String> {
+    Ok(std::fs::read_to_string(
+        repo_root().join("docs/message-format.md"),
+    )?)
+}
+
+/// The ```json blocks of docs/message-format.md that are job envelopes.
 fn readme_envelopes() -> Result<Vec<Value>> {
-    let readme = std::fs::read_to_string(repo_root().join("README.md"))?;
+    let readme = message_format()?;
     let mut blocks = Vec::new();
     let mut lines = readme.lines();
     while let Some(line) = lines.next() {
@@ -54,20 +62,20 @@ async fn the_readme_examples_sent_with_the_aws_cli_take_effect() -> Result<()> {
     let mail = blocks
         .iter()
         .find(|b| b["kind"] == "mail")
-        .context("README has a mail example")?;
+        .context("docs/message-format.md has a mail example")?;
     let upload = blocks
         .iter()
         .find(|b| b["kind"] == "upload")
-        .context("README has an upload example")?;
+        .context("docs/message-format.md has an upload example")?;
     assert_eq!(
         mail,
         &sample("mail.json")?,
-        "README's mail example is schema/examples/mail.json"
+        "the documented mail example is schema/examples/mail.json"
     );
     assert_eq!(
         upload,
         &sample("upload.json")?,
-        "README's upload example is schema/examples/upload.json"
+        "the documented upload example is schema/examples/upload.json"
     );
 
     let Job::Mail(mail_job) = Envelope::decode(&mail.to_string())?.job else {
@@ -144,10 +152,10 @@ async fn the_readme_examples_sent_with_the_aws_cli_take_effect() -> Result<()> {
 #[tokio::test]
 async fn the_readme_python_example_enqueues_a_valid_job() -> Result<()> {
     let local = LocalAws::connect().await?;
-    let readme = std::fs::read_to_string(repo_root().join("README.md"))?;
+    let readme = message_format()?;
     let start = readme
         .find("```python\n")
-        .context("README has a Python example")?
+        .context("docs/message-format.md has a Python example")?
         + "```python\n".len();
     let length = readme[start..]
         .find("```")
