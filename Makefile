@@ -5,7 +5,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 LOCAL := infra/local/local.sh
 
-.PHONY: help demo test load lint lint-template build bins unit build-lambda deploy local-up local-down local-install clean-local bench
+.PHONY: help demo test load lint lint-template build bins unit build-lambda deploy local-up local-down local-install clean-local bench build-times
 
 help:
 	@echo "make demo        the main job end to end: a mail, an upload, a delayed job and a poison"
@@ -27,6 +27,8 @@ help:
 	@echo "make bench       the benchmark: ours against the raw SDK, boto3 and Powertools, one table per"
 	@echo "                 section, also in bench/results/latest.md (bench/README.md; BENCH_ONLY=A,C"
 	@echo "                 runs some sections, BENCH_SKIP_ZIP=1 skips the arm64 zip build)"
+	@echo "make build-times the clean-build time and package count of the enqueue-only web app"
+	@echo "                 (shop-web) beside a bare aws-sdk-sqs app, in one run (docs/performance.md)"
 
 demo: bins local-install
 	infra/local/demo.sh
@@ -94,6 +96,10 @@ unit:
 # BENCH_SKIP_ZIP=1), then runs bench/run.py, under a local AWS when section A runs.
 bench:
 	BENCH_COMMAND="$${BENCH_COMMAND:-make bench}" CARGO="$(CARGO)" bench/bench.sh
+
+# Clean builds, one after the other: run it on a quiet machine.
+build-times:
+	CARGO="$(CARGO)" bench/build_times.sh
 
 local-install:
 	$(LOCAL) install

@@ -12,9 +12,9 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result, ensure};
 use handler::batch::dead_letter_attributes as attr;
-use handler::{Backoff, Context, Done, JobError, Perform, Retry, Runner, Settings};
+use handler::{Backoff, Context, Done, Handler, JobError, Perform, Retry, Runner, Settings};
 use integration_tests::{
-    LocalAws, attribute, eventually, run_worker_until, unique_suffix, workspace_binary,
+    LocalAws, TestQueues, attribute, eventually, run_worker_until, unique_suffix, workspace_binary,
 };
 use producer::{EnqueueOptions, JobType, Jobs};
 use serde::{Deserialize, Serialize};
@@ -170,6 +170,13 @@ fn settings(queue_url: &str, dlq_url: &str) -> Settings {
     }
 }
 
+/// A worker's handler for `queues`, with these tests' job types and settings.
+fn handler(local: &LocalAws, queues: &TestQueues, runs: &State) -> Result<Handler> {
+    Ok(local
+        .handler_with(local.ses.clone(), settings(&queues.url, &queues.dlq_url))
+        .with_runner(runner(runs))?)
+}
+
 #[tokio::test]
 async fn a_retry_limit_of_five_gets_six_deliveries_then_its_dead_letter() -> Result<()> {
     let local = LocalAws::connect().await?;
@@ -184,9 +191,7 @@ async fn a_retry_limit_of_five_gets_six_deliveries_then_its_dead_letter() -> Res
         })
         .await?;
     let runs = State::default();
-    let handler = local
-        .handler_with(local.ses.clone(), settings(&queues.url, &queues.dlq_url))
-        .with_runner(runner(&runs))?;
+    let handler = handler(&local, &queues, &runs)?;
     let stats = run_worker_until(
         handler,
         &local,
@@ -222,9 +227,7 @@ async fn a_follow_up_job_enqueued_from_perform_runs() -> Result<()> {
         })
         .await?;
     let runs = State::default();
-    let handler = local
-        .handler_with(local.ses.clone(), settings(&queues.url, &queues.dlq_url))
-        .with_runner(runner(&runs))?;
+    let handler = handler(&local, &queues, &runs)?;
     let stats = run_worker_until(
         handler,
         &local,
@@ -262,10 +265,8 @@ async fn the_job_id_enqueue_gives_back_cancels_the_job() -> Result<()> {
     assert_eq!(outcome, operations::cancel::Cancelled::Now);
 
     let runs = State::default();
-    let handler = local
-        .handler_with(local.ses.clone(), settings(&queues.url, &queues.dlq_url))
-        .with_runner(runner(&runs))?
-        .with_ledger(local.ledger(Duration::from_secs(30))?);
+    let handler =
+        handler(&local, &queues, &runs)?.with_ledger(local.ledger(Duration::from_secs(30))?);
     let stats = run_worker_until(
         handler,
         &local,
@@ -299,9 +300,7 @@ async fn a_context_chain_reaches_the_reason_and_bad_data_is_dead_lettered_at_onc
     })
     .await?;
     let runs = State::default();
-    let handler = local
-        .handler_with(local.ses.clone(), settings(&queues.url, &queues.dlq_url))
-        .with_runner(runner(&runs))?;
+    let handler = handler(&local, &queues, &runs)?;
     run_worker_until(
         handler,
         &local,
