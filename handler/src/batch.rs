@@ -254,6 +254,8 @@ pub enum SettingsError {
     Missing(&'static str),
     #[error("`{0}` must be a whole number above 0, not `{1}`")]
     NotAPositiveNumber(&'static str, String),
+    #[error("`{0}` must be a whole number from 0 to 20, not `{1}`")]
+    NotAWait(&'static str, String),
     #[error("`{APP_SETTINGS_ENV}` is not the application's settings: {0}")]
     App(String),
 }

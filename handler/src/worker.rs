@@ -72,7 +72,7 @@ impl WorkerSettings {
                 .parse()
                 .ok()
                 .filter(|seconds| (0..=20).contains(seconds))
-                .ok_or(SettingsError::NotAPositiveNumber(WAIT_SECONDS_ENV, wait))?;
+                .ok_or(SettingsError::NotAWait(WAIT_SECONDS_ENV, wait))?;
         }
         if let Ok(n) = std::env::var(Self::RECEIVES_ENV)
             && !n.is_empty()

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The main job, end to end on the local AWS: start it (unless it is up), start
-# the shop example's worker (the built-in jobs and the purchase reminder),
-# enqueue a mail, an upload, a delayed job, a poison message and two purchase
-# reminders (product 42 is paid, 7 is not), wait for their effects and show
-# them. Exits non-zero if an effect is missing, and stops what it started, also
+# the shop example's worker (the built-in jobs and the purchase reminder) and
+# its web app, enqueue a mail, an upload, a delayed job, a poison message and,
+# through the web app's route, two purchase reminders (product 42 is paid, 7 is
+# not), wait for their effects and show them. Exits non-zero if an effect is missing, and stops what it started, also
 # on Ctrl-C.
 set -euo pipefail
 
@@ -20,13 +20,16 @@ run() { printf '$'; printf ' %q' "$@"; printf '\n'; "$@"; }
 
 started_local=no
 worker_pid=""
+web_pid=""
 cleanup() {
   local status=$?
   trap - EXIT INT TERM
-  if [ -n "$worker_pid" ] && kill -0 "$worker_pid" 2>/dev/null; then
-    kill -TERM "$worker_pid" 2>/dev/null || true
-    wait "$worker_pid" 2>/dev/null || true
-  fi
+  for pid in "$worker_pid" "$web_pid"; do
+    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+      kill -TERM "$pid" 2>/dev/null || true
+      wait "$pid" 2>/dev/null || true
+    fi
+  done
   if [ "$started_local" = yes ]; then "$local_sh" down; fi
   exit "$status"
 }
@@ -44,6 +47,12 @@ aws() { "$root/.venv/tools/bin/aws" --endpoint-url "$AWS_ENDPOINT_URL" "$@"; }
 say "starting the shop's worker: the built-in jobs and the purchase reminder (logs: $state/demo-worker.log)"
 JOBS_WAIT_SECONDS=1 "$bin/shop-worker" > "$state/demo-worker.log" 2>&1 &
 worker_pid=$!
+
+web_port=${DEMO_WEB_PORT:-$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
+web="http://127.0.0.1:$web_port"
+say "starting the shop's web app on $web (logs: $state/demo-web.log)"
+SHOP_WEB_ADDR="127.0.0.1:$web_port" "$bin/shop-web" > "$state/demo-web.log" 2>&1 &
+web_pid=$!
 
 run_id="$(date +%s)-$$"
 mkdir -p "$state/demo"
@@ -98,12 +107,21 @@ for m in (json.loads(data) if data else {}).get("Messages", []):
         print(json.dumps({"body": m["Body"], "attributes": attrs})); break' "$1"
 }
 
-say "enqueueing two purchase reminders, as the shop's controller does (PurchaseReminder::enqueue)"
+say "two purchase reminders, through the web app's route, as the seed's controller (PurchaseReminder::enqueue)"
 echo "products in the local table: 42, paid, owner ann@example.com; 7, not paid, owner bob@example.com"
 bob_before=$(mails_to bob@example.com)
 not_sent_before=$(grep -cF '"PurchaseReminder: product 42 - reminder not sent"' "$state/demo-worker.log" || true)
 sent_before=$(grep -cF '"PurchaseReminder: product 7 - reminder sent"' "$state/demo-worker.log" || true)
-run "$bin/shop-remind" 42 7
+for i in $(seq 1 50); do
+  curl -s -o /dev/null "$web/" && break
+  kill -0 "$web_pid" 2>/dev/null || { cat "$state/demo-web.log"; echo "the web app exited"; exit 1; }
+  sleep 0.2
+done
+for product in 42 7; do
+  echo "\$ curl -X POST $web/products/$product/remind"
+  curl -fsS -X POST "$web/products/$product/remind"
+  echo
+done
 
 say "waiting for the effects (up to ${timeout_s} s)"
 mail="" object="" delayed="" dead="" reminded="" not_reminded=""
@@ -195,4 +213,4 @@ if [ "$missing" -ne 0 ]; then
   echo; echo "demo FAILED: an expected effect is missing (worker log: $state/demo-worker.log)"
   exit 1
 fi
-echo; echo "demo passed: mail sent, upload stored, delayed job ran after its delay, poison message dead-lettered, reminder sent for product 7 and not for paid product 42"
+echo; echo "demo passed: mail sent, upload stored, delayed job ran after its delay, poison message dead-lettered, reminder (enqueued through the web app) sent for product 7 and not for paid product 42"
