@@ -10,6 +10,7 @@
 # For each: the wall time of `cargo build` and the distinct packages of its normal
 # dependencies (`cargo tree -e normal --prefix none`, each once). Prints a markdown table.
 set -euo pipefail
+shopt -s inherit_errexit
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
@@ -50,8 +51,12 @@ struct Job {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+    let https = aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::rustls(CryptoMode::Ring))
+        .build_https();
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .http_client(aws_smithy_http_client::Builder::new().build_https())
+        .http_client(https)
         .load()
         .await;
     let job = Job {

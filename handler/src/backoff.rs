@@ -122,11 +122,14 @@ mod tests {
         };
         assert_eq!(backoff.longest_retry_span(5), 10 + 20 + 40 + 80);
         assert_eq!(backoff.longest_retry_span(1), 0);
-        // The README's example of a longer outage ridden out.
+        // docs/guarantees.md: the defaults under the stack's MaxReceiveCount of 10,
+        assert_eq!(backoff.longest_retry_span(10), 3070);
+        // and a longer outage ridden out.
         let patient = Backoff {
             base_seconds: 60,
             max_seconds: 900,
         };
         assert_eq!(patient.longest_retry_span(8), 3600);
+        assert_eq!(patient.longest_retry_span(10), 5400);
     }
 }

@@ -114,7 +114,7 @@ start_localstack() {
   else
     say "starting LocalStack on 127.0.0.1:$localstack_port"
     mkdir -p "$state/localstack-data"
-    # Why each setting: see ../shared notes in the README's "Local AWS" section.
+    # Why each setting: docs/stack.md, "The local AWS".
     (cd "$state" && OVERRIDE_IN_DOCKER=0 GATEWAY_SERVER=hypercorn \
       GATEWAY_LISTEN="127.0.0.1:$localstack_port" LOCALSTACK_HOST="127.0.0.1:$localstack_port" \
       SQS_ENDPOINT_STRATEGY=path DNS_ADDRESS=0 SERVICES="$localstack_services" DEBUG="${LOCALSTACK_DEBUG:-0}" \

@@ -28,7 +28,7 @@ pub const EXIT_SEND_FAILED: u8 = 1;
 #[command(name = "jobs", version, about = "Enqueue background jobs on SQS")]
 pub struct Cli {
     /// `json` prints each command's result as one JSON document on stdout (see the
-    /// README's "Machine-readable output"); problems still go to stderr.
+    /// docs/cli.md, "Machine-readable output"); problems still go to stderr.
     #[arg(long, global = true, value_enum, default_value_t = Output::Text)]
     pub output: Output,
     /// Show the whole chain of an AWS error (`RUST_LOG=debug` does too).
