@@ -48,8 +48,8 @@ if ! [ -f "$venv/.pins" ] || [ "$(cat "$venv/.pins")" != "$stamp" ]; then
 fi
 
 # 2. The binaries, before any emulator runs.
-say "cargo build --release -p bench -p producer -p handler"
-"$cargo" build --release --locked -p bench -p producer -p handler
+say "cargo build --release -p bench -p producer -p handler -p operations"
+"$cargo" build --release --locked -p bench -p producer -p handler -p operations
 if selected D || selected E; then
   # The Lambda binaries as the zip builds them (opt-level "s", see the Makefile's
   # build-lambda), for this machine: what D and E measure.

@@ -359,6 +359,19 @@ impl<S: Send + Sync + 'static> Runner<S> {
         crate::logging::init();
         let settings = Settings::from_env()?;
         let worker = crate::worker::WorkerSettings::from_env(&settings)?;
+        self.worker_with_settings(config, settings, worker, shutdown)
+            .await
+    }
+
+    /// As [`Runner::worker_with_config`], with the settings given rather than
+    /// read from the environment.
+    pub async fn worker_with_settings(
+        self,
+        config: &aws_config::SdkConfig,
+        settings: Settings,
+        worker: crate::worker::WorkerSettings,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), RunError> {
         let handler = self.handler(config, settings)?;
         let (stop, stopped) = crate::worker::shutdown_channel();
         let watcher = tokio::spawn(async move {

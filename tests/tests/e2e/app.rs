@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result, ensure};
 use handler::batch::dead_letter_attributes as attr;
+use handler::worker::WorkerSettings;
 use handler::{Backoff, Context, Done, Handler, JobError, Perform, Retry, Runner, Settings};
 use integration_tests::{
     LocalAws, TestQueues, attribute, eventually, run_worker_until, unique_suffix, workspace_binary,
@@ -412,5 +413,51 @@ async fn the_axum_app_enqueues_through_its_route_and_the_worker_runs_the_job() -
     })
     .await?;
     assert_eq!(local.queue_depth(&queues.dlq_url).await?, 0);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_worker_runs_inside_the_applications_process_until_its_shutdown_signal() -> Result<()> {
+    let local = LocalAws::connect().await?;
+    let queues = local.fresh_queues("in-process", 3, 30).await?;
+    let marker = unique_suffix();
+    Jobs::new(local.sqs.clone())
+        .with_default_queue(&queues.url)
+        .enqueue(&Invoice {
+            marker: marker.clone(),
+        })
+        .await?;
+    let runs = State::default();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let mut worker_settings = WorkerSettings::new(&queues.url);
+    worker_settings.wait_seconds = 1;
+    // As an application runs it: beside its own work, with its own stop.
+    let worker = tokio::spawn({
+        let config = local.config.clone();
+        let settings = settings(&queues.url, &queues.dlq_url);
+        let runner = runner(&runs);
+        async move {
+            runner
+                .worker_with_settings(&config, settings, worker_settings, async move {
+                    let _ = stopped.await;
+                })
+                .await
+        }
+    });
+    eventually("the job", Duration::from_secs(30), || async {
+        Ok((!runs.attempts("invoice", &marker).is_empty()).then_some(()))
+    })
+    .await?;
+    ensure!(
+        !worker.is_finished(),
+        "the worker stopped before it was told to"
+    );
+    let _ = stop.send(());
+    tokio::time::timeout(Duration::from_secs(30), worker).await???;
+    assert_eq!(runs.attempts("invoice", &marker), [1]);
+    eventually("the message deleted", Duration::from_secs(30), || async {
+        Ok((local.queue_depth(&queues.url).await? == 0).then_some(()))
+    })
+    .await?;
     Ok(())
 }
