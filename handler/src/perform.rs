@@ -367,21 +367,15 @@ impl<S: Send + Sync> Perform<S> for UploadJob {
     async fn perform(self, cx: &Context<'_, S>) -> Result<Done, JobError> {
         // Decoded once, and checked against its SHA-256: the bytes written are
         // the bytes checked.
-        let bytes = producer::contract::validate::upload_body(&self)?;
-        let checksum = self.sha256_base64().ok_or_else(|| {
-            producer::ValidationErrors(vec![producer::FieldError::new(
-                "job.sha256",
-                producer::contract::validate::DIGEST_FORMAT,
-            )])
-        })?;
+        let body = producer::contract::validate::upload_body(&self)?;
         let upload = Upload {
             bucket: self.bucket,
             key: self.key,
             content_type: self.content_type,
             metadata: self.metadata,
-            bytes,
+            bytes: body.bytes,
         };
-        cx.put_checked_object(upload, checksum).await?;
+        cx.put_checked_object(upload, body.sha256_base64).await?;
         Ok(Done::done())
     }
 }

@@ -23,19 +23,11 @@
 //! # }
 //! ```
 //!
-//! [`inline`] sets what a run sees: its job id, its attempt, and the AWS
-//! clients `cx.aws()` gives, such as clients of `aws-smithy-mocks` that answer
-//! a job's own calls:
-//!
-//! ```ignore
-//! let ses = aws_smithy_mocks::mock_client!(aws_sdk_sesv2, [&rule]);
-//! let run = testing::inline(job)
-//!     .id("order-42")
-//!     .attempt(2)
-//!     .aws(AwsClients { ses, ..testing::offline_clients() })
-//!     .perform(&state)
-//!     .await;
-//! ```
+//! [`inline`] sets what a run sees: its job id (`.id("order-42")`), its attempt
+//! (`.attempt(2)`), and the AWS clients `cx.aws()` gives (`.aws(clients)`), such as
+//! clients of `aws-smithy-mocks` that answer a job's own calls:
+//! `AwsClients { ses: mock_client!(aws_sdk_sesv2, [&rule]), ..offline_clients() }`
+//! (this module's test `mocked_clients_answer_the_jobs_own_calls` does so).
 
 use std::sync::{Arc, Mutex};
 

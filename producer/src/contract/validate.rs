@@ -145,13 +145,6 @@ pub fn validate_upload(upload: &UploadJob) -> Result<(), ValidationErrors> {
     errors.finish()
 }
 
-/// [`validate_upload`] but for the body, which [`upload_body`] checks.
-pub fn validate_upload_before_write(upload: &UploadJob) -> Result<(), ValidationErrors> {
-    let mut errors = Collector::default();
-    check_upload(&mut errors, upload, UploadBody::Later);
-    errors.finish()
-}
-
 /// Checks where an object is written, and how, as an upload job's fields are
 /// checked (field names as in an envelope: `job.key`), for bytes that travel
 /// no other way.
@@ -167,8 +160,18 @@ pub fn validate_object(
 }
 
 /// An upload's bytes, decoded from `job.body_base64` once and checked against
-/// `job.sha256`: what is written to S3.
-pub fn upload_body(upload: &UploadJob) -> Result<Vec<u8>, ValidationErrors> {
+/// `job.sha256`, with that digest as S3 wants it: what is written to S3.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckedBody {
+    pub bytes: Vec<u8>,
+    /// `x-amz-checksum-sha256`: base64 of the raw 32 bytes.
+    pub sha256_base64: String,
+}
+
+/// The upload's [`CheckedBody`], or every way its body and digest are wrong.
+pub fn upload_body(upload: &UploadJob) -> Result<CheckedBody, ValidationErrors> {
+    use base64::Engine as _;
+    use sha2::Digest as _;
     let mut errors = Collector::default();
     let digest_ok = digest_is_hex(&upload.sha256);
     if !digest_ok {
@@ -176,13 +179,17 @@ pub fn upload_body(upload: &UploadJob) -> Result<Vec<u8>, ValidationErrors> {
     }
     match upload.body() {
         Ok(bytes) => {
-            if digest_ok && crate::contract::envelope::sha256_hex(&bytes) != upload.sha256 {
+            let digest = sha2::Sha256::digest(&bytes);
+            if digest_ok && hex::encode(digest) != upload.sha256 {
                 errors.push(
                     "job.sha256",
                     "does not match the SHA-256 of `job.body_base64`",
                 );
             }
-            errors.finish().map(|()| bytes)
+            errors.finish().map(|()| CheckedBody {
+                sha256_base64: base64::engine::general_purpose::STANDARD.encode(digest),
+                bytes,
+            })
         }
         Err(e) => {
             errors.push("job.body_base64", format!("is not standard base64: {e}"));
@@ -808,7 +815,9 @@ mod tests {
         let Job::Upload(good) = upload(|_| {}).job else {
             unreachable!("an upload")
         };
-        assert_eq!(upload_body(&good).expect("good body"), b"a,b\n1,2\n");
+        let body = upload_body(&good).expect("good body");
+        assert_eq!(body.bytes, b"a,b\n1,2\n");
+        assert_eq!(Some(body.sha256_base64), good.sha256_base64());
         for (envelope, field) in [
             (wrong_digest, "job.sha256"),
             (bad_base64, "job.body_base64"),
