@@ -4,11 +4,12 @@
 //!
 //! It can also hold every request that arrives (`hold`), so a test knows that
 //! a worker has calls in flight, can kill it there, and then `release` the held
-//! requests, which are answered with a 503 and never passed on.
+//! requests, which are answered with a 503 and never passed on. It keeps every
+//! request it passed on, so a test can tell which calls a killed worker made.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
@@ -60,6 +61,14 @@ impl ProxyCounts {
     }
 }
 
+/// A request the proxy passed on to the service.
+#[derive(Debug, Clone)]
+pub struct Passed {
+    /// The path and query, as in `/bucket/key?x-id=PutObject`.
+    pub path: String,
+    pub body: Bytes,
+}
+
 #[derive(Debug)]
 struct Shared {
     upstream: String,
@@ -70,6 +79,7 @@ struct Shared {
     timeout_answer_after: Duration,
     counts: ProxyCounts,
     hold: watch::Sender<bool>,
+    passed: Mutex<Vec<Passed>>,
     client: Client<HttpConnector, Full<Bytes>>,
 }
 
@@ -94,6 +104,7 @@ impl FaultProxy {
             timeout_answer_after: Duration::from_secs(30),
             counts: ProxyCounts::default(),
             hold: watch::channel(false).0,
+            passed: Mutex::default(),
             client: Client::builder(TokioExecutor::new()).build_http(),
         });
         let accepting = shared.clone();
@@ -131,6 +142,15 @@ impl FaultProxy {
     /// Answers every held request with a 503 and passes new ones on again.
     pub fn release(&self) {
         self.shared.hold.send_replace(false);
+    }
+
+    /// The requests passed on to the service since the proxy started, in order.
+    pub fn passed(&self) -> Vec<Passed> {
+        self.shared
+            .passed
+            .lock()
+            .map(|passed| passed.clone())
+            .unwrap_or_default()
     }
 
     /// Requests held since the proxy started.
@@ -205,6 +225,12 @@ impl Shared {
             .map_or("/", |p| p.as_str())
             .to_owned();
         parts.uri = format!("{}{path}", self.upstream).parse()?;
+        if let Ok(mut passed) = self.passed.lock() {
+            passed.push(Passed {
+                path,
+                body: body.clone(),
+            });
+        }
         // The Host header stays: the request was signed for it.
         parts.headers.remove("expect");
         buffered(&mut parts.headers, &body);
