@@ -49,6 +49,7 @@ import platform
 import select
 import shutil
 import signal
+import statistics
 import socket
 import subprocess
 import sys
@@ -220,7 +221,7 @@ def base_env() -> dict:
     """This environment without the stack's optional JOBS_* settings (no idempotency
     ledger, no receive count), so that ours does the same work as the peers."""
     env = dict(os.environ)
-    for k in ("JOBS_QUEUE_URL", "JOBS_DLQ_URL", "JOBS_IDEMPOTENCY_TABLE", "JOBS_MAX_RECEIVE_COUNT", "JOBS_APP_SETTINGS"):
+    for k in ("JOBS_QUEUE_URL", "JOBS_QUEUE_URLS", "JOBS_QUEUES", "JOBS_QUEUE_ORDER", "JOBS_DLQ_URL", "JOBS_IDEMPOTENCY_TABLE", "JOBS_MAX_RECEIVE_COUNT", "JOBS_APP_SETTINGS"):
         env.pop(k, None)
     return env
 
@@ -636,11 +637,18 @@ def b_enqueue_raw(jobs: Path) -> dict:
 
 def b_drain_ours() -> dict:
     stub = STUB.need()
+    env = stub.env(JOBS_QUEUE_URL=stub.queue_url, JOBS_DLQ_URL=stub.dlq_url, JOBS_CONCURRENCY=str(C_STUB), JOBS_WAIT_SECONDS="1")
+    return drain_rate("b-drain-ours", env)
+
+
+def drain_rate(name: str, env: dict) -> dict:
+    """The worker's drain rate of the stub's `bench` queue (its `deleted` counter, which
+    leaves the trickle queue's deletions out), from 1 s after its start."""
+    stub = STUB.need()
     exe = binary("worker")
     base = stub.stats()
-    env = stub.env(JOBS_QUEUE_URL=stub.queue_url, JOBS_DLQ_URL=stub.dlq_url, JOBS_CONCURRENCY=str(C_STUB), JOBS_WAIT_SECONDS="1")
-    log(f"  b-drain-ours: worker (JOBS_CONCURRENCY={C_STUB}) until the stub counts {N_STUB_DRAIN:,} deletions after its first second")
-    child = Child("b-drain-ours", [exe], env)
+    log(f"  {name}: worker (JOBS_CONCURRENCY={env.get('JOBS_CONCURRENCY')}) until the stub counts {N_STUB_DRAIN:,} deletions after its first second")
+    child = Child(name, [exe], env)
     first = last = None
     deadline, early = child.start + TIMEOUT, False
     try:
@@ -661,9 +669,42 @@ def b_drain_ours() -> dict:
     deleted, put = after["deleted"] - base["deleted"], after["put"] - base["put"]
     if put < deleted:
         raise Unavailable(f"invalid: {deleted:,} deleted but only {put:,} PUTs")
-    result = {"rate": (last[1] - first[1]) / (last[0] - first[0]), "cpu": usage.cpu_s * 1000 / max(deleted, 1)}
+    result = {"rate": (last[1] - first[1]) / (last[0] - first[0]), "cpu": usage.cpu_s * 1000 / max(deleted, 1),
+              "trickled": after.get("deleted_trickle", 0) - base.get("deleted_trickle", 0)}
     log(f"  -> {result['rate']:,.0f} jobs/s, {result['cpu']:.3f} CPU s per 1,000 jobs ({deleted:,} jobs in all)")
     return result
+
+
+# The worker on two queues: `default` with its endless backlog, and `mailers` either
+# empty (each receive waits its whole long poll) or a trickle (one message per 20 ms).
+QUEUE_MODES = {
+    "default alone": {},
+    "weighted, mailers empty": {"mailers": "bench-mailers-empty", "JOBS_QUEUES": "mailers=3,default=1"},
+    "weighted, mailers trickle": {"mailers": "bench-mailers-trickle", "JOBS_QUEUES": "mailers=3,default=1"},
+    "strict, mailers empty": {"mailers": "bench-mailers-empty", "JOBS_QUEUES": "mailers,default", "JOBS_QUEUE_ORDER": "strict"},
+    "strict, mailers trickle": {"mailers": "bench-mailers-trickle", "JOBS_QUEUES": "mailers,default", "JOBS_QUEUE_ORDER": "strict"},
+}
+QUEUE_RUNS = int(os.environ.get("BENCH_QUEUE_RUNS", "3"))
+
+
+def b_drain_queues() -> dict[str, list[float]]:
+    """Each mode QUEUE_RUNS times, the modes alternating, so that a drift of the machine
+    touches them alike; long polling on (JOBS_WAIT_SECONDS=20)."""
+    stub = STUB.need()
+    rates: dict[str, list[float]] = {mode: [] for mode in QUEUE_MODES}
+    for run in range(QUEUE_RUNS):
+        for mode, settings in QUEUE_MODES.items():
+            env = stub.env(JOBS_DLQ_URL=stub.dlq_url, JOBS_CONCURRENCY=str(C_STUB), JOBS_WAIT_SECONDS="20")
+            if "mailers" in settings:
+                env["JOBS_QUEUE_URLS"] = json.dumps({"mailers": f"{stub.url}/000000000000/{settings['mailers']}", "default": stub.queue_url})
+                env.update({k: v for k, v in settings.items() if k.startswith("JOBS_")})
+            else:
+                env["JOBS_QUEUE_URL"] = stub.queue_url
+            result = drain_rate(f"b-queues-{run + 1}-{mode.replace(' ', '-').replace(',', '')}", env)
+            if "trickle" in mode and result["trickled"] == 0:
+                raise Unavailable(f"invalid: {mode}: no mailers job was deleted")
+            rates[mode].append(result["rate"])
+    return rates
 
 
 def b_drain_raw() -> dict:
@@ -711,6 +752,8 @@ def section_b() -> Section:
     d_ours = attempt("B drain ours", b_drain_ours)
     log("B: drain, raw")
     d_raw = attempt("B drain raw", b_drain_raw)
+    log(f"B: drain of default beside mailers, {QUEUE_RUNS} alternating runs of each mode")
+    queues = attempt("B drain queues", b_drain_queues)
     events = events_file(jobs_file(1000, 1024, STUB_BUCKET))
     log("B: Lambda path, ours")
     l_ours = attempt("B lambda ours", lambda: b_lambda(events, "ours"))
@@ -726,11 +769,22 @@ def section_b() -> Section:
     sec.row(f"enqueue {MILLION:,} lines: jobs/s (whole command)", pick(million, "rate"), "—", rate)
     sec.row(f"drain, jobs/s (C={C_STUB}, {N_STUB_DRAIN:,} jobs)", pick(d_ours, "rate"), pick(d_raw, "rate"), rate, peer_label="raw", ratio=div, target="≥ 10,000 jobs/s", ok_ours=lambda v: v >= 10_000)
     sec.row("drain, client CPU s per 1,000 jobs", pick(d_ours, "cpu"), pick(d_raw, "cpu"), cpu, peer_label="raw", ratio=lambda o, p: p / o)
+    if isinstance(queues, dict):
+        alone = statistics.median(queues["default alone"])
+        for mode, runs in queues.items():
+            if mode == "default alone":
+                continue
+            shown = " / ".join(f"{r:,.0f}" for r in runs)
+            sec.row(f"drain of default, {mode}: median jobs/s (runs {shown})", statistics.median(runs), alone, rate,
+                    peer_label="default alone", ratio=div, target="≥ 0.9 × default alone", ok_ratio=lambda r: r >= 0.9)
+    else:
+        sec.row("drain of default beside mailers", queues)
     sec.row("Lambda path, ms per batch of 10", l_ours, l_pt, ms, peer_label="Powertools", ratio=lambda o, p: p / o, target="Powertools/ours ≥ 5", ok_ratio=lambda r: r >= 5)
     sec.notes += [
         "Enqueue whole command: start-up and the check of the whole file included; while sending: from the first to the last message the stub counted (sampled every 50 ms); raw: its own timer.",
         f"Drain, ours: the stub's `deleted` counter from 1 s after the worker's start to {N_STUB_DRAIN:,} more; raw: its own timer. CPU per 1,000 jobs: wait4 over the process's life, over all it deleted.",
         f"Lambda path: 100 events of 10 records, one warm-up round, then {LAMBDA_ROUNDS} timed; handler code only, no runtime (D has that). Ratio: Powertools/ours.",
+        f"Drain of default beside mailers: the worker with JOBS_WAIT_SECONDS=20 on the stub's endless `bench` queue as `default`, and a `mailers` queue that is empty (each receive waits its whole 20 s) or a trickle (one message per 20 ms); {QUEUE_RUNS} runs of each mode, alternating; medians, each against the median of `default alone` (JOBS_QUEUE_URL only) from the same runs. Rate: the stub's deletions on `default` only.",
     ]
     return sec
 

@@ -11,6 +11,7 @@ use producer::Envelope;
 use producer::aws::ErrorClass;
 use producer::contract::validate::parse_rfc3339;
 use producer::send::queue::string_attribute;
+use producer::send::routes::DEFAULT_QUEUE;
 
 use crate::backoff::Backoff;
 use crate::error::JobError;
@@ -131,8 +132,10 @@ pub struct Processed {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
-    /// Where permanent failures go, with their reasons.
-    pub dead_letter_queue_url: String,
+    /// Where permanent failures go, with their reasons, when the queue they
+    /// came from has no redrive policy (or is not known): each queue's own
+    /// dead-letter queue, from its `RedrivePolicy`, comes first.
+    pub dead_letter_queue_url: Option<String>,
     /// The queue's `maxReceiveCount`. When set, a job that fails transiently on its
     /// last delivery is dead-lettered with its reason instead of being left for
     /// the redrive policy, which moves it without one.
@@ -158,7 +161,11 @@ pub struct Settings {
     pub visibility_timeout: Option<std::time::Duration>,
     /// The job queue (`JOBS_QUEUE_URL`): the worker polls it, and follow-up
     /// jobs (`Context::enqueue`) go there unless their type names another.
+    /// The routes' `default`, when they have one, comes first.
     pub queue_url: Option<String>,
+    /// The stack's queues by name (`JOBS_QUEUE_URLS`), for follow-up jobs
+    /// and the worker's `JOBS_QUEUES`.
+    pub routes: producer::send::routes::QueueRoutes,
 }
 
 impl Settings {
@@ -170,10 +177,11 @@ impl Settings {
     pub const CALL_TIMEOUT_ENV: &str = "JOBS_CALL_TIMEOUT_SECONDS";
     pub const DEFAULT_CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-    /// Defaults for everything but the dead-letter queue.
+    /// Defaults, with a dead-letter queue for messages whose queue has no
+    /// redrive policy.
     pub fn new(dead_letter_queue_url: impl Into<String>) -> Self {
         Settings {
-            dead_letter_queue_url: dead_letter_queue_url.into(),
+            dead_letter_queue_url: Some(dead_letter_queue_url.into()),
             max_receive_count: None,
             concurrency: Self::DEFAULT_CONCURRENCY,
             backoff: Some(Backoff::default()),
@@ -182,15 +190,18 @@ impl Settings {
             call_timeout: Self::DEFAULT_CALL_TIMEOUT,
             visibility_timeout: None,
             queue_url: None,
+            routes: Default::default(),
         }
     }
 
-    /// Reads `JOBS_DLQ_URL` (required) and the optional `JOBS_*` settings.
+    /// Reads the optional `JOBS_*` settings: `JOBS_QUEUE_URLS`, `JOBS_DLQ_URL`
+    /// (for queues without a redrive policy) and the rest.
     pub fn from_env() -> Result<Self, SettingsError> {
         let dead_letter_queue_url = std::env::var(Self::DLQ_URL_ENV)
             .ok()
-            .filter(|v| !v.is_empty())
-            .ok_or(SettingsError::Missing(Self::DLQ_URL_ENV))?;
+            .filter(|v| !v.is_empty());
+        let routes = producer::send::routes::QueueRoutes::from_env()
+            .map_err(|e| SettingsError::Routes(e.to_string()))?;
         let number = |name: &'static str| -> Result<Option<u32>, SettingsError> {
             match std::env::var(name) {
                 Ok(v) if !v.is_empty() => v
@@ -244,6 +255,7 @@ impl Settings {
             queue_url: std::env::var(producer::send::queue::QUEUE_URL_ENV)
                 .ok()
                 .filter(|url| !url.is_empty()),
+            routes,
         })
     }
 }
@@ -258,6 +270,10 @@ pub enum SettingsError {
     NotAWait(&'static str, String),
     #[error("`{APP_SETTINGS_ENV}` is not the application's settings: {0}")]
     App(String),
+    #[error("{0}")]
+    Routes(String),
+    #[error("`{0}`: {1}")]
+    Invalid(&'static str, String),
 }
 
 /// The application's own settings (the stack's `AppSettings` parameter): a
@@ -287,6 +303,9 @@ pub struct Handler {
     settings: Settings,
     /// Queue URLs looked up from the ARNs in Lambda events, once per queue.
     pub(crate) queue_urls: Arc<Mutex<HashMap<String, String>>>,
+    /// Each queue's dead-letter queue (by the queue's URL), read from its
+    /// `RedrivePolicy` once; `None` for a queue without one.
+    dead_letter_queues: Arc<Mutex<HashMap<String, Option<String>>>>,
     ledger: Option<Ledger>,
     kinds: Arc<dyn Dispatch>,
     /// Sends the follow-up jobs of `perform` (`Context::enqueue`).
@@ -350,10 +369,12 @@ impl Handler {
     }
 
     pub fn with_clients(aws: AwsClients, settings: Settings) -> Self {
-        let enqueuer = producer::Jobs::new(aws.sqs.clone());
+        let enqueuer = producer::Jobs::new(aws.sqs.clone()).with_routes(settings.routes.clone());
         let enqueuer = match &settings.queue_url {
-            Some(url) => enqueuer.with_default_queue(url),
-            None => enqueuer,
+            Some(url) if settings.routes.url_of(DEFAULT_QUEUE).is_none() => {
+                enqueuer.with_default_queue(url)
+            }
+            _ => enqueuer,
         };
         let built_ins = Runner::new()
             .resolve(&aws)
@@ -363,6 +384,7 @@ impl Handler {
             aws: Arc::new(aws),
             settings,
             queue_urls: Arc::default(),
+            dead_letter_queues: Arc::default(),
             ledger: None,
             kinds: Arc::new(built_ins),
             enqueuer: Arc::new(enqueuer),
@@ -453,37 +475,43 @@ impl Handler {
             identity.kind.as_str()
         };
         let duration_ms = started.elapsed().as_millis() as u64;
+        // The queue's SQS name: which class of work this was.
+        let queue = match (&delivery.queue_url, &delivery.queue_arn) {
+            (Some(url), _) => producer::send::queue::queue_name_of(url),
+            (None, Some(arn)) => arn.rsplit(':').next().unwrap_or_default(),
+            (None, None) => "",
+        };
         match &outcome {
             Outcome::Done => tracing::info!(
-                job_id, kind, attempt = delivery.receive_count, outcome = outcome.label(),
+                job_id, kind, queue, attempt = delivery.receive_count, outcome = outcome.label(),
                 duration_ms, message_id = %delivery.message_id, "job done"
             ),
             Outcome::Skipped { reason } => tracing::info!(
-                job_id, kind, attempt = delivery.receive_count, outcome = outcome.label(),
+                job_id, kind, queue, attempt = delivery.receive_count, outcome = outcome.label(),
                 duration_ms, message_id = %delivery.message_id, reason = %reason,
                 "job skipped"
             ),
             Outcome::DeadLettered { code, reason } => tracing::warn!(
-                job_id, kind, attempt = delivery.receive_count, outcome = outcome.label(),
+                job_id, kind, queue, attempt = delivery.receive_count, outcome = outcome.label(),
                 duration_ms, message_id = %delivery.message_id, error_code = code, error = %reason,
                 "job dead-lettered"
             ),
             Outcome::Duplicate => tracing::info!(
-                job_id, kind, attempt = delivery.receive_count, outcome = outcome.label(),
+                job_id, kind, queue, attempt = delivery.receive_count, outcome = outcome.label(),
                 duration_ms, message_id = %delivery.message_id,
                 "job had already taken effect; nothing done"
             ),
             Outcome::Cancelled => tracing::info!(
-                job_id, kind, attempt = delivery.receive_count, outcome = outcome.label(),
+                job_id, kind, queue, attempt = delivery.receive_count, outcome = outcome.label(),
                 duration_ms, message_id = %delivery.message_id, "job cancelled; nothing done"
             ),
             Outcome::Rescheduled { due_in_seconds } => tracing::info!(
-                job_id, kind, attempt = delivery.receive_count, outcome = outcome.label(),
+                job_id, kind, queue, attempt = delivery.receive_count, outcome = outcome.label(),
                 duration_ms, message_id = %delivery.message_id, due_in_seconds,
                 "job not due yet; carried forward"
             ),
             Outcome::Retry { reason } => tracing::warn!(
-                job_id, kind, attempt = delivery.receive_count, outcome = outcome.label(),
+                job_id, kind, queue, attempt = delivery.receive_count, outcome = outcome.label(),
                 duration_ms, message_id = %delivery.message_id, error = %reason,
                 retry_in_seconds, "job will be retried"
             ),
@@ -790,10 +818,12 @@ impl Handler {
             .string_value(delivery.receive_count.to_string())
             .build()
             .expect("data_type is set");
+        let queue_url = self.queue_url_of(delivery).await;
+        let dead_letter_queue = self.dead_letter_queue_of(queue_url.as_deref()).await?;
         let mut request = self
             .sqs
             .send_message()
-            .queue_url(&self.settings.dead_letter_queue_url)
+            .queue_url(&dead_letter_queue)
             .message_body(&delivery.body)
             .message_attributes(attr::ERROR_CLASS, string_attribute(error.class().as_str()))
             .message_attributes(attr::ERROR_CODE, string_attribute(error.code()))
@@ -802,8 +832,8 @@ impl Handler {
             .message_attributes(attr::HANDLER_VERSION, string_attribute(HANDLER_VERSION))
             .message_attributes(attr::FAILED_AT, string_attribute(&failed_at))
             .message_attributes(
-                attr::SOURCE_MESSAGE_ID,
-                string_attribute(&delivery.message_id),
+                attr::SOURCE,
+                string_attribute(&attr::source(queue_url.as_deref(), &delivery.message_id)),
             );
         if !identity.id.is_empty() {
             request = request.message_attributes(attr::JOB_ID, string_attribute(&identity.id));
@@ -816,6 +846,65 @@ impl Handler {
             .await
             .map_err(|e| JobError::aws("sqs_send_to_dead_letter_queue", &e))?;
         Ok(())
+    }
+}
+
+impl Handler {
+    /// Where dead letters of `queue_url` go: the queue's own dead-letter queue
+    /// (its `RedrivePolicy`, read once), else `JOBS_DLQ_URL`.
+    async fn dead_letter_queue_of(&self, queue_url: Option<&str>) -> Result<String, JobError> {
+        let own = match queue_url {
+            Some(url) => self.redrive_target_of(url).await?,
+            None => None,
+        };
+        own.or_else(|| self.settings.dead_letter_queue_url.clone())
+            .ok_or_else(|| {
+                JobError::permanent(format!(
+                    "no dead-letter queue: the queue `{}` has no redrive policy and `{}` is not set",
+                    queue_url.unwrap_or("(not known)"),
+                    Settings::DLQ_URL_ENV
+                ))
+            })
+    }
+
+    async fn redrive_target_of(&self, queue_url: &str) -> Result<Option<String>, JobError> {
+        if let Some(known) = self
+            .dead_letter_queues
+            .lock()
+            .ok()
+            .and_then(|known| known.get(queue_url).cloned())
+        {
+            return Ok(known);
+        }
+        let output = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(queue_url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy)
+            .send()
+            .await
+            .map_err(|e| JobError::aws("sqs_read_redrive_policy", &e))?;
+        let target_arn = output
+            .attributes
+            .and_then(|mut a| a.remove(&aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy))
+            .and_then(|policy| serde_json::from_str::<serde_json::Value>(&policy).ok())
+            .and_then(|policy| policy["deadLetterTargetArn"].as_str().map(str::to_owned));
+        let target = match target_arn {
+            Some(arn) => Some(
+                self.queue_url_for(&arn)
+                    .await
+                    .ok_or_else(|| JobError::Aws {
+                        operation: "sqs_get_queue_url",
+                        class: ErrorClass::Transient,
+                        message: format!("cannot find the dead-letter queue `{arn}`"),
+                    })?,
+            ),
+            None => None,
+        };
+        if let Ok(mut known) = self.dead_letter_queues.lock() {
+            known.insert(queue_url.to_owned(), target.clone());
+        }
+        Ok(target)
     }
 }
 

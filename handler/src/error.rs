@@ -214,7 +214,7 @@ impl From<EnqueueError> for JobError {
                 class,
                 message: err.to_string(),
             },
-            EnqueueError::NoQueue => JobError::permanent(err),
+            EnqueueError::NoQueue | EnqueueError::Routes(_) => JobError::permanent(err),
         }
     }
 }

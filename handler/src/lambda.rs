@@ -101,12 +101,23 @@ impl Handler {
         }
     }
 
-    async fn queue_url_for(&self, arn: &str) -> Option<String> {
+    pub(crate) async fn queue_url_for(&self, arn: &str) -> Option<String> {
         if let Some(url) = self.queue_urls.lock().ok()?.get(arn) {
             return Some(url.clone());
         }
         let mut parts = arn.split(':').skip(4);
         let (account, name) = (parts.next()?, parts.next()?);
+        // A queue of the stack's routes needs no lookup: its URL ends in
+        // `/<account>/<name>`.
+        let tail = format!("/{account}/{name}");
+        if let Some((_, url)) = self
+            .settings()
+            .routes
+            .iter()
+            .find(|(_, url)| url.ends_with(&tail))
+        {
+            return Some(url.to_owned());
+        }
         let url = self
             .sqs
             .get_queue_url()

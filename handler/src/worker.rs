@@ -10,6 +10,7 @@
 //! the queue comes back after its visibility timeout, so the queue's redrive
 //! policy applies as on Lambda.
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -18,19 +19,55 @@ use aws_sdk_sqs::types::{
 };
 use producer::aws::{ErrorClass, classify, describe};
 use producer::send::queue::QUEUE_URL_ENV;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 
 use crate::batch::{Delivery, Handler, Outcome, Settings, SettingsError};
 
+/// A queue the worker serves: its name (for logs), URL and weight.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServedQueue {
+    pub name: String,
+    pub url: String,
+    /// Its share of the job slots when every queue has a backlog (weighted order).
+    pub weight: u32,
+}
+
+impl ServedQueue {
+    pub fn new(name: impl Into<String>, url: impl Into<String>, weight: u32) -> Self {
+        ServedQueue {
+            name: name.into(),
+            url: url.into(),
+            weight: weight.max(1),
+        }
+    }
+}
+
+/// How the worker chooses among its queues when a job slot frees.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum QueueOrder {
+    /// Every queue is long-polled at once, each into a buffer of its own; a
+    /// free slot takes the next job by the queues' weights (smooth weighted
+    /// round robin: shares, not chances), from the queues that have one.
+    #[default]
+    Weighted,
+    /// The first queue is long-polled; a later queue is received from only
+    /// when a slot is free and every queue before it was just found empty by
+    /// a short receive (`WaitTimeSeconds=0`), and what it gives starts at once.
+    Strict,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkerSettings {
-    pub queue_url: String,
+    /// The queues served, highest priority first (strict order).
+    pub queues: Vec<ServedQueue>,
+    pub order: QueueOrder,
     /// Long-poll wait per receive, 0–20 seconds.
     pub wait_seconds: i32,
     /// Messages per receive, 1–10.
     pub max_messages: i32,
-    /// Receives in flight at once; `None`: two, or one per ten job slots if more.
+    /// Receives in flight at once per long-polled queue; `None`: two, or one
+    /// per ten job slots if more.
     pub receives_in_flight: Option<usize>,
     /// How long a settled message waits for others to be deleted with it. At
     /// 200 jobs a second (the local emulator's pace) one settles every 5 ms,
@@ -38,33 +75,76 @@ pub struct WorkerSettings {
     /// request the queue must serve. A message whose delete waits stays
     /// hidden meanwhile: the wait costs only that much of its visibility timeout.
     pub delete_linger: Duration,
-    /// The queue's visibility timeout, which the heartbeat keeps renewing for a
-    /// running job; `None` reads it from the queue when the worker starts.
+    /// The queues' visibility timeout, which the heartbeat keeps renewing for
+    /// a running job; `None` reads it from the queues when the worker starts
+    /// (the shortest of them).
     pub visibility_timeout: Option<Duration>,
+    /// The longest pause between short receives of the later queues in strict
+    /// order while every queue is empty.
+    pub strict_idle_pause: Duration,
 }
 
 impl WorkerSettings {
     pub const RECEIVES_ENV: &str = "JOBS_RECEIVES_IN_FLIGHT";
+    /// `mailers=3,default=1` (weighted) or `mailers,default`: names of
+    /// `JOBS_QUEUE_URLS`, or URLs.
+    pub const QUEUES_ENV: &str = "JOBS_QUEUES";
+    /// `weighted` (the default) or `strict`.
+    pub const ORDER_ENV: &str = "JOBS_QUEUE_ORDER";
 
+    /// One queue.
     pub fn new(queue_url: impl Into<String>) -> Self {
+        let url = queue_url.into();
+        let name = producer::send::queue::queue_name_of(&url).to_owned();
+        WorkerSettings::for_queues(vec![ServedQueue::new(name, url, 1)], QueueOrder::Weighted)
+    }
+
+    /// Several queues, highest priority first.
+    pub fn for_queues(queues: Vec<ServedQueue>, order: QueueOrder) -> Self {
         WorkerSettings {
-            queue_url: queue_url.into(),
+            queues,
+            order,
             wait_seconds: 20,
             max_messages: 10,
             receives_in_flight: None,
             delete_linger: Duration::from_millis(50),
             visibility_timeout: None,
+            strict_idle_pause: Duration::from_secs(1),
         }
     }
 
-    /// The worker's settings from the environment: the queue (`JOBS_QUEUE_URL`,
-    /// required here), `JOBS_WAIT_SECONDS` and `JOBS_RECEIVES_IN_FLIGHT`.
+    /// The worker's settings from the environment: the queues (`JOBS_QUEUES`
+    /// from `JOBS_QUEUE_URLS`; without it every queue of that map; without
+    /// the map `JOBS_QUEUE_URL`), `JOBS_QUEUE_ORDER`, `JOBS_WAIT_SECONDS` and
+    /// `JOBS_RECEIVES_IN_FLIGHT`.
     pub fn from_env(settings: &Settings) -> Result<Self, SettingsError> {
-        let queue_url = settings
-            .queue_url
-            .clone()
-            .ok_or(SettingsError::Missing(QUEUE_URL_ENV))?;
-        let mut worker = WorkerSettings::new(queue_url);
+        let order = match std::env::var(Self::ORDER_ENV).as_deref() {
+            Err(_) | Ok("") | Ok("weighted") => QueueOrder::Weighted,
+            Ok("strict") => QueueOrder::Strict,
+            Ok(other) => {
+                return Err(SettingsError::Invalid(
+                    Self::ORDER_ENV,
+                    format!("must be `weighted` or `strict`, not `{other}`"),
+                ));
+            }
+        };
+        let queues = match std::env::var(Self::QUEUES_ENV) {
+            Ok(spec) if !spec.trim().is_empty() => parse_queues(&spec, &settings.routes, order)
+                .map_err(|problem| SettingsError::Invalid(Self::QUEUES_ENV, problem))?,
+            _ if !settings.routes.is_empty() => settings
+                .routes
+                .iter()
+                .map(|(name, url)| ServedQueue::new(name, url, 1))
+                .collect(),
+            _ => {
+                let url = settings
+                    .queue_url
+                    .clone()
+                    .ok_or(SettingsError::Missing(QUEUE_URL_ENV))?;
+                WorkerSettings::new(url).queues
+            }
+        };
+        let mut worker = WorkerSettings::for_queues(queues, order);
         if let Ok(wait) = std::env::var(WAIT_SECONDS_ENV)
             && !wait.is_empty()
         {
@@ -92,6 +172,54 @@ impl WorkerSettings {
             .unwrap_or_else(|| concurrency.div_ceil(10).max(2))
             .max(1)
     }
+}
+
+/// The most a queue's weight may be.
+const MAX_WEIGHT: u32 = 1000;
+
+/// Reads `mailers=3,default=1` or `mailers,default` (names of `routes`, or URLs).
+pub fn parse_queues(
+    spec: &str,
+    routes: &producer::send::routes::QueueRoutes,
+    order: QueueOrder,
+) -> Result<Vec<ServedQueue>, String> {
+    let mut queues: Vec<ServedQueue> = Vec::new();
+    for entry in spec.split(',').map(str::trim) {
+        if entry.is_empty() {
+            return Err(format!("an empty entry in `{spec}`"));
+        }
+        // A URL has no `=`; a weight follows the last one.
+        let (queue, weight) = match entry.rsplit_once('=') {
+            Some((queue, weight)) => {
+                let weight: u32 = weight
+                    .trim()
+                    .parse()
+                    .ok()
+                    .filter(|w| (1..=MAX_WEIGHT).contains(w))
+                    .ok_or_else(|| {
+                        format!("queue `{queue}`: the weight must be a whole number from 1 to {MAX_WEIGHT}, not `{weight}`")
+                    })?;
+                if order == QueueOrder::Strict {
+                    return Err(format!(
+                        "queue `{queue}` has a weight, which strict order does not use: list the queues in order, highest first"
+                    ));
+                }
+                (queue.trim(), weight)
+            }
+            None => (entry, 1),
+        };
+        let url = routes.url_of(queue).ok_or_else(|| {
+            format!("queue `{queue}` is not in `JOBS_QUEUE_URLS` (name one of it, or give a URL)")
+        })?;
+        if queues.iter().any(|q| q.url == url) {
+            return Err(format!("queue `{queue}` is listed twice"));
+        }
+        let name = routes
+            .name_of(url)
+            .unwrap_or_else(|| producer::send::queue::queue_name_of(url));
+        queues.push(ServedQueue::new(name, url, weight));
+    }
+    Ok(queues)
 }
 
 /// Counts since the worker started.
@@ -127,6 +255,8 @@ impl WorkerStats {
 pub enum WorkerError {
     #[error("cannot receive from `{queue_url}`: {message}")]
     Receive { queue_url: String, message: String },
+    #[error("no queue to serve")]
+    NoQueue,
 }
 
 /// A sender of this channel stops the worker: send `true`, or drop it.
@@ -134,23 +264,118 @@ pub fn shutdown_channel() -> (watch::Sender<bool>, watch::Receiver<bool>) {
     watch::channel(false)
 }
 
-/// What the receive loops and the jobs share.
+/// What the receive loops, the starter and the jobs share.
 struct Pipeline {
     handler: Handler,
     sqs: aws_sdk_sqs::Client,
     settings: WorkerSettings,
-    /// One permit per running job: the bound across batches.
+    /// One permit per running job: the bound across batches and queues.
     slots: Arc<Semaphore>,
-    /// One permit per received message not yet started: the buffer's bound.
-    room: Arc<Semaphore>,
+    /// Per queue, one permit per received message not yet started: each
+    /// queue has a buffer of its own, so an empty queue's long poll never
+    /// holds another queue's room.
+    room: Vec<Arc<Semaphore>>,
     /// Messages per receive: ten, or fewer when the buffer is smaller.
     per_receive: u32,
-    settled: mpsc::UnboundedSender<String>,
+    buffers: Buffers,
+    /// Per queue, where settled messages go to be deleted.
+    settled: Vec<mpsc::UnboundedSender<String>>,
     stats: Mutex<WorkerStats>,
 }
 
-/// A received message waiting for a job slot, with its place in the buffer.
+/// A received message waiting for a job slot, with its place in its buffer.
 type Received = (Delivery, OwnedSemaphorePermit);
+
+/// The received messages of every queue, and the weighted order's state.
+struct Buffers {
+    inner: Mutex<BufferState>,
+    /// Wakes the starter (its only waiter) when a message is buffered or the
+    /// receive loops are done.
+    changed: Notify,
+}
+
+struct BufferState {
+    queues: Vec<VecDeque<Received>>,
+    weights: Vec<i64>,
+    /// Smooth weighted round robin's running credit per queue.
+    credit: Vec<i64>,
+    /// Set once every receive loop has ended: what is buffered is all there is.
+    closed: bool,
+}
+
+enum Picked {
+    Job(usize, Received),
+    Empty { closed: bool },
+}
+
+impl Buffers {
+    fn new(queues: &[ServedQueue]) -> Self {
+        Buffers {
+            inner: Mutex::new(BufferState {
+                queues: queues.iter().map(|_| VecDeque::new()).collect(),
+                weights: queues.iter().map(|q| i64::from(q.weight.max(1))).collect(),
+                credit: vec![0; queues.len()],
+                closed: false,
+            }),
+            changed: Notify::new(),
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, BufferState> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn push(&self, queue: usize, received: Received) {
+        self.state().queues[queue].push_back(received);
+        self.changed.notify_one();
+    }
+
+    fn close(&self) {
+        self.state().closed = true;
+        self.changed.notify_one();
+    }
+
+    /// The next job: in strict order the first queue's; weighted, by smooth
+    /// weighted round robin among the queues that have one, so that under a
+    /// backlog everywhere the starts follow the weights exactly.
+    fn pick(&self, order: QueueOrder) -> Picked {
+        let mut state = self.state();
+        let ready: Vec<usize> = (0..state.queues.len())
+            .filter(|&q| !state.queues[q].is_empty())
+            .collect();
+        let chosen = match (order, ready.as_slice()) {
+            (_, []) => {
+                return Picked::Empty {
+                    closed: state.closed,
+                };
+            }
+            (QueueOrder::Strict, [first, ..]) | (QueueOrder::Weighted, [first]) => *first,
+            (QueueOrder::Weighted, _) => {
+                let total: i64 = ready.iter().map(|&q| state.weights[q]).sum();
+                for &q in &ready {
+                    state.credit[q] += state.weights[q];
+                }
+                let best = ready
+                    .iter()
+                    .copied()
+                    .max_by_key(|&q| (state.credit[q], std::cmp::Reverse(q)))
+                    .unwrap_or(ready[0]);
+                state.credit[best] -= total;
+                best
+            }
+        };
+        match state.queues[chosen].pop_front() {
+            Some(received) => Picked::Job(chosen, received),
+            None => Picked::Empty {
+                closed: state.closed,
+            },
+        }
+    }
+
+    fn is_empty(&self, queue: usize) -> bool {
+        self.state().queues[queue].is_empty()
+    }
+}
 
 /// Receives and runs jobs until `shutdown` fires. Every job in hand is finished
 /// (run, settled and its message deleted) before returning; a receive still in
@@ -161,58 +386,93 @@ pub async fn run(
     settings: &WorkerSettings,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<WorkerStats, WorkerError> {
+    if settings.queues.is_empty() {
+        return Err(WorkerError::NoQueue);
+    }
     let visibility_timeout = match settings.visibility_timeout {
         Some(timeout) => Some(timeout),
-        None => visibility_timeout_of(sqs, &settings.queue_url).await?,
+        None => {
+            // The shortest, so the heartbeat beats in time on every queue.
+            let mut shortest: Option<Duration> = None;
+            for queue in &settings.queues {
+                if let Some(timeout) = visibility_timeout_of(sqs, &queue.url).await? {
+                    shortest = Some(shortest.map_or(timeout, |s| s.min(timeout)));
+                }
+            }
+            shortest
+        }
     };
     let concurrency = handler.settings().concurrency.max(1);
-    let (settled, to_delete) = mpsc::unbounded_channel();
-    let deleter = tokio::spawn(delete_settled(
-        sqs.clone(),
-        settings.queue_url.clone(),
-        to_delete,
-        settings.delete_linger,
-    ));
+    let mut deleters = Vec::new();
+    let mut settled = Vec::new();
+    for queue in &settings.queues {
+        let (sender, to_delete) = mpsc::unbounded_channel();
+        settled.push(sender);
+        deleters.push(tokio::spawn(delete_settled(
+            sqs.clone(),
+            queue.url.clone(),
+            to_delete,
+            settings.delete_linger,
+        )));
+    }
+    let per_receive = settings.max_messages.clamp(1, 10).min(concurrency as i32) as u32;
+    // One queue's buffer holds as many as there are job slots. Weighted over
+    // several queues, each buffer holds two receives, so that one is on its
+    // way while the other's messages wait: a buffer that ran dry while its
+    // queue has a backlog would hand its share to the other queues.
+    let buffer_depth = match (settings.order, settings.queues.len()) {
+        (QueueOrder::Weighted, 2..) => concurrency.max(2 * per_receive as usize),
+        _ => concurrency,
+    };
     let pipeline = Arc::new(Pipeline {
         handler: handler.clone().with_visibility_timeout(visibility_timeout),
         sqs: sqs.clone(),
         settings: settings.clone(),
         slots: Arc::new(Semaphore::new(concurrency)),
-        room: Arc::new(Semaphore::new(concurrency)),
-        per_receive: settings.max_messages.clamp(1, 10).min(concurrency as i32) as u32,
+        room: settings
+            .queues
+            .iter()
+            .map(|_| Arc::new(Semaphore::new(buffer_depth)))
+            .collect(),
+        per_receive,
+        buffers: Buffers::new(&settings.queues),
         settled,
         stats: Mutex::default(),
     });
+    tracing::info!(
+        queues = %settings.queues.iter().map(|q| format!("{}={}", q.name, q.weight)).collect::<Vec<_>>().join(","),
+        order = ?settings.order,
+        concurrency,
+        "worker started"
+    );
 
     let (stop, stopped) = watch::channel(false);
-    let (ready, mut waiting) = mpsc::channel::<Received>(concurrency);
     let mut receivers = JoinSet::new();
-    for _ in 0..settings.receives_for(concurrency) {
-        receivers.spawn(receive_loop(
-            Arc::clone(&pipeline),
-            stopped.clone(),
-            ready.clone(),
-        ));
-    }
-    drop(ready);
-    // Starts each received job as soon as a slot frees. It ends when every
-    // receive loop has ended and the buffer is empty: what was received runs.
-    let starter = {
-        let pipeline = Arc::clone(&pipeline);
-        tokio::spawn(async move {
-            while let Some((delivery, place)) = waiting.recv().await {
-                let Ok(slot) = Arc::clone(&pipeline.slots).acquire_owned().await else {
-                    break;
-                };
-                drop(place);
-                tokio::spawn(run_job(Arc::clone(&pipeline), delivery, slot));
-            }
-        })
+    // In strict order only the first queue is long-polled; the starter
+    // receives from the others when it may.
+    let long_polled = match settings.order {
+        QueueOrder::Weighted => settings.queues.len(),
+        QueueOrder::Strict => 1,
     };
+    for queue in 0..long_polled {
+        for _ in 0..settings.receives_for(concurrency) {
+            receivers.spawn(receive_loop(Arc::clone(&pipeline), queue, stopped.clone()));
+        }
+    }
+    // Starts each received job as soon as a slot frees. It ends when every
+    // receive loop has ended and the buffers are empty: what was received runs.
+    let mut starter = tokio::spawn(start_jobs(Arc::clone(&pipeline), stopped.clone()));
     let mut failure = None;
+    let mut starter_done = false;
     tokio::select! {
         _ = shutdown.wait_for(|stop| *stop) => {}
         Some(Ok(Err(e))) = receivers.join_next() => failure = Some(e),
+        ended = &mut starter => {
+            starter_done = true;
+            if let Ok(Err(e)) = ended {
+                failure = Some(e);
+            }
+        }
     }
     let _ = stop.send(true);
     while let Some(joined) = receivers.join_next().await {
@@ -220,14 +480,19 @@ pub async fn run(
             failure.get_or_insert(e);
         }
     }
-    let _ = starter.await;
+    pipeline.buffers.close();
+    if !starter_done && let Ok(Err(e)) = starter.await {
+        failure.get_or_insert(e);
+    }
     // Every running job holds a slot until its message is settled: holding them
     // all means nothing is in hand.
     let all_settled = pipeline.slots.acquire_many(concurrency as u32).await;
     drop(all_settled);
     let stats = *pipeline.stats.lock().unwrap_or_else(|e| e.into_inner());
     drop(pipeline);
-    let _ = deleter.await;
+    for deleter in deleters {
+        let _ = deleter.await;
+    }
     tracing::info!(
         batches = stats.batches,
         done = stats.done,
@@ -272,51 +537,45 @@ async fn visibility_timeout_of(
     }
 }
 
-/// One receive after another, each when the buffer has room for a full one.
+/// One receive after another from one queue, each when its buffer has room
+/// for a full one.
 async fn receive_loop(
     pipeline: Arc<Pipeline>,
+    queue: usize,
     mut stopped: watch::Receiver<bool>,
-    ready: mpsc::Sender<Received>,
 ) -> Result<(), WorkerError> {
     let settings = &pipeline.settings;
+    let queue_url = &settings.queues[queue].url;
     let mut receive_failures = 0u32;
     loop {
         let mut places = tokio::select! {
             _ = stopped.wait_for(|stop| *stop) => return Ok(()),
-            places = Arc::clone(&pipeline.room).acquire_many_owned(pipeline.per_receive) => match places {
+            places = Arc::clone(&pipeline.room[queue]).acquire_many_owned(pipeline.per_receive) => match places {
                 Ok(places) => places,
                 Err(_) => return Ok(()),
             },
         };
-        let receive = pipeline
-            .sqs
-            .receive_message()
-            .queue_url(&settings.queue_url)
-            .max_number_of_messages(pipeline.per_receive as i32)
-            .wait_time_seconds(settings.wait_seconds)
-            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
-            .message_attribute_names("All")
-            .send();
+        let receive = receive(
+            &pipeline,
+            queue_url,
+            pipeline.per_receive as i32,
+            settings.wait_seconds,
+        );
         let received = tokio::select! {
             _ = stopped.wait_for(|stop| *stop) => return Ok(()),
             received = receive => received,
         };
         let messages = match received {
-            Ok(output) => {
+            Ok(messages) => {
                 receive_failures = 0;
-                output.messages.unwrap_or_default()
+                messages
             }
-            Err(err) if classify(&err) == ErrorClass::Permanent => {
-                return Err(WorkerError::Receive {
-                    queue_url: settings.queue_url.clone(),
-                    message: describe(&err),
-                });
-            }
-            Err(err) => {
+            Err(Failed::Permanent(e)) => return Err(e),
+            Err(Failed::Transient(message)) => {
                 drop(places);
                 receive_failures += 1;
                 let pause = Duration::from_millis(250 * 2u64.pow(receive_failures.min(5)));
-                tracing::warn!(error = %describe(&err), pause_ms = pause.as_millis() as u64, "receive failed; trying again");
+                tracing::warn!(error = %message, queue = %settings.queues[queue].name, pause_ms = pause.as_millis() as u64, "receive failed; trying again");
                 tokio::select! {
                     _ = stopped.wait_for(|stop| *stop) => return Ok(()),
                     _ = tokio::time::sleep(pause) => continue,
@@ -332,17 +591,145 @@ async fn receive_loop(
             .unwrap_or_else(|e| e.into_inner())
             .batches += 1;
         for message in messages {
-            let (Some(delivery), Some(place)) =
-                (delivery_of(message, &settings.queue_url), places.split(1))
+            let (Some(delivery), Some(place)) = (delivery_of(message, queue_url), places.split(1))
             else {
                 continue;
             };
-            // The channel holds as many as the buffer has room for: never waits.
-            if ready.send((delivery, place)).await.is_err() {
+            pipeline.buffers.push(queue, (delivery, place));
+        }
+    }
+}
+
+enum Failed {
+    Permanent(WorkerError),
+    Transient(String),
+}
+
+async fn receive(
+    pipeline: &Pipeline,
+    queue_url: &str,
+    max_messages: i32,
+    wait_seconds: i32,
+) -> Result<Vec<Message>, Failed> {
+    let received = pipeline
+        .sqs
+        .receive_message()
+        .queue_url(queue_url)
+        .max_number_of_messages(max_messages)
+        .wait_time_seconds(wait_seconds)
+        .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+        .message_attribute_names("All")
+        .send()
+        .await;
+    match received {
+        Ok(output) => Ok(output.messages.unwrap_or_default()),
+        Err(err) if classify(&err) == ErrorClass::Permanent => {
+            Err(Failed::Permanent(WorkerError::Receive {
+                queue_url: queue_url.to_owned(),
+                message: describe(&err),
+            }))
+        }
+        Err(err) => Err(Failed::Transient(describe(&err))),
+    }
+}
+
+/// Gives each free job slot the next job: from the buffers, or in strict
+/// order from a later queue once every earlier one was just found empty.
+async fn start_jobs(
+    pipeline: Arc<Pipeline>,
+    stopped: watch::Receiver<bool>,
+) -> Result<(), WorkerError> {
+    let order = pipeline.settings.order;
+    let feeds_later_queues = order == QueueOrder::Strict && pipeline.settings.queues.len() > 1;
+    let mut idle_pause = Duration::from_millis(50);
+    loop {
+        let Ok(mut slot) = Arc::clone(&pipeline.slots).acquire_owned().await else {
+            return Ok(());
+        };
+        loop {
+            // Made before looking, so a push in between still wakes it.
+            let changed = pipeline.buffers.changed.notified();
+            let closed = match pipeline.buffers.pick(order) {
+                Picked::Job(queue, (delivery, place)) => {
+                    drop(place);
+                    tokio::spawn(run_job(Arc::clone(&pipeline), queue, delivery, slot));
+                    break;
+                }
+                Picked::Empty { closed } => closed,
+            };
+            if closed {
                 return Ok(());
+            }
+            if feeds_later_queues && !*stopped.borrow() {
+                match feed_in_order(&pipeline, slot).await? {
+                    None => {
+                        idle_pause = Duration::from_millis(50);
+                        break;
+                    }
+                    Some(unused) => slot = unused,
+                }
+                // Every queue was empty: wait for the first queue's receives,
+                // or a little, before looking again.
+                tokio::select! {
+                    () = changed => {}
+                    () = tokio::time::sleep(idle_pause) => {}
+                }
+                idle_pause = (idle_pause * 2).min(pipeline.settings.strict_idle_pause);
+            } else {
+                changed.await;
             }
         }
     }
+}
+
+/// Strict order, with a slot free and the first queue's buffer empty: short
+/// receives (`WaitTimeSeconds=0`) of each queue in turn, as many messages as
+/// there are free slots, and the first that gives any has its jobs started at
+/// once: a message received here never waits in a buffer. Gives the slot back
+/// when every queue was empty, or when the first queue's receives buffered a
+/// job meanwhile.
+async fn feed_in_order(
+    pipeline: &Arc<Pipeline>,
+    slot: OwnedSemaphorePermit,
+) -> Result<Option<OwnedSemaphorePermit>, WorkerError> {
+    let mut slots = vec![slot];
+    while slots.len() < pipeline.per_receive as usize {
+        match Arc::clone(&pipeline.slots).try_acquire_owned() {
+            Ok(more) => slots.push(more),
+            Err(_) => break,
+        }
+    }
+    for (queue, served) in pipeline.settings.queues.iter().enumerate() {
+        if !pipeline.buffers.is_empty(0) {
+            break;
+        }
+        let messages = match receive(pipeline, &served.url, slots.len() as i32, 0).await {
+            Ok(messages) => messages,
+            Err(Failed::Permanent(e)) => return Err(e),
+            Err(Failed::Transient(message)) => {
+                // Not known to be empty: the queues after it must wait.
+                tracing::warn!(error = %message, queue = %served.name, "short receive failed; trying again");
+                break;
+            }
+        };
+        if messages.is_empty() {
+            continue;
+        }
+        pipeline
+            .stats
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .batches += 1;
+        for message in messages {
+            let (Some(delivery), Some(slot)) = (delivery_of(message, &served.url), slots.pop())
+            else {
+                continue;
+            };
+            tokio::spawn(run_job(Arc::clone(pipeline), queue, delivery, slot));
+        }
+        return Ok(None);
+    }
+    Ok(slots.pop())
 }
 
 fn delivery_of(message: Message, queue_url: &str) -> Option<Delivery> {
@@ -362,9 +749,14 @@ fn delivery_of(message: Message, queue_url: &str) -> Option<Delivery> {
     })
 }
 
-/// Runs one job in its slot and hands its message to the deleter once settled;
-/// the slot frees when this returns.
-async fn run_job(pipeline: Arc<Pipeline>, delivery: Delivery, slot: OwnedSemaphorePermit) {
+/// Runs one job in its slot and hands its message to its queue's deleter once
+/// settled; the slot frees when this returns.
+async fn run_job(
+    pipeline: Arc<Pipeline>,
+    queue: usize,
+    delivery: Delivery,
+    slot: OwnedSemaphorePermit,
+) {
     let outcome = pipeline.handler.process(&delivery).await;
     pipeline
         .stats
@@ -375,7 +767,7 @@ async fn run_job(pipeline: Arc<Pipeline>, delivery: Delivery, slot: OwnedSemapho
         && let Some(receipt_handle) = delivery.receipt_handle
     {
         // The deleter outlives every job: it stops only when all senders are gone.
-        let _ = pipeline.settled.send(receipt_handle);
+        let _ = pipeline.settled[queue].send(receipt_handle);
     }
     drop(slot);
 }
@@ -464,4 +856,118 @@ pub async fn signal() {
         }
     }
     tracing::info!("stop requested; finishing the jobs in hand");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use producer::send::routes::QueueRoutes;
+
+    fn routes() -> QueueRoutes {
+        QueueRoutes::from_pairs([
+            ("mailers", "http://127.0.0.1:4566/000000000000/shop-mailers"),
+            ("default", "http://127.0.0.1:4566/000000000000/shop-default"),
+        ])
+    }
+
+    #[test]
+    fn queues_are_read_with_their_weights_in_order() {
+        let queues =
+            parse_queues("mailers=3, default=1", &routes(), QueueOrder::Weighted).expect("valid");
+        let read: Vec<_> = queues.iter().map(|q| (q.name.as_str(), q.weight)).collect();
+        assert_eq!(read, [("mailers", 3), ("default", 1)]);
+        assert!(queues[0].url.ends_with("/shop-mailers"));
+        let strict = parse_queues("mailers,default", &routes(), QueueOrder::Strict).expect("valid");
+        assert_eq!(strict[1].name, "default");
+        let by_url =
+            parse_queues("http://q/1/other=2", &routes(), QueueOrder::Weighted).expect("a URL");
+        assert_eq!((by_url[0].name.as_str(), by_url[0].weight), ("other", 2));
+    }
+
+    #[test]
+    fn a_bad_queue_list_names_the_queue_and_the_problem() {
+        for (spec, order, said) in [
+            (
+                "mailers=3,reports=1",
+                QueueOrder::Weighted,
+                "queue `reports` is not in `JOBS_QUEUE_URLS`",
+            ),
+            (
+                "mailers=0",
+                QueueOrder::Weighted,
+                "queue `mailers`: the weight must be a whole number from 1",
+            ),
+            ("mailers=x", QueueOrder::Weighted, "not `x`"),
+            (
+                "mailers=3,default",
+                QueueOrder::Strict,
+                "strict order does not use",
+            ),
+            ("mailers,mailers", QueueOrder::Weighted, "listed twice"),
+            ("mailers,,default", QueueOrder::Weighted, "an empty entry"),
+        ] {
+            let err = parse_queues(spec, &routes(), order).expect_err(spec);
+            assert!(err.contains(said), "{spec}: {err}");
+        }
+    }
+
+    fn received(semaphore: &Arc<Semaphore>, id: usize) -> Received {
+        let place = Arc::clone(semaphore).try_acquire_owned().expect("room");
+        let delivery = Delivery {
+            message_id: id.to_string(),
+            receipt_handle: None,
+            queue_url: None,
+            queue_arn: None,
+            body: String::new(),
+            receive_count: 1,
+        };
+        (delivery, place)
+    }
+
+    /// Under a backlog in every queue the starts follow the weights exactly,
+    /// in every window of a few starts, not only on average.
+    #[test]
+    fn weighted_picks_follow_the_weights_and_strict_picks_the_first_queue() {
+        let queues = [
+            ServedQueue::new("mailers", "http://q/mailers", 3),
+            ServedQueue::new("default", "http://q/default", 1),
+        ];
+        let room = Arc::new(Semaphore::new(2_000));
+        let buffers = Buffers::new(&queues);
+        for i in 0..500 {
+            buffers.push(0, received(&room, i));
+            buffers.push(1, received(&room, i));
+        }
+        let mut picks = Vec::new();
+        for _ in 0..400 {
+            match buffers.pick(QueueOrder::Weighted) {
+                Picked::Job(queue, _) => picks.push(queue),
+                Picked::Empty { .. } => panic!("both have a backlog"),
+            }
+        }
+        assert_eq!(picks.iter().filter(|&&q| q == 0).count(), 300);
+        for window in picks.chunks(4) {
+            assert_eq!(window.iter().filter(|&&q| q == 1).count(), 1, "{window:?}");
+        }
+        // An empty queue's share goes to the others: no slot waits for it.
+        let lone = Buffers::new(&queues);
+        lone.push(1, received(&room, 0));
+        assert!(matches!(lone.pick(QueueOrder::Weighted), Picked::Job(1, _)));
+        assert!(matches!(
+            lone.pick(QueueOrder::Weighted),
+            Picked::Empty { closed: false }
+        ));
+        lone.close();
+        assert!(matches!(
+            lone.pick(QueueOrder::Weighted),
+            Picked::Empty { closed: true }
+        ));
+
+        for _ in 0..20 {
+            assert!(matches!(
+                buffers.pick(QueueOrder::Strict),
+                Picked::Job(0, _)
+            ));
+        }
+    }
 }

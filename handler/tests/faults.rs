@@ -467,3 +467,114 @@ async fn a_date_that_does_not_exist_is_dead_lettered_with_its_reason() {
     );
     assert_eq!(dlq.num_calls(), 1);
 }
+
+/// Every message the handler sends (a dead letter with its reasons, a job
+/// carried forward) keeps one of SQS's ten attributes free for the Extended
+/// Client's pointer; LocalStack does not count them. The dead letter goes to
+/// the queue's own dead-letter queue, read from its redrive policy once, and
+/// names the queue it came from.
+#[tokio::test]
+async fn every_send_keeps_an_attribute_free_and_dead_letters_go_to_the_queues_own_dlq() {
+    use aws_sdk_sqs::operation::get_queue_attributes::GetQueueAttributesOutput;
+    use aws_sdk_sqs::operation::get_queue_url::GetQueueUrlOutput;
+    use aws_sdk_sqs::types::QueueAttributeName;
+    use std::sync::{Arc, Mutex};
+
+    const QUEUE: &str = "https://sqs.us-east-1.amazonaws.com/1/shop-mailers";
+    const OWN_DLQ: &str = "https://sqs.us-east-1.amazonaws.com/1/shop-mailers-dead";
+    /// A send's queue, its number of attributes and its `jobs.source`.
+    type Send = (String, usize, Option<String>);
+    let sent: Arc<Mutex<Vec<Send>>> = Arc::default();
+    let record = Arc::clone(&sent);
+    let sends = mock!(aws_sdk_sqs::Client::send_message)
+        .match_requests(move |req| {
+            let attrs = req.message_attributes().cloned().unwrap_or_default();
+            record.lock().expect("not poisoned").push((
+                req.queue_url().unwrap_or_default().to_owned(),
+                attrs.len(),
+                attrs
+                    .get(attr::SOURCE)
+                    .and_then(|v| v.string_value().map(str::to_owned)),
+            ));
+            true
+        })
+        .then_output(|| SendMessageOutput::builder().message_id("sent-1").build());
+    let policy_reads = mock!(aws_sdk_sqs::Client::get_queue_attributes)
+        .match_requests(|req| req.queue_url() == Some(QUEUE))
+        .then_output(|| {
+            GetQueueAttributesOutput::builder()
+                .attributes(
+                    QueueAttributeName::RedrivePolicy,
+                    r#"{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:1:shop-mailers-dead","maxReceiveCount":"10"}"#,
+                )
+                .build()
+        });
+    let lookups = mock!(aws_sdk_sqs::Client::get_queue_url)
+        .match_requests(|req| req.queue_name() == Some("shop-mailers-dead"))
+        .then_output(|| GetQueueUrlOutput::builder().queue_url(OWN_DLQ).build());
+    let rejected = ses_answering(400, "MessageRejected");
+    let handler = handler(
+        &[&rejected],
+        &[],
+        &[&sends, &policy_reads, &lookups],
+        Some(5),
+    );
+
+    let from_queue = |body: String, id: &str| Delivery {
+        message_id: id.into(),
+        queue_url: Some(QUEUE.into()),
+        ..delivery(body, 1)
+    };
+    let mut later = mail();
+    later.not_before = Some(
+        humantime::format_rfc3339_millis(
+            std::time::SystemTime::now() + Duration::from_secs(3 * 86_400),
+        )
+        .to_string(),
+    );
+    for (body, id) in [
+        (mail().to_json(), "m-1"),
+        (mail().to_json(), "m-2"),
+        (later.to_json(), "m-3"),
+    ] {
+        let outcome = handler.process(&from_queue(body, id)).await;
+        assert!(
+            matches!(
+                outcome,
+                Outcome::DeadLettered { .. } | Outcome::Rescheduled { .. }
+            ),
+            "{id}: {outcome:?}"
+        );
+    }
+    let sent = sent.lock().expect("not poisoned").clone();
+    assert_eq!(
+        sent.len(),
+        3,
+        "two dead letters and one carried job: {sent:?}"
+    );
+    for (queue, attributes, _) in &sent {
+        assert!(
+            *attributes <= producer::contract::attributes::MAX_ATTRIBUTES,
+            "{attributes} attributes on a send to {queue}"
+        );
+    }
+    let dead: Vec<_> = sent.iter().filter(|(queue, ..)| queue == OWN_DLQ).collect();
+    assert_eq!(
+        dead.len(),
+        2,
+        "the queue's own dead-letter queue, not JOBS_DLQ_URL: {sent:?}"
+    );
+    assert!(
+        dead.iter()
+            .any(|(.., source)| source.as_deref() == Some(&format!("{QUEUE}#m-1")))
+    );
+    assert_eq!(
+        policy_reads.num_calls(),
+        1,
+        "the redrive policy is read once"
+    );
+    assert!(
+        sent.iter()
+            .any(|(queue, attributes, _)| queue == QUEUE && *attributes == 2)
+    );
+}

@@ -170,7 +170,7 @@ deploy_stack() {
   local outputs
   outputs=$(aws_local "http://127.0.0.1:$localstack_port" cloudformation describe-stacks \
     --stack-name "$stack" --query 'Stacks[0].Outputs[].[OutputKey,OutputValue]' --output text)
-  output() { awk -v k="$1" '$1 == k { print $2 }' <<<"$outputs"; }
+  output() { awk -F '\t' -v k="$1" '$1 == k { print $2 }' <<<"$outputs"; }
   cat > "$state/env" <<EOF
 # Written by \`make local-up\`; source it: . .local/env
 export AWS_REGION=$region
@@ -182,9 +182,11 @@ export AWS_ENDPOINT_URL=http://127.0.0.1:$localstack_port
 export AWS_ENDPOINT_URL_SESV2=http://127.0.0.1:$moto_port
 export AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:$moto_port
 export MOTO_URL=http://127.0.0.1:$moto_port
-export JOBS_QUEUE_URL=$(output JobQueueUrl)
-export JOBS_QUEUE_ARN=$(output JobQueueArn)
-export JOBS_DLQ_URL=$(output DeadLetterQueueUrl)
+# Every queue by name; it takes precedence over JOBS_QUEUE_URL, which names the
+# default queue for tools that take one queue (the aws CLI, a lone-queue app).
+export JOBS_QUEUE_URLS='$(output QueueUrls)'
+export JOBS_QUEUE_URL=$(output DefaultQueueUrl)
+export JOBS_DLQ_URL=$(output DefaultDeadLetterQueueUrl)
 export JOBS_BUCKET=$(output UploadBucketName)
 export JOBS_MAIL_FROM=$(output SenderAddress)
 export JOBS_MAX_RECEIVE_COUNT=$max_receive_count
@@ -192,7 +194,8 @@ export JOBS_IDEMPOTENCY_TABLE=$table
 export JOBS_APP_SETTINGS='{"products_table":"$shop_table"}'
 export PATH="$venvs/tools/bin:\$PATH"
 EOF
-  grep -q 'JOBS_QUEUE_URL=http' "$state/env" || die "the stack has no queue URL output; see .local/deploy.log"
+  grep -q 'JOBS_QUEUE_URL=http' "$state/env" && grep -q 'JOBS_QUEUE_URLS=.{"' "$state/env" ||
+    die "the stack has no queue URL outputs; see .local/deploy.log"
   say "ready: . .local/env"
 }
 

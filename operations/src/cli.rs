@@ -14,9 +14,12 @@ use crate::lines::JsonLines;
 use crate::schema::PayloadSchema;
 use producer::contract::envelope::{Envelope, Job, MailJob, UploadJob};
 use producer::contract::validate::parse_rfc3339;
+use producer::send::routes::{QUEUE_URLS_ENV, QueueRoutes};
+
+use crate::queues::JobQueue;
 use producer::send::queue::{
     BatchReport, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_SENDS_IN_FLIGHT, EnqueueError, FailedJob,
-    QUEUE_URL_ENV, Queue, SendOptions, SentJob, schedule,
+    QUEUE_URL_ENV, Queue, SendOptions, SentJob, queue_name_of, schedule,
 };
 
 /// Exit code when the input was refused and nothing was sent.
@@ -78,11 +81,13 @@ pub enum Command {
 /// What `jobs doctor` checks; each one left out is reported as not checked.
 #[derive(Debug, Args)]
 pub struct DoctorArgs {
-    /// The job queue's URL.
-    #[arg(long, env = QUEUE_URL_ENV)]
+    /// One job queue's URL. Without it: every queue of `JOBS_QUEUE_URLS`,
+    /// else `JOBS_QUEUE_URL`.
+    #[arg(long)]
     pub queue_url: Option<String>,
-    /// The dead-letter queue's URL.
-    #[arg(long, env = "JOBS_DLQ_URL")]
+    /// Its dead-letter queue's URL; without it, the one its redrive policy
+    /// names (a lone `JOBS_QUEUE_URL` pairs with `JOBS_DLQ_URL`).
+    #[arg(long)]
     pub dlq_url: Option<String>,
     /// The idempotency ledger's DynamoDB table.
     #[arg(long, env = producer::contract::ledger::TABLE_ENV)]
@@ -121,11 +126,16 @@ impl Clients {
 
 #[derive(Debug, Args)]
 pub struct QueueArgs {
-    /// The job queue's URL.
-    #[arg(long, env = QUEUE_URL_ENV)]
+    /// One queue, by a name of `JOBS_QUEUE_URLS` (or any SQS queue name) or by
+    /// URL. Without it: every queue of `JOBS_QUEUE_URLS`, else `JOBS_QUEUE_URL`.
+    #[arg(long, value_name = "NAME|URL", conflicts_with = "queue_url")]
+    pub queue: Option<String>,
+    /// The queue's URL (as `--queue URL`).
+    #[arg(long)]
     pub queue_url: Option<String>,
-    /// The dead-letter queue's URL.
-    #[arg(long, env = "JOBS_DLQ_URL")]
+    /// Its dead-letter queue's URL, when its redrive policy does not name one
+    /// (a lone `JOBS_QUEUE_URL` also falls back on `JOBS_DLQ_URL`).
+    #[arg(long)]
     pub dlq_url: Option<String>,
     /// Read at most this many dead letters.
     #[arg(long, default_value_t = 1000)]
@@ -172,8 +182,18 @@ pub enum DlqCommand {
 
 #[derive(Debug, Args)]
 pub struct EnqueueArgs {
-    /// The job queue's URL.
-    #[arg(long, env = QUEUE_URL_ENV, global = true)]
+    /// The queue, by a name of `JOBS_QUEUE_URLS` (or any SQS queue name) or
+    /// by URL. Without it: mail to `mailers`, other jobs to `default` (from
+    /// `JOBS_QUEUE_URLS`), else `JOBS_QUEUE_URL`.
+    #[arg(
+        long,
+        global = true,
+        value_name = "NAME|URL",
+        conflicts_with = "queue_url"
+    )]
+    pub queue: Option<String>,
+    /// The queue's URL (as `--queue URL`).
+    #[arg(long, global = true)]
     pub queue_url: Option<String>,
     /// The queue's `MaximumMessageSize`, if below SQS's 1 MiB.
     #[arg(long, env = "JOBS_MAX_MESSAGE_BYTES", default_value_t = DEFAULT_MAX_MESSAGE_BYTES, global = true)]
@@ -521,72 +541,121 @@ async fn cancel(
     }
 }
 
-fn urls(queues: &QueueArgs) -> Result<(&str, &str), String> {
-    let queue = queues.queue_url.as_deref().filter(|u| !u.is_empty());
-    let dlq = queues.dlq_url.as_deref().filter(|u| !u.is_empty());
-    match (queue, dlq) {
-        (Some(queue), Some(dlq)) => Ok((queue, dlq)),
-        (None, _) => Err(format!(
-            "no queue: pass `--queue-url` or set `{QUEUE_URL_ENV}`"
-        )),
-        (_, None) => Err("no dead-letter queue: pass `--dlq-url` or set `JOBS_DLQ_URL`".into()),
+/// The queues a command covers, each with its dead-letter queue.
+async fn job_queues(sqs: &aws_sdk_sqs::Client, args: &QueueArgs) -> Result<Vec<JobQueue>, String> {
+    crate::queues::job_queues(
+        sqs,
+        &crate::queues::Chosen {
+            queue: args.queue.clone().or_else(|| args.queue_url.clone()),
+            dlq_url: args.dlq_url.clone(),
+        },
+    )
+    .await
+}
+
+/// The queues that have a dead-letter queue; an error when none has.
+async fn with_dead_letters(
+    sqs: &aws_sdk_sqs::Client,
+    args: &QueueArgs,
+) -> Result<Vec<(JobQueue, String)>, String> {
+    let queues = job_queues(sqs, args).await?;
+    let names: Vec<String> = queues.iter().map(|q| format!("`{}`", q.name)).collect();
+    let found: Vec<_> = queues
+        .into_iter()
+        .filter_map(|q| q.dead_letters.clone().map(|dlq| (q, dlq)))
+        .collect();
+    if found.is_empty() {
+        return Err(format!(
+            "no dead-letter queue: {} has no redrive policy; pass `--dlq-url` or set `{}`",
+            names.join(", "),
+            crate::queues::DLQ_URL_ENV
+        ));
     }
+    Ok(found)
 }
 
 async fn stats(
     sqs: &aws_sdk_sqs::Client,
     cloudwatch: &aws_sdk_cloudwatch::Client,
-    queues: &QueueArgs,
+    args: &QueueArgs,
     output: Output,
 ) -> Result<ExitCode, String> {
-    let (queue, dlq) = urls(queues)?;
-    let stats = crate::stats::stats(sqs, queue, dlq)
-        .await
-        .map_err(|e| e.to_string())?;
+    let queues = job_queues(sqs, args).await?;
+    let mut rows = Vec::new();
+    for queue in &queues {
+        let stats = crate::stats::stats(sqs, &queue.url, queue.dead_letters.as_deref())
+            .await
+            .map_err(|e| e.to_string())?;
+        // The counts stand on their own; the age is extra, so it never fails the command.
+        let oldest = crate::stats::oldest_age(cloudwatch, &queue.url).await;
+        rows.push((queue, stats, oldest));
+    }
     if output == Output::Json {
-        let oldest = crate::stats::oldest_age(cloudwatch, queue).await;
-        let (age, measured_at, why_unknown) = match &oldest {
-            Ok(Some(oldest)) => (
-                Some(oldest.age.as_secs()),
-                Some(humantime::format_rfc3339_seconds(oldest.measured_at).to_string()),
-                None,
-            ),
-            Ok(None) => (None, None, Some("no CloudWatch reading".to_owned())),
-            Err(e) => (None, None, Some(e.to_string())),
-        };
-        print_json(&serde_json::json!({
-            "queued": stats.queued,
-            "in_flight": stats.in_flight,
-            "delayed": stats.delayed,
-            "dead": stats.dead,
-            "oldest_age_seconds": age,
-            "oldest_measured_at": measured_at,
-            "oldest_unknown_because": why_unknown,
-        }));
+        let queues: Vec<_> = rows
+            .iter()
+            .map(|(queue, stats, oldest)| {
+                let (age, measured_at, why_unknown) = match oldest {
+                    Ok(Some(oldest)) => (
+                        Some(oldest.age.as_secs()),
+                        Some(humantime::format_rfc3339_seconds(oldest.measured_at).to_string()),
+                        None,
+                    ),
+                    Ok(None) => (None, None, Some("no CloudWatch reading".to_owned())),
+                    Err(e) => (None, None, Some(e.to_string())),
+                };
+                serde_json::json!({
+                    "queue": queue.name,
+                    "url": queue.url,
+                    "dead_letter_url": queue.dead_letters,
+                    "queued": stats.queued,
+                    "in_flight": stats.in_flight,
+                    "delayed": stats.delayed,
+                    "dead": stats.dead,
+                    "oldest_age_seconds": age,
+                    "oldest_measured_at": measured_at,
+                    "oldest_unknown_because": why_unknown,
+                })
+            })
+            .collect();
+        print_json(&serde_json::json!({ "queues": queues }));
         return Ok(ExitCode::SUCCESS);
     }
-    println!("queued     {}", stats.queued);
-    println!("in flight  {}", stats.in_flight);
-    println!("delayed    {}", stats.delayed);
-    println!("dead       {}", stats.dead);
-    // The counts stand on their own; the age is extra, so it never fails the command.
-    match crate::stats::oldest_age(cloudwatch, queue).await {
-        Ok(Some(oldest)) => {
-            let whole_seconds = std::time::Duration::from_secs(oldest.age.as_secs());
-            let taken = SystemTime::now()
-                .duration_since(oldest.measured_at)
-                .map_or(0, |d| d.as_secs());
-            println!(
-                "oldest     {} (CloudWatch, {}s ago)",
-                humantime::format_duration(whole_seconds),
-                taken
-            );
-        }
-        Ok(None) => println!(
-            "oldest     unknown (no CloudWatch reading in the last {} minutes)",
-            crate::stats::OLDEST_AGE_LOOKBACK.as_secs() / 60
-        ),
-        Err(e) => println!("oldest     unknown ({e})"),
+    let width = rows
+        .iter()
+        .map(|(q, ..)| q.name.len())
+        .max()
+        .unwrap_or(0)
+        .max(5);
+    println!(
+        "{:width$}  {:>8}  {:>9}  {:>8}  {:>8}  oldest",
+        "queue", "queued", "in flight", "delayed", "dead"
+    );
+    for (queue, stats, oldest) in &rows {
+        let dead = match (&queue.dead_letters, stats.dead) {
+            (None, _) => "-".to_owned(),
+            (Some(_), dead) => dead.to_string(),
+        };
+        let oldest = match oldest {
+            Ok(Some(oldest)) => {
+                let whole_seconds = std::time::Duration::from_secs(oldest.age.as_secs());
+                let taken = SystemTime::now()
+                    .duration_since(oldest.measured_at)
+                    .map_or(0, |d| d.as_secs());
+                format!(
+                    "{} (CloudWatch, {taken}s ago)",
+                    humantime::format_duration(whole_seconds)
+                )
+            }
+            Ok(None) => format!(
+                "unknown (no CloudWatch reading in the last {} minutes)",
+                crate::stats::OLDEST_AGE_LOOKBACK.as_secs() / 60
+            ),
+            Err(e) => format!("unknown ({e})"),
+        };
+        println!(
+            "{:width$}  {:>8}  {:>9}  {:>8}  {:>8}  {oldest}",
+            queue.name, stats.queued, stats.in_flight, stats.delayed, dead
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -597,43 +666,70 @@ async fn dlq(
     output: Output,
 ) -> Result<ExitCode, String> {
     match command {
-        DlqCommand::List(queues) => {
-            let (_, dlq) = urls(&queues)?;
-            let letters = ops::list_dead_letters(sqs, dlq, queues.limit)
-                .await
-                .map_err(|e| e.to_string())?;
+        DlqCommand::List(args) => {
+            let mut all = Vec::new();
+            for (queue, dlq) in with_dead_letters(sqs, &args).await? {
+                let letters = ops::list_dead_letters(sqs, &dlq, args.limit)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                all.push((queue, letters));
+            }
             if output == Output::Json {
-                let letters: Vec<_> = letters.iter().map(|l| dead_letter_json(l, false)).collect();
+                let letters: Vec<_> = all
+                    .iter()
+                    .flat_map(|(queue, letters)| {
+                        letters.iter().map(|l| {
+                            let mut json = dead_letter_json(l, false);
+                            json["queue"] = queue.name.clone().into();
+                            json
+                        })
+                    })
+                    .collect();
                 print_json(&serde_json::json!({"count": letters.len(), "dead_letters": letters}));
                 return Ok(ExitCode::SUCCESS);
             }
-            println!("{} dead letters", letters.len());
-            for ((kind, code), group) in ops::group(&letters) {
-                println!("\n{kind} / {code}: {}", group.len());
-                for letter in group {
-                    println!(
-                        "  {}  {}  {}",
-                        letter.job_id, letter.failed_at, letter.reason
-                    );
+            for (i, (queue, letters)) in all.iter().enumerate() {
+                if i > 0 {
+                    println!();
+                }
+                println!("{}: {} dead letters", queue.name, letters.len());
+                for ((kind, code), group) in ops::group(letters) {
+                    println!("\n  {kind} / {code}: {}", group.len());
+                    for letter in group {
+                        println!(
+                            "    {}  {}  {}",
+                            letter.job_id, letter.failed_at, letter.reason
+                        );
+                    }
                 }
             }
             Ok(ExitCode::SUCCESS)
         }
-        DlqCommand::Show { id, queues } => {
-            let (_, dlq) = urls(&queues)?;
-            let letters = ops::list_dead_letters(sqs, dlq, queues.limit)
-                .await
-                .map_err(|e| e.to_string())?;
-            let letter = letters
-                .iter()
-                .find(|l| l.job_id == id || l.message_id == id)
-                .ok_or_else(|| format!("no dead letter with job id or message id `{id}`"))?;
+        DlqCommand::Show { id, queues: args } => {
+            let mut found = None;
+            for (queue, dlq) in with_dead_letters(sqs, &args).await? {
+                let letters = ops::list_dead_letters(sqs, &dlq, args.limit)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if let Some(letter) = letters
+                    .into_iter()
+                    .find(|l| l.job_id == id || l.message_id == id)
+                {
+                    found = Some((queue, letter));
+                    break;
+                }
+            }
+            let (queue, letter) =
+                found.ok_or_else(|| format!("no dead letter with job id or message id `{id}`"))?;
             if output == Output::Json {
-                print_json(&dead_letter_json(letter, true));
+                let mut json = dead_letter_json(&letter, true);
+                json["queue"] = queue.name.clone().into();
+                print_json(&json);
                 return Ok(ExitCode::SUCCESS);
             }
             println!("job id:      {}", letter.job_id);
             println!("message id:  {}", letter.message_id);
+            println!("queue:       {}", queue.name);
             println!("kind:        {}", letter.kind);
             println!(
                 "error:       {} ({})",
@@ -649,50 +745,62 @@ async fn dlq(
             Ok(ExitCode::SUCCESS)
         }
         DlqCommand::Redrive {
-            queues,
+            queues: args,
             all,
             kind,
             id,
             dry_run,
         } => {
-            let (queue, dlq) = urls(&queues)?;
             let selection = match (all, kind, id) {
                 (true, _, _) => ops::Selection::All,
                 (_, Some(kind), _) => ops::Selection::Kind(kind),
                 (_, _, Some(id)) => ops::Selection::Id(id),
                 _ => return Err("say which: `--all`, `--kind KIND` or `--id ID`".into()),
             };
-            let done = ops::redrive(sqs, dlq, queue, &selection, dry_run, queues.limit)
-                .await
-                .map_err(|e| e.to_string())?;
-            if let Some(task) = done.move_task {
-                println!("SQS is moving every dead letter back (move task {task})");
-                return Ok(ExitCode::SUCCESS);
-            }
             let verb = if dry_run {
                 "would send back"
             } else {
                 "sent back"
             };
-            println!(
-                "{verb} {} dead letters; {} left alone",
-                done.moved.len(),
-                done.left
-            );
-            for job_id in &done.moved {
-                println!("  {job_id}");
+            for (queue, dlq) in with_dead_letters(sqs, &args).await? {
+                let done = ops::redrive(sqs, &dlq, &queue.url, &selection, dry_run, args.limit)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if let Some(task) = done.move_task {
+                    println!(
+                        "{}: SQS is moving every dead letter back (move task {task})",
+                        queue.name
+                    );
+                    continue;
+                }
+                println!(
+                    "{}: {verb} {} dead letters; {} left alone",
+                    queue.name,
+                    done.moved.len(),
+                    done.left
+                );
+                for job_id in &done.moved {
+                    println!("  {job_id}");
+                }
             }
             Ok(ExitCode::SUCCESS)
         }
-        DlqCommand::Purge { queues, yes } => {
-            let (queue, dlq) = urls(&queues)?;
-            let stats = crate::stats::stats(sqs, queue, dlq)
-                .await
-                .map_err(|e| e.to_string())?;
+        DlqCommand::Purge { queues: args, yes } => {
+            let mut chosen = Vec::new();
+            for (queue, dlq) in with_dead_letters(sqs, &args).await? {
+                let stats = crate::stats::stats(sqs, &queue.url, Some(&dlq))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                chosen.push((dlq, stats.dead));
+            }
             if !yes {
+                let listed: Vec<String> = chosen
+                    .iter()
+                    .map(|(dlq, dead)| format!("{dead} from {dlq}"))
+                    .collect();
                 eprint!(
-                    "delete all {} dead letters from {dlq}? type `yes`: ",
-                    stats.dead
+                    "delete all dead letters ({})? type `yes`: ",
+                    listed.join(", ")
                 );
                 let mut answer = String::new();
                 let _ = std::io::stdin().read_line(&mut answer);
@@ -701,8 +809,10 @@ async fn dlq(
                     return Ok(ExitCode::from(EXIT_SEND_FAILED));
                 }
             }
-            ops::purge(sqs, dlq).await.map_err(|e| e.to_string())?;
-            println!("purged {dlq} ({} dead letters)", stats.dead);
+            for (dlq, dead) in chosen {
+                ops::purge(sqs, &dlq).await.map_err(|e| e.to_string())?;
+                println!("purged {dlq} ({dead} dead letters)");
+            }
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -713,9 +823,35 @@ async fn doctor(
     args: DoctorArgs,
     output: Output,
 ) -> ExitCode {
+    let given = |v: Option<String>| v.filter(|v| !v.trim().is_empty());
+    let routes = match QueueRoutes::from_env() {
+        Ok(routes) => routes,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
+    let explicit = given(args.queue_url.clone());
+    let (queues, queue_url, dlq_url) = match explicit {
+        Some(url) => (Vec::new(), Some(url), given(args.dlq_url)),
+        None if !routes.is_empty() => (
+            routes
+                .iter()
+                .map(|(n, u)| (n.to_owned(), u.to_owned()))
+                .collect(),
+            None,
+            None,
+        ),
+        None => (
+            Vec::new(),
+            given(std::env::var(QUEUE_URL_ENV).ok()),
+            given(args.dlq_url).or_else(|| given(std::env::var(crate::queues::DLQ_URL_ENV).ok())),
+        ),
+    };
     let input = crate::doctor::DoctorInput {
-        queue_url: args.queue_url,
-        dlq_url: args.dlq_url,
+        queues,
+        queue_url,
+        dlq_url,
         table: args.table,
         bucket: args.bucket,
         sender: args.sender,
@@ -799,14 +935,15 @@ async fn enqueue(args: EnqueueArgs, sqs: aws_sdk_sqs::Client, output: Output) ->
         Ok(schemas) => schemas,
         Err(e) => return refuse(e.0),
     };
-    let Some(queue_url) = args.queue_url.clone().filter(|u| !u.is_empty()) else {
-        return refuse(format!(
-            "no queue: pass `--queue-url` or set `{QUEUE_URL_ENV}`"
-        ));
+    let routing = match Routing::from_args(&args) {
+        Ok(routing) => routing,
+        Err(e) => return refuse(e),
     };
-    let queue = Queue::new(sqs, queue_url)
-        .with_max_message_bytes(args.max_message_bytes)
-        .with_sends_in_flight(args.sends_in_flight);
+    let queue_for = |url: String| {
+        Queue::new(sqs.clone(), url)
+            .with_max_message_bytes(args.max_message_bytes)
+            .with_sends_in_flight(args.sends_in_flight)
+    };
     let at = match when(&args) {
         Ok(at) => at,
         Err(e) => return refuse(e.0),
@@ -823,7 +960,24 @@ async fn enqueue(args: EnqueueArgs, sqs: aws_sdk_sqs::Client, output: Output) ->
                 return refuse(e.0);
             }
             let (envelope, options) = shape(*envelope);
-            return enqueue_one(&queue, &envelope, options, output, refuse_job).await;
+            let url = match routing.url_for(&sqs, &envelope.job).await {
+                Ok(url) => url,
+                Err(e) => return refuse(e),
+            };
+            let label = routing
+                .routes
+                .name_of(&url)
+                .unwrap_or(queue_name_of(&url))
+                .to_owned();
+            return enqueue_one(
+                &queue_for(url),
+                &label,
+                &envelope,
+                options,
+                output,
+                refuse_job,
+            )
+            .await;
         }
         Input::Lines(lines) => lines,
     };
@@ -836,6 +990,8 @@ async fn enqueue(args: EnqueueArgs, sqs: aws_sdk_sqs::Client, output: Output) ->
     };
     let mut checking = Progress::new("checking", None);
     let mut count = 0;
+    // Each queue the jobs go to, in the order first named.
+    let mut targets: Vec<String> = Vec::new();
     for read in envelopes {
         let envelope = match read {
             Ok((_, envelope)) => envelope,
@@ -845,12 +1001,19 @@ async fn enqueue(args: EnqueueArgs, sqs: aws_sdk_sqs::Client, output: Output) ->
             return refuse(e.0);
         }
         let (envelope, options) = shape(envelope);
-        if let Err(errors) = queue.check(&envelope, options) {
+        if let Err(errors) =
+            producer::send::queue::check(&envelope, options, args.max_message_bytes)
+        {
             return refuse_job(EnqueueError::Invalid {
                 index: count,
                 job_id: envelope.id,
                 errors,
             });
+        }
+        match routing.target(&envelope.job) {
+            Some(target) if !targets.contains(&target) => targets.push(target),
+            Some(_) => {}
+            None => return refuse(no_queue()),
         }
         count += 1;
         checking.advance(1);
@@ -860,27 +1023,42 @@ async fn enqueue(args: EnqueueArgs, sqs: aws_sdk_sqs::Client, output: Output) ->
         return refuse(format!("`{}` holds no jobs", lines.shown()));
     }
 
-    // Second pass: stream the sends, reporting each call's jobs in order.
+    // Every queue is found before the first job is sent.
+    let mut urls = Vec::new();
+    for target in &targets {
+        match routing.resolve(&sqs, target).await {
+            Ok(url) => urls.push(url),
+            Err(e) => return refuse(e),
+        }
+    }
+
+    // Second pass, once per queue: stream the sends, reporting each call's
+    // jobs in order.
     let mut changed = None;
-    let envelopes = match lines.envelopes() {
-        Ok(envelopes) => envelopes,
-        Err(e) => return refuse(unreadable(e)),
-    };
-    let jobs = envelopes
-        .map_while(|read| match read {
-            Ok((_, envelope)) => Some(envelope),
-            Err(e) => {
-                changed = Some(e);
-                None
-            }
-        })
-        .enumerate()
-        .map(|(index, envelope)| {
-            let (envelope, options) = shape(envelope);
-            (index, envelope, options)
-        });
     let mut report = SendReport::new(output, count);
-    queue.send_checked(jobs, |batch| report.add(batch)).await;
+    for (target, url) in targets.iter().zip(urls) {
+        let envelopes = match lines.envelopes() {
+            Ok(envelopes) => envelopes,
+            Err(e) => return refuse(unreadable(e)),
+        };
+        let jobs = envelopes
+            .map_while(|read| match read {
+                Ok((_, envelope)) => Some(envelope),
+                Err(e) => {
+                    changed = Some(e);
+                    None
+                }
+            })
+            .enumerate()
+            .filter(|(_, envelope)| routing.target(&envelope.job).as_ref() == Some(target))
+            .map(|(index, envelope)| {
+                let (envelope, options) = shape(envelope);
+                (index, envelope, options)
+            });
+        queue_for(url)
+            .send_checked(jobs, |batch| report.add(batch))
+            .await;
+    }
     let (sent, failed) = report.finish();
     if let Some(e) = changed {
         eprintln!("error: the input changed while it was being sent: {e}");
@@ -895,6 +1073,7 @@ async fn enqueue(args: EnqueueArgs, sqs: aws_sdk_sqs::Client, output: Output) ->
 
 async fn enqueue_one(
     queue: &Queue,
+    label: &str,
     envelope: &Envelope,
     options: SendOptions,
     output: Output,
@@ -906,12 +1085,14 @@ async fn enqueue_one(
                 Output::Json => print_json(&serde_json::json!({"sent": 1, "jobs": [{
                     "index": 0, "job_id": sent.job_id, "kind": envelope.kind(),
                     "message_id": sent.message_id,
+                    "queue": label,
                 }]})),
                 Output::Text => println!(
-                    "enqueued {} job {} as message {}",
+                    "enqueued {} job {} as message {} on {}",
                     envelope.kind(),
                     sent.job_id,
-                    sent.message_id
+                    sent.message_id,
+                    label
                 ),
             }
             ExitCode::SUCCESS
@@ -927,6 +1108,70 @@ async fn enqueue_one(
             eprintln!("error: job {}: {e}", envelope.id);
             ExitCode::from(EXIT_SEND_FAILED)
         }
+    }
+}
+
+fn no_queue() -> String {
+    format!(
+        "no queue: pass `--queue NAME|URL`, or set `{QUEUE_URLS_ENV}` (with a `default`) or `{QUEUE_URL_ENV}`"
+    )
+}
+
+/// Where `jobs enqueue` sends each job: `--queue` (or `--queue-url`) for
+/// every job; else by kind through `JOBS_QUEUE_URLS` (mail to `mailers`, the
+/// rest to `default`); else the lone `JOBS_QUEUE_URL`.
+struct Routing {
+    explicit: Option<String>,
+    routes: QueueRoutes,
+    lone: Option<String>,
+}
+
+impl Routing {
+    fn from_args(args: &EnqueueArgs) -> Result<Self, String> {
+        let given = |v: &Option<String>| v.clone().filter(|v| !v.trim().is_empty());
+        Ok(Routing {
+            explicit: given(&args.queue).or_else(|| given(&args.queue_url)),
+            routes: QueueRoutes::from_env().map_err(|e| e.to_string())?,
+            lone: given(&std::env::var(QUEUE_URL_ENV).ok()),
+        })
+    }
+
+    /// The queue (a name or a URL) `job` goes to.
+    fn target(&self, job: &producer::Job) -> Option<String> {
+        self.explicit
+            .clone()
+            .or_else(|| self.routes.queue_for(job, None).map(str::to_owned))
+            .or_else(|| self.lone.clone())
+    }
+
+    /// A target's URL: itself, its entry in the routes, or SQS's answer.
+    async fn resolve(&self, sqs: &aws_sdk_sqs::Client, target: &str) -> Result<String, String> {
+        if let Some(url) = self.routes.url_of(target) {
+            return Ok(url.to_owned());
+        }
+        let found = sqs
+            .get_queue_url()
+            .queue_name(target)
+            .send()
+            .await
+            .map_err(|e| {
+                format!(
+                    "cannot find queue `{target}`: {}",
+                    producer::aws::describe(&e)
+                )
+            })?;
+        found
+            .queue_url
+            .ok_or_else(|| format!("cannot find queue `{target}`: sqs returned no URL"))
+    }
+
+    async fn url_for(
+        &self,
+        sqs: &aws_sdk_sqs::Client,
+        job: &producer::Job,
+    ) -> Result<String, String> {
+        let target = self.target(job).ok_or_else(no_queue)?;
+        self.resolve(sqs, &target).await
     }
 }
 

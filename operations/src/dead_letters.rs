@@ -8,7 +8,7 @@ use aws_sdk_sqs::types::{
     QueueAttributeName,
 };
 use producer::contract::attributes::{
-    ERROR_CLASS, ERROR_CODE, ERROR_MESSAGE, FAILED_AT, JOB_ID, JOB_KIND,
+    ERROR_CLASS, ERROR_CODE, ERROR_MESSAGE, FAILED_AT, JOB_ID, JOB_KIND, SOURCE, parse_source,
 };
 use producer::contract::envelope::Envelope;
 use producer::send::queue::string_attribute;
@@ -30,6 +30,8 @@ pub struct DeadLetter {
     pub reason: String,
     pub failed_at: String,
     pub body: String,
+    /// The queue it failed on (`jobs.source`), when the handler recorded it.
+    pub source_queue: Option<String>,
     receipt_handle: String,
 }
 
@@ -67,6 +69,7 @@ impl DeadLetter {
                 Some("moved by the queue's redrive policy after maxReceiveCount deliveries".into()),
             ),
             failed_at: attribute(FAILED_AT),
+            source_queue: parse_source(&attribute(SOURCE)).0.map(str::to_owned),
             message_id: message.message_id?,
             receipt_handle: message.receipt_handle?,
             body,
@@ -181,7 +184,8 @@ pub struct Redrive {
     pub move_task: Option<String>,
 }
 
-/// Sends the selected dead letters back to the job queue, bodies unchanged.
+/// Sends the selected dead letters back, bodies unchanged: each to the queue
+/// it failed on (its `jobs.source`), else to `queue_url`.
 /// Each is sent before it is deleted from the dead-letter queue, so a failure
 /// part-way leaves a message in both queues, never in neither. Reads at most
 /// `limit` messages.
@@ -216,9 +220,10 @@ pub async fn redrive(
         return Ok(result);
     }
     for letter in &chosen {
+        let destination = letter.source_queue.as_deref().unwrap_or(queue_url);
         let mut send = sqs
             .send_message()
-            .queue_url(queue_url)
+            .queue_url(destination)
             .message_body(&letter.body);
         if !letter.job_id.is_empty() {
             send = send.message_attributes(JOB_ID, string_attribute(&letter.job_id));
@@ -228,7 +233,7 @@ pub async fn redrive(
         }
         if let Err(e) = send.send().await {
             release(sqs, dlq_url, &chosen).await;
-            return Err(ops_error("SendMessage", queue_url)(e));
+            return Err(ops_error("SendMessage", destination)(e));
         }
         sqs.delete_message()
             .queue_url(dlq_url)

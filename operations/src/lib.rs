@@ -17,6 +17,7 @@ pub mod cli;
 pub mod dead_letters;
 pub mod doctor;
 pub mod lines;
+pub mod queues;
 pub mod schema;
 pub mod stats;
 

@@ -14,10 +14,12 @@ pub struct Stats {
     pub dead: u64,
 }
 
+/// The counts of a queue and, when it has one, of its dead-letter queue
+/// (`dead` is 0 without one).
 pub async fn stats(
     sqs: &aws_sdk_sqs::Client,
     queue_url: &str,
-    dlq_url: &str,
+    dlq_url: Option<&str>,
 ) -> Result<Stats, OpsError> {
     let counts = |url: &str| {
         let url = url.to_owned();
@@ -46,7 +48,10 @@ pub async fn stats(
         }
     };
     let (queued, in_flight, delayed) = counts(queue_url).await?;
-    let (dead_visible, dead_hidden, dead_delayed) = counts(dlq_url).await?;
+    let (dead_visible, dead_hidden, dead_delayed) = match dlq_url {
+        Some(dlq_url) => counts(dlq_url).await?,
+        None => (0, 0, 0),
+    };
     Ok(Stats {
         queued,
         in_flight,

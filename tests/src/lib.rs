@@ -42,6 +42,7 @@ use aws_sdk_sqs::types::{Message, MessageSystemAttributeName, QueueAttributeName
 use handler::ledger::{Ledger, LedgerSettings};
 use handler::worker::{WorkerSettings, WorkerStats, shutdown_channel};
 use handler::{Handler, Settings};
+use producer::send::routes::QUEUE_URLS_ENV;
 use producer::{Envelope, Job, MailJob, Queue};
 
 /// The repository root.
@@ -122,14 +123,18 @@ impl LocalEnv {
     }
 
     /// What a child process (the worker, the `jobs` CLI, the AWS CLI) needs to
-    /// reach the local AWS.
+    /// reach the local AWS. The stack's queue map is blanked (it would take
+    /// precedence over the `JOBS_QUEUE_URL` of a test's own fresh queue); a
+    /// test that wants a map sets one after this.
     pub fn child_env(&self) -> Vec<(String, String)> {
         let mut vars: Vec<_> = self
             .vars
             .iter()
             .filter(|(k, _)| k.starts_with("AWS_") || k.starts_with("JOBS_"))
+            .filter(|(k, _)| k.as_str() != QUEUE_URLS_ENV)
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
+        vars.push((QUEUE_URLS_ENV.into(), String::new()));
         vars.push(("AWS_ACCESS_KEY_ID".into(), "test".into()));
         vars.push(("AWS_SECRET_ACCESS_KEY".into(), "test".into()));
         vars.push(("AWS_EC2_METADATA_DISABLED".into(), "true".into()));

@@ -57,6 +57,53 @@ fn list(value: &Value) -> Vec<&Value> {
     }
 }
 
+/// The job queues, by logical id: every SQS queue with a redrive policy, so
+/// that a queue added to the template is held to the same rules. Each comes
+/// with its name in `JOBS_QUEUE_URLS` (`MailersQueue` is `mailers`) and its
+/// dead-letter queue's logical id.
+fn job_queues(t: &Value) -> Vec<(String, String, String)> {
+    let Value::Mapping(resources) = &t["Resources"] else {
+        panic!("no resources")
+    };
+    let queues: Vec<_> = resources
+        .iter()
+        .filter(|(_, r)| {
+            r["Type"] == "AWS::SQS::Queue" && !r["Properties"]["RedrivePolicy"].is_null()
+        })
+        .map(|(id, r)| {
+            let id = id.as_str().expect("logical ids are strings").to_owned();
+            let target = intrinsic(
+                &r["Properties"]["RedrivePolicy"]["deadLetterTargetArn"],
+                "!GetAtt",
+            );
+            let dlq = target
+                .as_str()
+                .and_then(|t| t.strip_suffix(".Arn"))
+                .expect("Queue.Arn")
+                .to_owned();
+            let name = id
+                .strip_suffix("Queue")
+                .expect("job queues are named <Name>Queue")
+                .to_lowercase();
+            (id, name, dlq)
+        })
+        .collect();
+    assert!(
+        queues.len() >= 2,
+        "mailers and default at least: {queues:?}"
+    );
+    queues
+}
+
+/// The text of a `!Sub` (its first argument when it has variables).
+fn sub_text(value: &Value) -> String {
+    let v = intrinsic(value, "!Sub");
+    match v {
+        Value::Sequence(items) => items[0].as_str().expect("a string").to_owned(),
+        other => other.as_str().expect("a string").to_owned(),
+    }
+}
+
 #[test]
 fn visibility_timeout_is_at_least_six_times_the_function_timeout_plus_the_window() {
     let t = template();
@@ -75,40 +122,53 @@ fn visibility_timeout_is_at_least_six_times_the_function_timeout_plus_the_window
         );
         assert!(visibility <= 43_200, "SQS's largest visibility timeout");
     }
-    let (tag, args) = tagged(&props(&t, "JobQueue")["VisibilityTimeout"]).expect("!FindInMap");
-    assert_eq!(tag, "!FindInMap");
-    assert_eq!(args[0], "VisibilityByTimeout");
-    assert_eq!(
-        tagged(&args[1]).map(|(tag, v)| (tag, v.clone())),
-        Some(("!Ref".into(), "FunctionTimeout".into()))
-    );
+    for (queue, _, _) in job_queues(&t) {
+        let (tag, args) = tagged(&props(&t, &queue)["VisibilityTimeout"]).expect("!FindInMap");
+        assert_eq!(tag, "!FindInMap", "{queue}");
+        assert_eq!(args[0], "VisibilityByTimeout");
+        assert_eq!(
+            tagged(&args[1]).map(|(tag, v)| (tag, v.clone())),
+            Some(("!Ref".into(), "FunctionTimeout".into())),
+            "{queue}"
+        );
+    }
 }
 
 #[test]
-fn queues_are_encrypted_and_the_dead_letter_queue_outlives_the_job_queue() {
+fn every_queue_is_encrypted_named_per_stack_and_its_dead_letter_queue_outlives_it() {
     let t = template();
-    let dlq = number(&props(&t, "DeadLetterQueue")["MessageRetentionPeriod"]);
-    let queue = number(&props(&t, "JobQueue")["MessageRetentionPeriod"]);
-    assert_eq!(dlq, 14 * 24 * 3600);
-    assert!(dlq > queue);
-    for name in ["JobQueue", "DeadLetterQueue"] {
+    let queues = job_queues(&t);
+    let names: Vec<&str> = queues.iter().map(|(_, name, _)| name.as_str()).collect();
+    assert!(
+        names.contains(&"mailers") && names.contains(&"default"),
+        "{names:?}"
+    );
+    for (queue, name, dlq) in &queues {
+        let dlq_retention = number(&props(&t, dlq)["MessageRetentionPeriod"]);
+        let retention = number(&props(&t, queue)["MessageRetentionPeriod"]);
+        assert_eq!(dlq_retention, 14 * 24 * 3600, "{dlq}");
+        assert!(dlq_retention > retention, "{queue}");
+        for id in [queue, dlq] {
+            assert_eq!(
+                props(&t, id)["SqsManagedSseEnabled"],
+                Value::Bool(true),
+                "{id}"
+            );
+        }
         assert_eq!(
-            props(&t, name)["SqsManagedSseEnabled"],
-            Value::Bool(true),
-            "{name}"
+            sub_text(&props(&t, queue)["QueueName"]),
+            format!("${{QueueNamePrefix}}${{AWS::StackName}}-{name}")
+        );
+        assert_eq!(
+            sub_text(&props(&t, dlq)["QueueName"]),
+            format!("${{QueueNamePrefix}}${{AWS::StackName}}-{name}-dead")
+        );
+        let redrive = &props(&t, queue)["RedrivePolicy"];
+        assert_eq!(
+            tagged(&redrive["maxReceiveCount"]).map(|(_, v)| v.clone()),
+            Some("MaxReceiveCount".into())
         );
     }
-    let redrive = &props(&t, "JobQueue")["RedrivePolicy"];
-    assert_eq!(
-        tagged(&redrive["deadLetterTargetArn"])
-            .map(|(tag, _)| tag)
-            .as_deref(),
-        Some("!GetAtt")
-    );
-    assert_eq!(
-        tagged(&redrive["maxReceiveCount"]).map(|(_, v)| v.clone()),
-        Some("MaxReceiveCount".into())
-    );
     assert!(
         number(&t["Parameters"]["MaxReceiveCount"]["MinValue"]) >= 2,
         "one delivery is no retry"
@@ -116,34 +176,87 @@ fn queues_are_encrypted_and_the_dead_letter_queue_outlives_the_job_queue() {
 }
 
 #[test]
-fn the_function_reports_batch_item_failures_with_bounded_concurrency() {
+fn every_queue_has_an_event_source_that_reports_batch_item_failures_with_its_own_cap() {
     let t = template();
     let function = resource(&t, "HandlerFunction");
     assert_eq!(function["Metadata"]["BuildMethod"], "rust-cargolambda");
-    let p = &function["Properties"];
-    assert_eq!(p["Runtime"], "provided.al2023");
-    assert_eq!(list(&p["Architectures"]), [&Value::from("arm64")]);
-    assert!(
-        p["Policies"].is_null(),
-        "permissions come from HandlerRole alone"
+    let globals = &t["Globals"]["Function"];
+    assert_eq!(globals["Runtime"], "provided.al2023");
+    assert_eq!(list(&globals["Architectures"]), [&Value::from("arm64")]);
+    for name in ["HandlerFunction", "MailersFunction"] {
+        let p = props(&t, name);
+        assert!(
+            p["Policies"].is_null(),
+            "{name}: permissions come from HandlerRole alone"
+        );
+        assert!(
+            p["Events"].is_null(),
+            "{name}: event sources are mappings of their own"
+        );
+        assert_eq!(
+            tagged(&p["Role"]).map(|(tag, v)| (tag, v.clone())),
+            Some(("!GetAtt".into(), "HandlerRole.Arn".into())),
+            "{name}"
+        );
+        assert!(!p["LoggingConfig"]["LogGroup"].is_null(), "{name}");
+    }
+    let Value::Mapping(resources) = &t["Resources"] else {
+        panic!("no resources")
+    };
+    for (queue, _, _) in job_queues(&t) {
+        let arn = format!("{queue}.Arn");
+        let mappings: Vec<_> = resources
+            .values()
+            .filter(|r| {
+                r["Type"] == "AWS::Lambda::EventSourceMapping"
+                    && tagged(&r["Properties"]["EventSourceArn"]).map(|(_, v)| v.clone())
+                        == Some(Value::from(arn.as_str()))
+            })
+            .collect();
+        assert_eq!(mappings.len(), 1, "{queue}: one event source");
+        let e = &mappings[0]["Properties"];
+        assert!(
+            list(&e["FunctionResponseTypes"]).contains(&&Value::from("ReportBatchItemFailures"))
+        );
+        for key in ["BatchSize", "MaximumBatchingWindowInSeconds"] {
+            assert!(!e[key].is_null(), "{queue}: {key}");
+        }
+        let cap = intrinsic(&e["ScalingConfig"]["MaximumConcurrency"], "!Ref");
+        let size = intrinsic(&e["BatchSize"], "!Ref");
+        assert!(
+            cap.as_str()
+                .is_some_and(|c| c.contains(&queue.replace("Queue", ""))),
+            "{queue}: a cap of its own, not {cap:?}"
+        );
+        assert!(
+            size.as_str()
+                .is_some_and(|c| c.contains(&queue.replace("Queue", ""))),
+            "{queue}: a batch size of its own, not {size:?}"
+        );
+    }
+    // Capacity slow work can never take: the mailers' own function, with
+    // reserved concurrency, only when asked for.
+    let mailers = resource(&t, "MailersFunction");
+    assert_eq!(mailers["Condition"], "MailersFunctionOfTheirOwn");
+    assert_eq!(
+        intrinsic(
+            &mailers["Properties"]["ReservedConcurrentExecutions"],
+            "!Ref"
+        ),
+        "MailersReservedConcurrency"
     );
     assert_eq!(
-        tagged(&p["Role"]).map(|(tag, v)| (tag, v.clone())),
-        Some(("!GetAtt".into(), "HandlerRole.Arn".into()))
+        number(&t["Parameters"]["MailersReservedConcurrency"]["Default"]),
+        0
     );
-    let event = &p["Events"]["Jobs"];
-    assert_eq!(event["Type"], "SQS");
-    let e = &event["Properties"];
-    assert!(list(&e["FunctionResponseTypes"]).contains(&&Value::from("ReportBatchItemFailures")));
-    for key in ["BatchSize", "MaximumBatchingWindowInSeconds"] {
-        assert!(!e[key].is_null(), "{key}");
+    let target = intrinsic(&props(&t, "MailersEventSource")["FunctionName"], "!If");
+    assert_eq!(list(target)[0], "MailersFunctionOfTheirOwn");
+    for group in ["HandlerLogGroup", "MailersLogGroup"] {
+        assert!(
+            !props(&t, group)["RetentionInDays"].is_null(),
+            "{group}: log retention is set"
+        );
     }
-    assert!(!e["ScalingConfig"]["MaximumConcurrency"].is_null());
-    assert!(!p["LoggingConfig"]["LogGroup"].is_null());
-    assert!(
-        !props(&t, "HandlerLogGroup")["RetentionInDays"].is_null(),
-        "log retention is set"
-    );
 }
 
 /// Every statement of the function's role and of the producer policy.
@@ -238,10 +351,25 @@ fn the_producer_policy_can_cancel_on_the_ledger_the_stack_outputs() {
 }
 
 #[test]
-fn the_function_knows_its_queue_and_the_receive_count_is_a_ceiling_above_the_retry_limits() {
+fn the_function_knows_every_queue_and_the_receive_count_is_a_ceiling_above_the_retry_limits() {
     let t = template();
-    let env = &props(&t, "HandlerFunction")["Environment"]["Variables"];
-    assert_eq!(intrinsic(&env["JOBS_QUEUE_URL"], "!Ref"), "JobQueue");
+    let env = &t["Globals"]["Function"]["Environment"]["Variables"];
+    let urls = sub_text(&env["JOBS_QUEUE_URLS"]);
+    assert_eq!(
+        urls,
+        sub_text(&t["Outputs"]["QueueUrls"]["Value"]),
+        "the function and the stack's output name the same queues"
+    );
+    for (queue, name, _) in job_queues(&t) {
+        assert!(
+            urls.contains(&format!("\"{name}\": \"${{{queue}}}\"")),
+            "{queue} missing from JOBS_QUEUE_URLS: {urls}"
+        );
+    }
+    assert!(
+        env["JOBS_DLQ_URL"].is_null(),
+        "each queue's RedrivePolicy names its own"
+    );
     assert_eq!(
         intrinsic(&env["JOBS_MAX_RECEIVE_COUNT"], "!Ref"),
         "MaxReceiveCount"
@@ -253,6 +381,49 @@ fn the_function_knows_its_queue_and_the_receive_count_is_a_ceiling_above_the_ret
         runner.unreachable_retry_limits(default as u32).is_empty(),
         "MaxReceiveCount {default} is below a retry limit of the shop's"
     );
+}
+
+/// The logical ids a resource list names (`!GetAtt X.Arn` gives `X`).
+fn named_resources(resources: &Value) -> Vec<String> {
+    list(resources)
+        .into_iter()
+        .filter_map(|r| tagged(r).and_then(|(_, v)| v.as_str().map(str::to_owned)))
+        .map(|v| v.trim_end_matches(".Arn").to_owned())
+        .collect()
+}
+
+#[test]
+fn the_policies_cover_every_queue_and_its_dead_letters() {
+    let t = template();
+    let statement = |owner: &str, sid: &str| -> Vec<String> {
+        let statements: Vec<&Value> = if owner == "ProducerPolicy" {
+            list(&props(&t, owner)["PolicyDocument"]["Statement"])
+        } else {
+            list(&props(&t, owner)["Policies"][0]["PolicyDocument"]["Statement"])
+        };
+        let found = statements
+            .into_iter()
+            .find(|s| s["Sid"] == sid)
+            .unwrap_or_else(|| panic!("{owner}: no {sid}"));
+        named_resources(&found["Resource"])
+    };
+    for (queue, _, dlq) in job_queues(&t) {
+        for (owner, sid, needs) in [
+            ("ProducerPolicy", "EnqueueJobs", &queue),
+            ("HandlerRole", "PollTheJobQueues", &queue),
+            (
+                "HandlerRole",
+                "CarryScheduledJobsForwardAndFollowUps",
+                &queue,
+            ),
+            ("HandlerRole", "DeadLetterWithReasons", &dlq),
+        ] {
+            assert!(
+                statement(owner, sid).contains(needs),
+                "{owner} {sid} does not name {needs}"
+            );
+        }
+    }
 }
 
 #[test]
@@ -286,38 +457,68 @@ fn the_bucket_is_private_encrypted_owner_enforced_and_tls_only() {
 }
 
 #[test]
-fn alarms_watch_the_dead_letters_the_oldest_job_errors_and_throttles() {
+fn alarms_watch_every_queues_dead_letters_and_oldest_job_and_the_functions() {
     let t = template();
+    let Value::Mapping(resources) = &t["Resources"] else {
+        panic!("no resources")
+    };
+    let alarm_on = |metric: &str, dimension: &str| {
+        resources.values().any(|r| {
+            r["Type"] == "AWS::CloudWatch::Alarm"
+                && r["Properties"]["MetricName"] == metric
+                && tagged(&r["Properties"]["Dimensions"][0]["Value"]).map(|(_, v)| v.clone())
+                    == Some(Value::from(dimension))
+                && list(&r["Properties"]["AlarmActions"])
+                    .iter()
+                    .any(|a| tagged(a).map(|(_, v)| v.clone()) == Some("AlarmTopic".into()))
+        })
+    };
+    let dashboard = sub_text(&props(&t, "Dashboard")["DashboardBody"]);
+    let variables = &intrinsic(&props(&t, "Dashboard")["DashboardBody"], "!Sub")[1];
+    for (queue, _, dlq) in job_queues(&t) {
+        assert!(
+            alarm_on(
+                "ApproximateNumberOfMessagesVisible",
+                &format!("{dlq}.QueueName")
+            ),
+            "no alarm on {dlq}"
+        );
+        assert!(
+            alarm_on(
+                "ApproximateAgeOfOldestMessage",
+                &format!("{queue}.QueueName")
+            ),
+            "no age alarm on {queue}"
+        );
+        for id in [&queue, &dlq] {
+            let placed = match variables {
+                Value::Mapping(vars) => vars.iter().any(|(k, v)| {
+                    tagged(v).map(|(_, v)| v.clone())
+                        == Some(Value::from(format!("{id}.QueueName")))
+                        && k.as_str()
+                            .is_some_and(|k| dashboard.contains(&format!("${{{k}}}")))
+                }),
+                _ => false,
+            };
+            assert!(placed, "{id} has no place on the dashboard");
+        }
+    }
     for (name, metric) in [
-        (
-            "DeadLetterQueueNotEmptyAlarm",
-            "ApproximateNumberOfMessagesVisible",
-        ),
-        ("OldestJobTooOldAlarm", "ApproximateAgeOfOldestMessage"),
         ("HandlerErrorsAlarm", "Errors"),
         ("HandlerThrottlesAlarm", "Throttles"),
+        ("MailersFunctionErrorsAlarm", "Errors"),
+        ("MailersFunctionThrottlesAlarm", "Throttles"),
     ] {
-        let p = props(&t, name);
-        assert_eq!(p["MetricName"], metric, "{name}");
-        let actions = list(&p["AlarmActions"]);
-        assert!(
-            actions
-                .iter()
-                .any(|a| tagged(a).map(|(_, v)| v.clone()) == Some("AlarmTopic".into())),
-            "{name}"
-        );
+        assert_eq!(props(&t, name)["MetricName"], metric, "{name}");
     }
-    let dlq_dimension = &props(&t, "DeadLetterQueueNotEmptyAlarm")["Dimensions"][0]["Value"];
-    assert_eq!(
-        tagged(dlq_dimension).map(|(_, v)| v.clone()),
-        Some("DeadLetterQueue.QueueName".into())
-    );
-    assert!(!resource(&t, "Dashboard").is_null());
     for output in [
-        "JobQueueUrl",
-        "JobQueueArn",
-        "DeadLetterQueueUrl",
-        "DeadLetterQueueArn",
+        "QueueUrls",
+        "MailersQueueUrl",
+        "MailersDeadLetterQueueUrl",
+        "DefaultQueueUrl",
+        "DefaultDeadLetterQueueUrl",
+        "DefaultEventSourceId",
+        "MailersEventSourceId",
         "UploadBucketName",
         "ProducerPolicyArn",
         "DashboardUrl",
@@ -390,7 +591,7 @@ fn the_idempotency_table_expires_done_records_and_is_the_only_table_of_the_polic
             Some("IdempotencyTable.Arn".into())
         );
     }
-    let env = &props(&t, "HandlerFunction")["Environment"]["Variables"];
+    let env = &t["Globals"]["Function"]["Environment"]["Variables"];
     assert!(!env["JOBS_IDEMPOTENCY_TABLE"].is_null() && !env["JOBS_LEASE_SECONDS"].is_null());
 }
 
@@ -450,7 +651,7 @@ fn app_settings_reach_the_function_as_jobs_app_settings() {
     let p = &t["Parameters"]["AppSettings"];
     assert_eq!(p["Type"], "String");
     assert_eq!(p["Default"], "");
-    let env = &props(&t, "HandlerFunction")["Environment"]["Variables"];
+    let env = &t["Globals"]["Function"]["Environment"]["Variables"];
     assert_eq!(intrinsic(&env["JOBS_APP_SETTINGS"], "!Ref"), "AppSettings");
     assert_eq!(intrinsic(&env["JOBS_MAIL_FROM"], "!Ref"), "SenderAddress");
 }

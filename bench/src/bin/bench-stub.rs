@@ -1,6 +1,10 @@
 //! A stub SQS (JSON protocol) and S3 endpoint that answers at once with canned
 //! responses, so that a client's own cost shows. Its `ReceiveMessage` never
-//! runs dry: every call gets as many upload jobs as it asks for.
+//! runs dry: every call gets as many upload jobs as it asks for; except on a
+//! queue whose name ends in `-empty`, which never has a message (a receive
+//! waits its whole `WaitTimeSeconds`, as SQS's long poll of an empty queue
+//! does), and one ending in `-trickle`, which has one message every 20 ms
+//! (a receive waits for the next, within its `WaitTimeSeconds`).
 //!
 //! `bench-stub --port P [--body-bytes B]`; `GET /__stats` counts what it saw.
 
@@ -21,12 +25,19 @@ struct Counts {
     sent: AtomicU64,
     received: AtomicU64,
     deleted: AtomicU64,
+    /// Deletions on the `-trickle` queue, left out of `deleted`.
+    deleted_trickle: AtomicU64,
     put: AtomicU64,
     next_id: AtomicU64,
 }
 
+/// The trickle queue's pace.
+const TRICKLE_EVERY: std::time::Duration = std::time::Duration::from_millis(20);
+
 struct Stub {
     counts: Counts,
+    /// When the trickle queue has its next message.
+    next_trickle: tokio::sync::Mutex<tokio::time::Instant>,
     body: String,
     body_md5: String,
 }
@@ -36,7 +47,56 @@ fn md5_hex(text: &str) -> String {
 }
 
 impl Stub {
-    fn sqs(&self, target: &str, request: &Value) -> Value {
+    fn message(&self) -> Value {
+        let n = self.counts.next_id.fetch_add(1, Ordering::Relaxed);
+        json!({
+            "MessageId": format!("stub-{n}"),
+            "ReceiptHandle": format!("receipt-{n}"),
+            "MD5OfBody": self.body_md5,
+            "Body": self.body,
+            "Attributes": {"ApproximateReceiveCount": "1"},
+        })
+    }
+
+    /// A receive of the `-empty` or `-trickle` queue; `None` for any other.
+    async fn scarce_receive(&self, request: &Value) -> Option<Value> {
+        let queue = request["QueueUrl"].as_str().unwrap_or_default();
+        let wait = std::time::Duration::from_secs(
+            request["WaitTimeSeconds"].as_u64().unwrap_or(0).min(20),
+        );
+        let deadline = tokio::time::Instant::now() + wait;
+        if queue.ends_with("-empty") {
+            tokio::time::sleep_until(deadline).await;
+            return Some(json!({}));
+        }
+        if !queue.ends_with("-trickle") {
+            return None;
+        }
+        loop {
+            let due = {
+                let mut next = self.next_trickle.lock().await;
+                let now = tokio::time::Instant::now();
+                if now >= *next {
+                    *next = now + TRICKLE_EVERY;
+                    self.counts.received.fetch_add(1, Ordering::Relaxed);
+                    return Some(json!({"Messages": [self.message()]}));
+                }
+                *next
+            };
+            if due > deadline {
+                tokio::time::sleep_until(deadline).await;
+                return Some(json!({}));
+            }
+            tokio::time::sleep_until(due).await;
+        }
+    }
+
+    async fn sqs(&self, target: &str, request: &Value) -> Value {
+        if target == "ReceiveMessage"
+            && let Some(answer) = self.scarce_receive(request).await
+        {
+            return answer;
+        }
         match target {
             "SendMessageBatch" => {
                 let entries = request["Entries"].as_array().cloned().unwrap_or_default();
@@ -68,25 +128,20 @@ impl Stub {
                     .unwrap_or(1)
                     .clamp(1, 10);
                 self.counts.received.fetch_add(count, Ordering::Relaxed);
-                let messages: Vec<Value> = (0..count)
-                    .map(|_| {
-                        let n = self.counts.next_id.fetch_add(1, Ordering::Relaxed);
-                        json!({
-                            "MessageId": format!("stub-{n}"),
-                            "ReceiptHandle": format!("receipt-{n}"),
-                            "MD5OfBody": self.body_md5,
-                            "Body": self.body,
-                            "Attributes": {"ApproximateReceiveCount": "1"},
-                        })
-                    })
-                    .collect();
+                let messages: Vec<Value> = (0..count).map(|_| self.message()).collect();
                 json!({"Messages": messages})
             }
             "DeleteMessageBatch" => {
                 let entries = request["Entries"].as_array().cloned().unwrap_or_default();
-                self.counts
-                    .deleted
-                    .fetch_add(entries.len() as u64, Ordering::Relaxed);
+                let counter = if request["QueueUrl"]
+                    .as_str()
+                    .is_some_and(|q| q.ends_with("-trickle"))
+                {
+                    &self.counts.deleted_trickle
+                } else {
+                    &self.counts.deleted
+                };
+                counter.fetch_add(entries.len() as u64, Ordering::Relaxed);
                 let successful: Vec<Value> =
                     entries.iter().map(|e| json!({"Id": e["Id"]})).collect();
                 json!({"Successful": successful, "Failed": []})
@@ -124,7 +179,7 @@ impl Stub {
         let response = Response::builder();
         if let Some(target) = target {
             let request: Value = serde_json::from_slice(&body).unwrap_or_default();
-            let answer = self.sqs(&target, &request);
+            let answer = self.sqs(&target, &request).await;
             return response
                 .header("content-type", "application/x-amz-json-1.0")
                 .body(Full::new(Bytes::from(answer.to_string())))
@@ -136,6 +191,7 @@ impl Stub {
                 "sent": c.sent.load(Ordering::Relaxed),
                 "received": c.received.load(Ordering::Relaxed),
                 "deleted": c.deleted.load(Ordering::Relaxed),
+                "deleted_trickle": c.deleted_trickle.load(Ordering::Relaxed),
                 "put": c.put.load(Ordering::Relaxed),
             });
             return response
@@ -177,6 +233,7 @@ async fn main() -> Result<()> {
     let body = bench::upload_body(flag(&args, "--body-bytes")?.unwrap_or(1024), "bench/stub");
     let stub = Arc::new(Stub {
         counts: Counts::default(),
+        next_trickle: tokio::sync::Mutex::new(tokio::time::Instant::now()),
         body_md5: md5_hex(&body),
         body,
     });

@@ -45,7 +45,13 @@ pub const VISIBILITY_FACTOR: u32 = 6;
 /// What to check; each item left out is reported `unchecked`, with what to pass.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DoctorInput {
+    /// The stack's queues by name (`JOBS_QUEUE_URLS`): each is checked with
+    /// the dead-letter queue its redrive policy names. When empty, the one
+    /// `queue_url` is checked instead.
+    pub queues: Vec<(String, String)>,
     pub queue_url: Option<String>,
+    /// `queue_url`'s dead-letter queue; when left out, the one its redrive
+    /// policy names.
     pub dlq_url: Option<String>,
     /// The idempotency ledger's DynamoDB table.
     pub table: Option<String>,
@@ -116,6 +122,9 @@ impl Status {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Check {
     pub name: &'static str,
+    /// The queue a queue check is about, when the stack has several.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queue: Option<String>,
     pub status: Status,
     /// One line: what was found.
     pub detail: String,
@@ -128,6 +137,7 @@ impl Check {
     fn ok(name: &'static str, detail: impl Into<String>) -> Check {
         Check {
             name,
+            queue: None,
             status: Status::Ok,
             detail: detail.into(),
             fix: None,
@@ -137,6 +147,7 @@ impl Check {
     fn problem(name: &'static str, detail: impl Into<String>, fix: impl Into<String>) -> Check {
         Check {
             name,
+            queue: None,
             status: Status::Problem,
             detail: detail.into(),
             fix: Some(fix.into()),
@@ -146,6 +157,7 @@ impl Check {
     fn unchecked(name: &'static str, detail: impl Into<String>) -> Check {
         Check {
             name,
+            queue: None,
             status: Status::Unchecked,
             detail: detail.into(),
             fix: None,
@@ -185,12 +197,22 @@ impl serde::Serialize for Report {
     }
 }
 
+impl Check {
+    /// Its name, with the queue it is about when there is one: `queue (mailers)`.
+    pub fn title(&self) -> String {
+        match &self.queue {
+            Some(queue) => format!("{} ({queue})", self.name),
+            None => self.name.to_owned(),
+        }
+    }
+}
+
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let width = self
             .checks
             .iter()
-            .map(|c| c.name.chars().count())
+            .map(|c| c.title().chars().count())
             .max()
             .unwrap_or(0);
         for check in &self.checks {
@@ -198,7 +220,7 @@ impl fmt::Display for Report {
                 f,
                 "{} {:width$}  {}",
                 check.status.mark(),
-                check.name,
+                check.title(),
                 check.detail
             )?;
             if let (Status::Problem, Some(fix)) = (check.status, &check.fix) {
@@ -263,13 +285,28 @@ pub async fn check(clients: &DoctorClients, input: &DoctorInput) -> Report {
             .unwrap_or_default(),
         caller,
     };
+    let every_queue = async {
+        if input.queues.is_empty() {
+            return check_queues(
+                &cx,
+                given(&input.queue_url),
+                given(&input.dlq_url),
+                input.function_timeout_seconds,
+            )
+            .await;
+        }
+        let mut checks = Vec::new();
+        for (queue, url) in &input.queues {
+            let found = check_queues(&cx, Some(url), None, input.function_timeout_seconds).await;
+            checks.extend(found.into_iter().map(|check| Check {
+                queue: Some(queue.clone()),
+                ..check
+            }));
+        }
+        checks
+    };
     let (queues, ledger, bucket, ses) = tokio::join!(
-        check_queues(
-            &cx,
-            given(&input.queue_url),
-            given(&input.dlq_url),
-            input.function_timeout_seconds
-        ),
+        every_queue,
         check_ledger(&cx, given(&input.table)),
         check_bucket(&cx, given(&input.bucket)),
         check_ses(&cx, given(&input.sender)),

@@ -98,6 +98,17 @@ pub(super) async fn check_queues(
             Err(check) => (check, None),
         },
     };
+    // Without one given, the dead-letter queue is the one the redrive policy names.
+    let derived = match (dlq_url, &queue_attrs) {
+        (None, Some(attrs)) => match redrive_target(attrs) {
+            Some(arn) => crate::queues::queue_url_of_arn(&cx.clients.sqs, &arn)
+                .await
+                .ok(),
+            None => None,
+        },
+        _ => None,
+    };
+    let dlq_url = dlq_url.or(derived.as_deref());
     let (dlq, dlq_arn) = match dlq_url {
         None => (
             Check::unchecked(
@@ -132,6 +143,16 @@ pub(super) async fn check_queues(
         Some(attrs) => visibility_check(attrs, queue_url.unwrap_or_default(), function_timeout),
     };
     vec![queue, dlq, redrive, visibility]
+}
+
+/// The `deadLetterTargetArn` of a queue's redrive policy.
+fn redrive_target(attrs: &std::collections::HashMap<QueueAttributeName, String>) -> Option<String> {
+    let policy = attrs.get(&QueueAttributeName::RedrivePolicy)?;
+    let policy: serde_json::Value = serde_json::from_str(policy).ok()?;
+    policy
+        .get("deadLetterTargetArn")?
+        .as_str()
+        .map(str::to_owned)
 }
 
 pub(super) fn redrive_check(

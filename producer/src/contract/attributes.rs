@@ -20,5 +20,47 @@ pub const RECEIVE_COUNT: &str = "jobs.receive_count";
 pub const HANDLER_VERSION: &str = "jobs.handler_version";
 /// When, RFC 3339.
 pub const FAILED_AT: &str = "jobs.failed_at";
-/// The SQS message id of the delivery that failed.
-pub const SOURCE_MESSAGE_ID: &str = "jobs.source_message_id";
+/// Where the failed delivery came from: its queue's URL, `#`, and its SQS
+/// message id (`#` and the id alone when the queue was not known). A redrive
+/// sends the job back to that queue.
+pub const SOURCE: &str = "jobs.source";
+
+/// The most attributes a message of ours carries: SQS allows ten, and the
+/// Extended Client libraries reserve one for their pointer to S3.
+pub const MAX_ATTRIBUTES: usize = 9;
+
+/// `jobs.source`'s value.
+pub fn source(queue_url: Option<&str>, message_id: &str) -> String {
+    format!("{}#{message_id}", queue_url.unwrap_or_default())
+}
+
+/// The queue URL and the message id of a `jobs.source` value.
+pub fn parse_source(value: &str) -> (Option<&str>, &str) {
+    match value.rsplit_once('#') {
+        Some((url, id)) => (Some(url).filter(|u| !u.is_empty()), id),
+        None => (None, value),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_source_names_its_queue_and_message() {
+        let value = super::source(
+            Some("http://127.0.0.1:4566/000000000000/shop-mailers"),
+            "m-1",
+        );
+        assert_eq!(value, "http://127.0.0.1:4566/000000000000/shop-mailers#m-1");
+        assert_eq!(
+            super::parse_source(&value),
+            (
+                Some("http://127.0.0.1:4566/000000000000/shop-mailers"),
+                "m-1"
+            )
+        );
+        assert_eq!(
+            super::parse_source(&super::source(None, "m-2")),
+            (None, "m-2")
+        );
+    }
+}

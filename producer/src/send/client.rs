@@ -51,13 +51,15 @@ use crate::contract::job_type::{JobType, job_of};
 use crate::send::queue::{
     DEFAULT_MAX_MESSAGE_BYTES, EnqueueError, QUEUE_URL_ENV, Queue, SendOptions, Sent, schedule,
 };
+use crate::send::routes::{DEFAULT_QUEUE, MAILERS_QUEUE, QueueRoutes, RoutesError, is_url};
 
 /// Where and when a job goes. Every field left `None` falls back: per call, to
 /// the job type's [`JobType::defaults`]; there, to the client's default queue,
 /// no delay and a random id.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EnqueueOptions {
-    /// A queue URL, or a queue name that is looked up with `GetQueueUrl`.
+    /// A queue URL, or a queue name: found in `JOBS_QUEUE_URLS`, else looked
+    /// up with `GetQueueUrl` (see [`crate::send::routes`]).
     pub queue: Option<String>,
     /// 0–900 seconds.
     pub delay_seconds: Option<u32>,
@@ -129,6 +131,9 @@ impl MailTemplate {
 pub struct Jobs {
     backend: Backend,
     default_queue: Option<String>,
+    routes: Arc<QueueRoutes>,
+    /// A `JOBS_QUEUE_URLS` that could not be read: every enqueue reports it.
+    routes_error: Option<RoutesError>,
     max_message_bytes: usize,
 }
 
@@ -174,33 +179,76 @@ impl Jobs {
                 queue_urls: Arc::default(),
             },
             default_queue: None,
+            routes: Arc::default(),
+            routes_error: None,
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
         }
     }
 
     /// A client that checks jobs as the real one does and records them instead
-    /// of sending them; its default queue is `default`.
+    /// of sending them. It routes as a stack with `mailers` and `default`
+    /// queues does, and records queue names: built-in mail under `mailers`,
+    /// other jobs that name no queue under `default`.
     pub fn fake() -> Self {
         Jobs {
             backend: Backend::Fake(Arc::default()),
-            default_queue: Some("default".into()),
+            default_queue: None,
+            routes: Arc::new(QueueRoutes::from_pairs([
+                (MAILERS_QUEUE, MAILERS_QUEUE),
+                (DEFAULT_QUEUE, DEFAULT_QUEUE),
+            ])),
+            routes_error: None,
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
         }
     }
 
-    /// A client whose default queue is `JOBS_QUEUE_URL`, if set.
+    /// A client with the stack's queues from `JOBS_QUEUE_URLS`, and, when that
+    /// map has no `default`, `JOBS_QUEUE_URL` as the default queue. A map that
+    /// cannot be read is reported by every enqueue; [`Jobs::try_from_env`]
+    /// reports it at once.
     pub fn from_env(config: &SdkConfig) -> Self {
         let jobs = Jobs::new(aws_sdk_sqs::Client::new(config));
-        match std::env::var(QUEUE_URL_ENV) {
-            Ok(url) if !url.is_empty() => jobs.with_default_queue(url),
-            _ => jobs,
+        match QueueRoutes::from_env() {
+            Ok(routes) => jobs.with_env_default(&routes).with_routes(routes),
+            Err(error) => Jobs {
+                routes_error: Some(error),
+                ..jobs
+            },
         }
     }
 
-    /// The queue (URL or name) for job types whose defaults name none.
+    /// As [`Jobs::from_env`], failing when `JOBS_QUEUE_URLS` cannot be read.
+    pub fn try_from_env(config: &SdkConfig) -> Result<Self, RoutesError> {
+        let routes = QueueRoutes::from_env()?;
+        Ok(Jobs::new(aws_sdk_sqs::Client::new(config))
+            .with_env_default(&routes)
+            .with_routes(routes))
+    }
+
+    fn with_env_default(self, routes: &QueueRoutes) -> Self {
+        match std::env::var(QUEUE_URL_ENV) {
+            Ok(url) if !url.is_empty() && routes.url_of(DEFAULT_QUEUE).is_none() => {
+                self.with_default_queue(url)
+            }
+            _ => self,
+        }
+    }
+
+    /// The queue (URL or name) for job types whose defaults name none; it
+    /// takes the place of the routes' `default`.
     pub fn with_default_queue(mut self, queue: impl Into<String>) -> Self {
         self.default_queue = Some(queue.into());
         self
+    }
+
+    /// Queue names and their URLs (see [`crate::send::routes`]).
+    pub fn with_routes(mut self, routes: QueueRoutes) -> Self {
+        self.routes = Arc::new(routes);
+        self
+    }
+
+    pub fn routes(&self) -> &QueueRoutes {
+        &self.routes
     }
 
     pub fn with_max_message_bytes(mut self, max_message_bytes: usize) -> Self {
@@ -231,12 +279,25 @@ impl Jobs {
     }
 
     /// Sends a job built by hand (any kind) with these options, none defaulted
-    /// but the queue.
+    /// but the queue: built-in mail to `mailers` when the stack has one, the
+    /// rest to the default queue.
     pub async fn enqueue_job(
         &self,
         job: Job,
         options: EnqueueOptions,
     ) -> Result<Sent, EnqueueError> {
+        if let Some(error) = &self.routes_error {
+            return Err(EnqueueError::Routes(error.clone()));
+        }
+        let queue = options
+            .queue
+            .clone()
+            .or_else(|| {
+                self.routes
+                    .queue_for(&job, self.default_queue.as_deref())
+                    .map(str::to_owned)
+            })
+            .ok_or(EnqueueError::NoQueue)?;
         let mut envelope = Envelope::new(job);
         if let Some(id) = options.id {
             envelope.id = id;
@@ -248,10 +309,6 @@ impl Jobs {
                 SendOptions::delayed(options.delay_seconds.unwrap_or(0)),
             ),
         };
-        let queue = options
-            .queue
-            .or_else(|| self.default_queue.clone())
-            .ok_or(EnqueueError::NoQueue)?;
         match &self.backend {
             Backend::Sqs { sqs, .. } => {
                 let url = self.queue_url(&queue).await?;
@@ -273,7 +330,7 @@ impl Jobs {
                     .unwrap_or_else(|poisoned| poisoned.into_inner());
                 let job_id = envelope.id.clone();
                 taken.push(Enqueued {
-                    queue,
+                    queue: self.routes.url_of(&queue).unwrap_or(&queue).to_owned(),
                     envelope,
                     delay_seconds: send.delay_seconds,
                 });
@@ -311,8 +368,12 @@ impl Jobs {
         }
     }
 
-    async fn queue_url(&self, queue: &str) -> Result<String, EnqueueError> {
-        if queue.starts_with("https://") || queue.starts_with("http://") {
+    /// The URL of a queue named by URL or name.
+    pub async fn queue_url(&self, queue: &str) -> Result<String, EnqueueError> {
+        if let Some(url) = self.routes.url_of(queue) {
+            return Ok(url.to_owned());
+        }
+        if is_url(queue) {
             return Ok(queue.to_owned());
         }
         let Backend::Sqs { sqs, queue_urls } = &self.backend else {

@@ -5,3 +5,4 @@
 
 pub mod client;
 pub mod queue;
+pub mod routes;

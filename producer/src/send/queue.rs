@@ -81,8 +81,13 @@ pub enum EnqueueError {
     },
     #[error("sqs did not take the job: {message}")]
     Send { class: ErrorClass, message: String },
-    #[error("no queue: name one in the job's defaults or the call, or set `{QUEUE_URL_ENV}`")]
+    #[error(
+        "no queue: name one in the job's defaults or the call, or set `JOBS_QUEUE_URLS` \
+         (with a `default`) or `{QUEUE_URL_ENV}`"
+    )]
     NoQueue,
+    #[error(transparent)]
+    Routes(#[from] crate::send::routes::RoutesError),
     #[error("cannot find queue `{queue}`: {message}")]
     UnknownQueue {
         queue: String,

@@ -362,7 +362,10 @@ fn post(port: u16, path: &str) -> Result<(u16, String)> {
 #[tokio::test]
 async fn the_axum_app_enqueues_through_its_route_and_the_worker_runs_the_job() -> Result<()> {
     let local = LocalAws::connect().await?;
+    // The stack's two queues, as `JOBS_QUEUE_URLS` names them.
     let queues = local.fresh_queues("shop-web", 3, 30).await?;
+    let default = local.fresh_queues("shop-web-default", 3, 30).await?;
+    let map = serde_json::json!({"mailers": queues.url, "default": default.url}).to_string();
     let marker = unique_suffix();
     let product = random_product_id();
     let owner = format!("web-{marker}@example.com");
@@ -371,7 +374,7 @@ async fn the_axum_app_enqueues_through_its_route_and_the_worker_runs_the_job() -
     let port = free_port()?;
     let _web = tokio::process::Command::new(workspace_binary("shop-web")?)
         .envs(local.env.child_env())
-        .env("JOBS_QUEUE_URL", &queues.url)
+        .env("JOBS_QUEUE_URLS", &map)
         .env("SHOP_WEB_ADDR", format!("127.0.0.1:{port}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -386,11 +389,17 @@ async fn the_axum_app_enqueues_through_its_route_and_the_worker_runs_the_job() -
     let job_id = reminded["job_id"].as_str().context("a job id")?.to_owned();
     let (refused, _) = post(port, "/products/not-a-number/remind")?;
     assert_eq!(refused, 400);
+    // The reminder's own defaults name `mailers`, as the seed's job does.
+    assert_eq!(local.queue_depth(&queues.url).await?, 1, "on mailers");
+    assert_eq!(local.queue_depth(&default.url).await?, 0, "not on default");
 
+    // The worker serves both, mailers first; each queue's dead letters go
+    // where its redrive policy says.
     let _worker = tokio::process::Command::new(workspace_binary("shop-worker")?)
         .envs(local.env.child_env())
-        .env("JOBS_QUEUE_URL", &queues.url)
-        .env("JOBS_DLQ_URL", &queues.dlq_url)
+        .env("JOBS_QUEUE_URLS", &map)
+        .env("JOBS_QUEUES", "mailers=3,default=1")
+        .env_remove("JOBS_DLQ_URL")
         .env("JOBS_WAIT_SECONDS", "1")
         .stdout(Stdio::null())
         .stderr(Stdio::null())

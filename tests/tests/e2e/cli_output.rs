@@ -181,7 +181,8 @@ async fn output_json_is_one_document_per_command() -> Result<()> {
     // stats
     let output = jobs(&local, &queues, &["stats", "--output", "json"])?;
     assert!(output.status.success(), "{}", stderr(&output));
-    let stats = json(&output)?;
+    let stats = json(&output)?["queues"][0].clone();
+    assert_eq!(stats["url"], queues.url.as_str(), "{stats}");
     assert_eq!(stats["queued"], 1, "{stats}");
     assert_eq!(stats["dead"], 0, "{stats}");
     assert!(stats["oldest_age_seconds"].is_null() || stats["oldest_age_seconds"].is_u64());

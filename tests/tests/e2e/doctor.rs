@@ -18,6 +18,7 @@ fn clients(local: &LocalAws) -> DoctorClients {
 
 fn input(local: &LocalAws, queue_url: &str, dlq_url: &str, table: &str) -> DoctorInput {
     DoctorInput {
+        queues: Vec::new(),
         queue_url: Some(queue_url.to_owned()),
         dlq_url: Some(dlq_url.to_owned()),
         table: Some(table.to_owned()),

@@ -72,7 +72,8 @@ async fn every_event_file_gives_its_expected_batch_item_failures() -> Result<()>
             .drain(&queues.dlq_url)
             .await?
             .iter()
-            .filter_map(|m| attribute(m, attr::SOURCE_MESSAGE_ID))
+            .filter_map(|m| attribute(m, attr::SOURCE))
+            .map(|source| attr::parse_source(&source).1.to_owned())
             .collect();
         let expected_dead: BTreeSet<String> = expected.dead_lettered.iter().cloned().collect();
         assert_eq!(dead, expected_dead, "{name}: dead-lettered messages");

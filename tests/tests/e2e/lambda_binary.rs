@@ -173,7 +173,8 @@ async fn the_shipped_binary_answers_every_event_with_its_expected_failures() -> 
             .drain(&queues.dlq_url)
             .await?
             .iter()
-            .filter_map(|m| attribute(m, attr::SOURCE_MESSAGE_ID))
+            .filter_map(|m| attribute(m, attr::SOURCE))
+            .map(|source| attr::parse_source(&source).1.to_owned())
             .collect();
         assert_eq!(dead_lettered, dead, "{name}: dead-lettered");
     }

@@ -10,6 +10,7 @@ mod events;
 mod idempotency;
 mod lambda_binary;
 mod library;
+mod named_queues;
 mod operations;
 mod own_jobs;
 mod pipeline;

@@ -69,18 +69,26 @@ async fn stats_list_show_redrive_and_purge() -> Result<()> {
     )
     .await?;
 
+    let queue_name = producer::send::queue::queue_name_of(&queues.url);
+    // One row per queue: its name, queued, in flight, delayed, dead, oldest.
+    let row = |stats: &str| -> Vec<String> {
+        stats
+            .lines()
+            .find(|line| line.starts_with(queue_name))
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect()
+    };
     let stats = stdout(&jobs(&local, &queues, &["stats"])?);
-    assert!(
-        stats.contains("queued     0") && stats.contains("dead       3"),
-        "{stats}"
-    );
+    assert!(stats.starts_with("queue "), "a header: {stats}");
+    assert_eq!(row(&stats)[1..5], ["0", "0", "0", "3"], "{stats}");
     // A fresh queue has no CloudWatch reading yet. In AWS, SQS publishes one a
     // minute; the emulator does not, so the test publishes one in its place.
     assert!(
-        stats.contains("oldest     unknown (no CloudWatch reading in the last 15 minutes)"),
+        stats.contains("  unknown (no CloudWatch reading in the last 15 minutes)"),
         "{stats}"
     );
-    let queue_name = producer::send::queue::queue_name_of(&queues.url);
     local
         .cloudwatch
         .put_metric_data()
@@ -102,10 +110,18 @@ async fn stats_list_show_redrive_and_purge() -> Result<()> {
         .send()
         .await?;
     let stats = stdout(&jobs(&local, &queues, &["stats"])?);
-    assert!(stats.contains("oldest     2m 5s (CloudWatch, "), "{stats}");
+    assert!(
+        row(&stats)[5..]
+            .join(" ")
+            .starts_with("2m 5s (CloudWatch, "),
+        "{stats}"
+    );
 
     let list = stdout(&jobs(&local, &queues, &["dlq", "list"])?);
-    assert!(list.starts_with("3 dead letters"), "{list}");
+    assert!(
+        list.starts_with(&format!("{queue_name}: 3 dead letters")),
+        "{list}"
+    );
     assert!(list.contains("fax / unknown_kind: 2"), "{list}");
     assert!(list.contains("mail / invalid_job: 1"), "{list}");
     assert!(list.contains(&format!("bad-address-{marker}")), "{list}");
@@ -135,7 +151,10 @@ async fn stats_list_show_redrive_and_purge() -> Result<()> {
         &queues,
         &["dlq", "redrive", "--kind", "fax", "--dry-run"],
     )?);
-    assert!(dry.starts_with("would send back 2 dead letters"), "{dry}");
+    assert!(
+        dry.starts_with(&format!("{queue_name}: would send back 2 dead letters")),
+        "{dry}"
+    );
     assert_eq!(
         local.queue_depth(&queues.url).await?,
         0,
@@ -147,7 +166,10 @@ async fn stats_list_show_redrive_and_purge() -> Result<()> {
         &queues,
         &["dlq", "redrive", "--id", &format!("bad-address-{marker}")],
     )?);
-    assert!(one.starts_with("sent back 1 dead letters"), "{one}");
+    assert!(
+        one.starts_with(&format!("{queue_name}: sent back 1 dead letters")),
+        "{one}"
+    );
     let received = local.receive(&queues.url, 5).await?;
     let body = received
         .into_iter()
@@ -170,7 +192,7 @@ async fn stats_list_show_redrive_and_purge() -> Result<()> {
 
     let all = stdout(&jobs(&local, &queues, &["dlq", "redrive", "--all"])?);
     assert!(
-        all.contains("move task") || all.starts_with("sent back 2"),
+        all.contains("move task") || all.starts_with(&format!("{queue_name}: sent back 2")),
         "{all}"
     );
     eventually(

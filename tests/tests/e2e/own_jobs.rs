@@ -115,8 +115,11 @@ async fn enqueue_reminders(local: &LocalAws, queue_url: &str) -> Result<Reminder
     let by_api = [reminders.products[0].id, reminders.products[1].id];
     let by_cli = [reminders.products[2].id, reminders.products[3].id];
 
-    // The Rust API, as the seed's controller does.
-    let jobs = Jobs::new(local.sqs.clone()).with_default_queue(queue_url);
+    // The Rust API, as the seed's controller does: the reminder's defaults
+    // name `mailers`, which the test's queue stands for.
+    let jobs = Jobs::new(local.sqs.clone()).with_routes(
+        producer::send::routes::QueueRoutes::from_pairs([("mailers", queue_url)]),
+    );
     PurchaseReminder::enqueue(&jobs, by_api[0]).await?;
     PurchaseReminder::enqueue_with(
         &jobs,

@@ -320,7 +320,7 @@ async fn a_mixed_batch_sends_the_good_and_dead_letters_the_permanent_failures() 
             attr::RECEIVE_COUNT,
             attr::HANDLER_VERSION,
             attr::FAILED_AT,
-            attr::SOURCE_MESSAGE_ID,
+            attr::SOURCE,
         ] {
             ensure!(
                 attribute(message, name).is_some_and(|v| !v.is_empty()),

@@ -19,11 +19,11 @@ pub struct PurchaseReminder {
 impl JobType for PurchaseReminder {
     const KIND: &'static str = "purchase_reminder";
 
-    // The seed sends it to a `mailers` queue; this stack has one job queue, so
-    // the reminder takes the client's default. A call can still name a queue,
-    // a delay, a time or an id.
+    // As the seed's `DEFAULTS = { queue: "mailers" }`: mail must not wait
+    // behind a backlog of slow work. The name is the stack's (`JOBS_QUEUE_URLS`);
+    // a call can still name another queue, a delay, a time or an id.
     fn defaults() -> EnqueueOptions {
-        EnqueueOptions::default()
+        EnqueueOptions::default().queue("mailers")
     }
 }
 
@@ -62,6 +62,10 @@ mod tests {
         let taken = jobs.enqueued();
         assert_eq!(taken.len(), 2);
         assert_eq!(taken[0].envelope.id, sent.job_id);
+        assert_eq!(
+            taken[0].queue, "mailers",
+            "its own default, as the seed's job"
+        );
         assert_eq!(taken[0].envelope.kind(), "purchase_reminder");
         assert_eq!(
             taken[0].envelope.job.payload(),

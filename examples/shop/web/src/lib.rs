@@ -74,7 +74,8 @@ impl IntoResponse for NotEnqueued {
             } => (StatusCode::SERVICE_UNAVAILABLE, Vec::new()),
             EnqueueError::Send { .. }
             | EnqueueError::UnknownQueue { .. }
-            | EnqueueError::NoQueue => (StatusCode::INTERNAL_SERVER_ERROR, Vec::new()),
+            | EnqueueError::NoQueue
+            | EnqueueError::Routes(_) => (StatusCode::INTERNAL_SERVER_ERROR, Vec::new()),
         };
         let body = Json(serde_json::json!({"error": self.0.to_string(), "fields": fields}));
         if status == StatusCode::SERVICE_UNAVAILABLE {
