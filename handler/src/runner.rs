@@ -324,7 +324,7 @@ impl<S: Send + Sync + 'static> Runner<S> {
     }
 
     /// Runs as a Lambda function on SQS events (`lambda_runtime`), with the
-    /// settings from the environment (`JOBS_DLQ_URL` and the optional `JOBS_*`).
+    /// settings from the environment (the optional `JOBS_*`: `JOBS_QUEUE_URLS` and the rest).
     pub async fn lambda(self) -> Result<(), RunError> {
         let config = producer::aws::load_config().await;
         self.lambda_with_config(&config).await
@@ -339,7 +339,7 @@ impl<S: Send + Sync + 'static> Runner<S> {
             .map_err(|e| RunError::Lambda(with_sources(e.as_ref())))
     }
 
-    /// Runs the long-polling worker on `JOBS_QUEUE_URL` until SIGTERM or
+    /// Runs the long-polling worker on its queues (`JOBS_QUEUES`) until SIGTERM or
     /// Ctrl-C, which finish the jobs in hand.
     pub async fn worker(self) -> Result<(), RunError> {
         let config = producer::aws::load_config().await;

@@ -281,6 +281,13 @@ struct Pipeline {
     /// Per queue, where settled messages go to be deleted.
     settled: Vec<mpsc::UnboundedSender<String>>,
     stats: Mutex<WorkerStats>,
+    /// Strict order: no feed looks at the later queues before this, after
+    /// one found every queue empty.
+    quiet_until: Mutex<tokio::time::Instant>,
+    /// Strict order: the pause after the next feed that finds every queue empty.
+    idle_pause: Mutex<Duration>,
+    /// A feed's receive that cannot succeed, for the starter to report.
+    feed_failure: Mutex<Option<WorkerError>>,
 }
 
 /// A received message waiting for a job slot, with its place in its buffer.
@@ -438,6 +445,9 @@ pub async fn run(
         buffers: Buffers::new(&settings.queues),
         settled,
         stats: Mutex::default(),
+        quiet_until: Mutex::new(tokio::time::Instant::now()),
+        idle_pause: Mutex::new(Duration::from_millis(50)),
+        feed_failure: Mutex::default(),
     });
     tracing::info!(
         queues = %settings.queues.iter().map(|q| format!("{}={}", q.name, q.weight)).collect::<Vec<_>>().join(","),
@@ -641,12 +651,20 @@ async fn start_jobs(
 ) -> Result<(), WorkerError> {
     let order = pipeline.settings.order;
     let feeds_later_queues = order == QueueOrder::Strict && pipeline.settings.queues.len() > 1;
-    let mut idle_pause = Duration::from_millis(50);
+    // Feeds in flight at once, as many as a long-polled queue's receives.
+    let feeds = Arc::new(Semaphore::new(
+        pipeline
+            .settings
+            .receives_for(pipeline.handler.settings().concurrency.max(1)),
+    ));
     loop {
-        let Ok(mut slot) = Arc::clone(&pipeline.slots).acquire_owned().await else {
+        let Ok(slot) = Arc::clone(&pipeline.slots).acquire_owned().await else {
             return Ok(());
         };
         loop {
+            if let Some(failure) = lock(&pipeline.feed_failure).take() {
+                return Err(failure);
+            }
             // Made before looking, so a push in between still wakes it.
             let changed = pipeline.buffers.changed.notified();
             let closed = match pipeline.buffers.pick(order) {
@@ -660,26 +678,58 @@ async fn start_jobs(
             if closed {
                 return Ok(());
             }
-            if feeds_later_queues && !*stopped.borrow() {
-                match feed_in_order(&pipeline, slot).await? {
-                    None => {
-                        idle_pause = Duration::from_millis(50);
-                        break;
-                    }
-                    Some(unused) => slot = unused,
-                }
-                // Every queue was empty: wait for the first queue's receives,
-                // or a little, before looking again.
-                tokio::select! {
-                    () = changed => {}
-                    () = tokio::time::sleep(idle_pause) => {}
-                }
-                idle_pause = (idle_pause * 2).min(pipeline.settings.strict_idle_pause);
-            } else {
+            if !feeds_later_queues || *stopped.borrow() {
                 changed.await;
+                continue;
             }
+            // Every queue was found empty a moment ago: wait, unless the
+            // first queue's receives bring a job meanwhile.
+            let quiet_until = *lock(&pipeline.quiet_until);
+            let feed = tokio::select! {
+                () = changed => None,
+                () = tokio::time::sleep_until(quiet_until) => {
+                    tokio::select! {
+                        biased;
+                        // A job of the first queue goes first.
+                        () = pipeline.buffers.changed.notified() => None,
+                        feed = Arc::clone(&feeds).acquire_owned() => feed.ok(),
+                    }
+                }
+            };
+            let Some(feed) = feed else { continue };
+            tokio::spawn(feed_job_slots(Arc::clone(&pipeline), slot, feed));
+            break;
         }
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// One feed in strict order: its slots get the jobs of the first queue that
+/// has any; when every queue is empty, the feeds pause (50 ms, doubling to
+/// the settings' longest) before the next looks again.
+async fn feed_job_slots(
+    pipeline: Arc<Pipeline>,
+    slot: OwnedSemaphorePermit,
+    feed: OwnedSemaphorePermit,
+) {
+    let current = *lock(&pipeline.idle_pause);
+    match feed_in_order(&pipeline, slot).await {
+        Ok(None) => *lock(&pipeline.idle_pause) = Duration::from_millis(50),
+        Ok(Some(unused)) => {
+            drop(unused);
+            *lock(&pipeline.idle_pause) = (current * 2).min(pipeline.settings.strict_idle_pause);
+            *lock(&pipeline.quiet_until) = tokio::time::Instant::now() + current;
+        }
+        Err(failure) => {
+            lock(&pipeline.feed_failure).get_or_insert(failure);
+            // Wakes the starter to report it.
+            pipeline.buffers.changed.notify_one();
+        }
+    }
+    drop(feed);
 }
 
 /// Strict order, with a slot free and the first queue's buffer empty: short

@@ -418,7 +418,7 @@ fn hint(kind: FailureKind, action: &str) -> Option<String> {
             "allow `{action}` on this resource in the caller's IAM policy; producers can attach the stack's `ProducerPolicyArn`"
         ),
         FailureKind::NotFound => {
-            "check the name or URL (`JOBS_QUEUE_URL`, `JOBS_DLQ_URL`, `JOBS_IDEMPOTENCY_TABLE`, `JOBS_BUCKET`) and the region".to_owned()
+            "check the name or URL (`JOBS_QUEUE_URLS`, `JOBS_QUEUE_URL`, `JOBS_DLQ_URL`, `JOBS_IDEMPOTENCY_TABLE`, `JOBS_BUCKET`) and the region".to_owned()
         }
         FailureKind::Throttled => {
             "AWS is slowing calls down: try again later, or ask for a higher quota".to_owned()

@@ -495,6 +495,48 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn built_in_mail_goes_to_mailers_and_uploads_to_default_unless_told() {
+        let jobs = Jobs::fake();
+        let mail = Job::Mail(crate::MailJob {
+            from: "shop@example.com".into(),
+            to: vec!["ann@example.com".into()],
+            subject: "s".into(),
+            text: Some("t".into()),
+            ..crate::MailJob::default()
+        });
+        let upload = Job::Upload(crate::UploadJob::from_bytes("bucket", "key", b"bytes"));
+        for (job, options) in [
+            (mail.clone(), EnqueueOptions::default()),
+            (upload.clone(), EnqueueOptions::default()),
+            (mail, EnqueueOptions::default().queue("default")),
+            (upload, EnqueueOptions::default().queue("reports")),
+        ] {
+            jobs.enqueue_job(job, options).await.expect("taken");
+        }
+        let queues: Vec<String> = jobs.enqueued().into_iter().map(|e| e.queue).collect();
+        assert_eq!(queues, ["mailers", "default", "default", "reports"]);
+
+        // Without a `mailers` queue, mail goes to the default queue.
+        let lone = Jobs::new(unused_sqs()).with_default_queue("https://sqs/1/only");
+        assert_eq!(
+            lone.routes.queue_for(
+                &Job::Mail(crate::MailJob::default()),
+                lone.default_queue.as_deref()
+            ),
+            Some("https://sqs/1/only")
+        );
+    }
+
+    fn unused_sqs() -> aws_sdk_sqs::Client {
+        aws_sdk_sqs::Client::from_conf(
+            aws_sdk_sqs::Config::builder()
+                .behavior_version(aws_config::BehaviorVersion::latest())
+                .region(aws_sdk_sqs::config::Region::new("us-east-1"))
+                .build(),
+        )
+    }
+
+    #[tokio::test]
     async fn a_fake_client_refuses_what_the_real_one_refuses() {
         let jobs = Jobs::fake();
         let err = jobs
