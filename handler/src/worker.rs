@@ -717,9 +717,9 @@ async fn feed_job_slots(
 ) {
     let current = *lock(&pipeline.idle_pause);
     match feed_in_order(&pipeline, slot).await {
-        Ok(None) => *lock(&pipeline.idle_pause) = Duration::from_millis(50),
-        Ok(Some(unused)) => {
-            drop(unused);
+        Ok(Fed::Started) => *lock(&pipeline.idle_pause) = Duration::from_millis(50),
+        Ok(Fed::Nothing) => {}
+        Ok(Fed::AllEmpty) => {
             *lock(&pipeline.idle_pause) = (current * 2).min(pipeline.settings.strict_idle_pause);
             *lock(&pipeline.quiet_until) = tokio::time::Instant::now() + current;
         }
@@ -735,13 +735,13 @@ async fn feed_job_slots(
 /// Strict order, with a slot free and the first queue's buffer empty: short
 /// receives (`WaitTimeSeconds=0`) of each queue in turn, as many messages as
 /// there are free slots, and the first that gives any has its jobs started at
-/// once: a message received here never waits in a buffer. Gives the slot back
-/// when every queue was empty, or when the first queue's receives buffered a
-/// job meanwhile.
+/// once: a message received here never waits in a buffer. The slots go
+/// back free when every queue was empty, or when the first queue's receives
+/// buffered a job meanwhile.
 async fn feed_in_order(
     pipeline: &Arc<Pipeline>,
     slot: OwnedSemaphorePermit,
-) -> Result<Option<OwnedSemaphorePermit>, WorkerError> {
+) -> Result<Fed, WorkerError> {
     let mut slots = vec![slot];
     while slots.len() < pipeline.per_receive as usize {
         match Arc::clone(&pipeline.slots).try_acquire_owned() {
@@ -751,7 +751,8 @@ async fn feed_in_order(
     }
     for (queue, served) in pipeline.settings.queues.iter().enumerate() {
         if !pipeline.buffers.is_empty(0) {
-            break;
+            // The first queue's receives brought a job: it goes first.
+            return Ok(Fed::Nothing);
         }
         let messages = match receive(pipeline, &served.url, slots.len() as i32, 0).await {
             Ok(messages) => messages,
@@ -759,7 +760,7 @@ async fn feed_in_order(
             Err(Failed::Transient(message)) => {
                 // Not known to be empty: the queues after it must wait.
                 tracing::warn!(error = %message, queue = %served.name, "short receive failed; trying again");
-                break;
+                return Ok(Fed::AllEmpty);
             }
         };
         if messages.is_empty() {
@@ -777,9 +778,18 @@ async fn feed_in_order(
             };
             tokio::spawn(run_job(Arc::clone(pipeline), queue, delivery, slot));
         }
-        return Ok(None);
+        return Ok(Fed::Started);
     }
-    Ok(slots.pop())
+    Ok(Fed::AllEmpty)
+}
+
+/// What a feed did; the slots it did not fill are free again.
+enum Fed {
+    Started,
+    /// Every queue was empty (or a receive failed): the feeds pause.
+    AllEmpty,
+    /// The first queue's receives buffered a job meanwhile.
+    Nothing,
 }
 
 fn delivery_of(message: Message, queue_url: &str) -> Option<Delivery> {
