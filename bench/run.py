@@ -18,7 +18,9 @@ B  Against bench-stub (a stub SQS + S3 answering at once, started here on a free
    enqueue --json` (whole command, and the sending phase alone from the stub's counters) vs
    bench-raw send. Drain: `worker` with JOBS_CONCURRENCY=64, its rate from the stub's
    `deleted` counter between 1 s after its start and BENCH_STUB_DRAIN (50000) deletions, vs
-   bench-raw drain --concurrency 64. Lambda path: 100 SQS events of 10 1 KiB upload jobs,
+   bench-raw drain --concurrency 64. The same drain with the worker on two queues, `default`
+   (the stub's endless queue) beside `mailers`, empty or a trickle, weighted and strict,
+   against `default` alone: BENCH_QUEUE_RUNS runs of each, alternating; medians. Lambda path: 100 SQS events of 10 1 KiB upload jobs,
    5 timed rounds after a warm-up: `bench-lambda-batch` vs bench/peers/powertools_batch.py.
 C  CPU per job from criterion (`cargo bench -p bench --bench cpu_per_job`): the full path,
    the path without request signing, and the floor (base64 decode + sha256).
@@ -33,7 +35,8 @@ goes on.
 Progress goes to stderr; the tables to stdout and to bench/results/latest.md.
 
 Settings (environment): BENCH_ONLY=A,B,C,D,E (all), BENCH_JOBS (3000), BENCH_STUB_JOBS
-(100000), BENCH_STUB_DRAIN (50000), BENCH_STUB_PORT (0: a free one), BENCH_BIN_DIR
+(100000), BENCH_STUB_DRAIN (50000), BENCH_QUEUE_RUNS (5: runs of each mode of the drain
+beside mailers), BENCH_STUB_PORT (0: a free one), BENCH_BIN_DIR
 (target/release), BENCH_CRITERION=run|read (run: run cargo bench here; read: only read
 target/criterion), BENCH_TIMEOUT (900 s per child), BENCH_OUT (bench/results/latest.md),
 BENCH_COMMAND (the command shown in the header).
@@ -684,7 +687,7 @@ QUEUE_MODES = {
     "strict, mailers empty": {"mailers": "bench-mailers-empty", "JOBS_QUEUES": "mailers,default", "JOBS_QUEUE_ORDER": "strict"},
     "strict, mailers trickle": {"mailers": "bench-mailers-trickle", "JOBS_QUEUES": "mailers,default", "JOBS_QUEUE_ORDER": "strict"},
 }
-QUEUE_RUNS = int(os.environ.get("BENCH_QUEUE_RUNS", "3"))
+QUEUE_RUNS = int(os.environ.get("BENCH_QUEUE_RUNS", "5"))
 
 
 def b_drain_queues() -> dict[str, list[float]]:
