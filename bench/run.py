@@ -36,7 +36,8 @@ Progress goes to stderr; the tables to stdout and to bench/results/latest.md.
 
 Settings (environment): BENCH_ONLY=A,B,C,D,E (all), BENCH_JOBS (3000), BENCH_STUB_JOBS
 (100000), BENCH_STUB_DRAIN (50000), BENCH_QUEUE_RUNS (5: runs of each mode of the drain
-beside mailers), BENCH_STUB_PORT (0: a free one), BENCH_BIN_DIR
+beside mailers), BENCH_BASELINE_WORKER (a worker binary built from an earlier commit: it
+drains `default` alone in those runs too, against this one), BENCH_STUB_PORT (0: a free one), BENCH_BIN_DIR
 (target/release), BENCH_CRITERION=run|read (run: run cargo bench here; read: only read
 target/criterion), BENCH_TIMEOUT (900 s per child), BENCH_OUT (bench/results/latest.md),
 BENCH_COMMAND (the command shown in the header).
@@ -644,11 +645,11 @@ def b_drain_ours() -> dict:
     return drain_rate("b-drain-ours", env)
 
 
-def drain_rate(name: str, env: dict) -> dict:
+def drain_rate(name: str, env: dict, exe: Optional[str] = None) -> dict:
     """The worker's drain rate of the stub's `bench` queue (its `deleted` counter, which
     leaves the trickle queue's deletions out), from 1 s after its start."""
     stub = STUB.need()
-    exe = binary("worker")
+    exe = exe or binary("worker")
     base = stub.stats()
     log(f"  {name}: worker (JOBS_CONCURRENCY={env.get('JOBS_CONCURRENCY')}) until the stub counts {N_STUB_DRAIN:,} deletions after its first second")
     child = Child(name, [exe], env)
@@ -688,22 +689,30 @@ QUEUE_MODES = {
     "strict, mailers trickle": {"mailers": "bench-mailers-trickle", "JOBS_QUEUES": "mailers,default", "JOBS_QUEUE_ORDER": "strict"},
 }
 QUEUE_RUNS = int(os.environ.get("BENCH_QUEUE_RUNS", "5"))
+# An earlier build of the worker, to show that a change to it costs nothing: it drains
+# `default` alone as one more mode, alternating with the others.
+BASELINE_WORKER = os.environ.get("BENCH_BASELINE_WORKER", "")
+BASELINE_MODE = "default alone, baseline worker"
 
 
 def b_drain_queues() -> dict[str, list[float]]:
     """Each mode QUEUE_RUNS times, the modes alternating, so that a drift of the machine
     touches them alike; long polling on (JOBS_WAIT_SECONDS=20)."""
     stub = STUB.need()
-    rates: dict[str, list[float]] = {mode: [] for mode in QUEUE_MODES}
+    modes = dict(QUEUE_MODES)
+    if BASELINE_WORKER:
+        modes[BASELINE_MODE] = {}
+    rates: dict[str, list[float]] = {mode: [] for mode in modes}
     for run in range(QUEUE_RUNS):
-        for mode, settings in QUEUE_MODES.items():
+        for mode, settings in modes.items():
             env = stub.env(JOBS_DLQ_URL=stub.dlq_url, JOBS_CONCURRENCY=str(C_STUB), JOBS_WAIT_SECONDS="20")
             if "mailers" in settings:
                 env["JOBS_QUEUE_URLS"] = json.dumps({"mailers": f"{stub.url}/000000000000/{settings['mailers']}", "default": stub.queue_url})
                 env.update({k: v for k, v in settings.items() if k.startswith("JOBS_")})
             else:
                 env["JOBS_QUEUE_URL"] = stub.queue_url
-            result = drain_rate(f"b-queues-{run + 1}-{mode.replace(' ', '-').replace(',', '')}", env)
+            exe = binary(Path(BASELINE_WORKER).name, Path(BASELINE_WORKER).resolve().parent) if mode == BASELINE_MODE else None
+            result = drain_rate(f"b-queues-{run + 1}-{mode.replace(' ', '-').replace(',', '')}", env, exe)
             if "trickle" in mode and result["trickled"] == 0:
                 raise Unavailable(f"invalid: {mode}: no mailers job was deleted")
             rates[mode].append(result["rate"])
@@ -778,6 +787,10 @@ def section_b() -> Section:
             if mode == "default alone":
                 continue
             shown = " / ".join(f"{r:,.0f}" for r in runs)
+            if mode == BASELINE_MODE:
+                sec.row(f"drain of default alone, this worker vs {BASELINE_WORKER}: median jobs/s (its runs {shown})", alone, statistics.median(runs), rate,
+                        peer_label="baseline", ratio=div, target="≥ 0.9 × baseline", ok_ratio=lambda r: r >= 0.9)
+                continue
             sec.row(f"drain of default, {mode}: median jobs/s (runs {shown})", statistics.median(runs), alone, rate,
                     peer_label="default alone", ratio=div, target="≥ 0.9 × default alone", ok_ratio=lambda r: r >= 0.9)
     else:

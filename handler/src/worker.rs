@@ -595,11 +595,7 @@ async fn receive_loop(
         if messages.is_empty() {
             continue;
         }
-        pipeline
-            .stats
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .batches += 1;
+        lock(&pipeline.stats).batches += 1;
         for message in messages {
             let (Some(delivery), Some(place)) = (delivery_of(message, queue_url), places.split(1))
             else {
@@ -766,11 +762,7 @@ async fn feed_in_order(
         if messages.is_empty() {
             continue;
         }
-        pipeline
-            .stats
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .batches += 1;
+        lock(&pipeline.stats).batches += 1;
         for message in messages {
             let (Some(delivery), Some(slot)) = (delivery_of(message, &served.url), slots.pop())
             else {
