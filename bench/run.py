@@ -700,7 +700,10 @@ def b_drain_queues() -> dict[str, list[float]]:
     touches them alike; long polling on (JOBS_WAIT_SECONDS=20)."""
     stub = STUB.need()
     modes = dict(QUEUE_MODES)
+    baseline = None
     if BASELINE_WORKER:
+        # Found before the first run, so a wrong path fails at once.
+        baseline = binary(Path(BASELINE_WORKER).name, Path(BASELINE_WORKER).resolve().parent)
         modes[BASELINE_MODE] = {}
     rates: dict[str, list[float]] = {mode: [] for mode in modes}
     for run in range(QUEUE_RUNS):
@@ -711,7 +714,7 @@ def b_drain_queues() -> dict[str, list[float]]:
                 env.update({k: v for k, v in settings.items() if k.startswith("JOBS_")})
             else:
                 env["JOBS_QUEUE_URL"] = stub.queue_url
-            exe = binary(Path(BASELINE_WORKER).name, Path(BASELINE_WORKER).resolve().parent) if mode == BASELINE_MODE else None
+            exe = baseline if mode == BASELINE_MODE else None
             result = drain_rate(f"b-queues-{run + 1}-{mode.replace(' ', '-').replace(',', '')}", env, exe)
             if "trickle" in mode and result["trickled"] == 0:
                 raise Unavailable(f"invalid: {mode}: no mailers job was deleted")
@@ -788,7 +791,8 @@ def section_b() -> Section:
                 continue
             shown = " / ".join(f"{r:,.0f}" for r in runs)
             if mode == BASELINE_MODE:
-                sec.row(f"drain of default alone, this worker vs {BASELINE_WORKER}: median jobs/s (its runs {shown})", alone, statistics.median(runs), rate,
+                ours_shown = " / ".join(f"{r:,.0f}" for r in queues["default alone"])
+                sec.row(f"drain of default alone, this worker vs {BASELINE_WORKER}: median jobs/s (runs {ours_shown} vs {shown})", alone, statistics.median(runs), rate,
                         peer_label="baseline", ratio=div, target="≥ 0.9 × baseline", ok_ratio=lambda r: r >= 0.9)
                 continue
             sec.row(f"drain of default, {mode}: median jobs/s (runs {shown})", statistics.median(runs), alone, rate,

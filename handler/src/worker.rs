@@ -329,7 +329,7 @@ impl Buffers {
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, BufferState> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.inner)
     }
 
     fn push(&self, queue: usize, received: Received) {
@@ -498,7 +498,7 @@ pub async fn run(
     // all means nothing is in hand.
     let all_settled = pipeline.slots.acquire_many(concurrency as u32).await;
     drop(all_settled);
-    let stats = *pipeline.stats.lock().unwrap_or_else(|e| e.into_inner());
+    let stats = *lock(&pipeline.stats);
     drop(pipeline);
     for deleter in deleters {
         let _ = deleter.await;
@@ -810,11 +810,7 @@ async fn run_job(
     slot: OwnedSemaphorePermit,
 ) {
     let outcome = pipeline.handler.process(&delivery).await;
-    pipeline
-        .stats
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .count(&outcome);
+    lock(&pipeline.stats).count(&outcome);
     if outcome.is_settled()
         && let Some(receipt_handle) = delivery.receipt_handle
     {
