@@ -66,6 +66,8 @@ pub enum Command {
         #[arg(long, env = producer::contract::ledger::TABLE_ENV)]
         table: Option<String>,
     },
+    /// Serve the web console (Dashboard, Dead, job pages) on 127.0.0.1; see docs/console.md.
+    Ui(Box<UiArgs>),
     /// Check the setup, in order: credentials and region, the queues, the ledger
     /// table, the upload bucket, SES; says how to fix each problem (exit 1 if any).
     Doctor(DoctorArgs),
@@ -102,6 +104,33 @@ pub struct DoctorArgs {
     /// visibility timeout must be at least six times as long.
     #[arg(long, value_name = "SECONDS")]
     pub function_timeout: Option<u32>,
+}
+
+/// How `jobs ui` serves the console.
+#[derive(Debug, Args)]
+pub struct UiArgs {
+    /// The address to listen on. Any but a loopback address needs a token.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub address: std::net::IpAddr,
+    /// The port; 0 picks a free one (the address is printed at start).
+    #[arg(long, env = "JOBS_UI_PORT", default_value_t = crate::console::DEFAULT_PORT)]
+    pub port: u16,
+    /// A secret every request must carry (basic auth, any user name, the token as
+    /// password); required to listen on a non-loopback address.
+    #[arg(long, env = crate::console::TOKEN_ENV, hide_env_values = true)]
+    pub token: Option<String>,
+    /// Show everything, change nothing: no buttons, and every change is refused.
+    #[arg(long)]
+    pub read_only: bool,
+    /// Another name the console answers to (`Host` header), as behind a proxy;
+    /// repeatable. Requests under any other name are refused.
+    #[arg(long = "allow-host", value_name = "NAME[:PORT]")]
+    pub allow_hosts: Vec<String>,
+    /// The idempotency ledger's DynamoDB table, for the job pages.
+    #[arg(long, env = producer::contract::ledger::TABLE_ENV)]
+    pub table: Option<String>,
+    #[command(flatten)]
+    pub queues: QueueArgs,
 }
 
 /// The clients the commands use, built once by `main`.
@@ -479,6 +508,7 @@ pub async fn run(cli: Cli, clients: Clients) -> ExitCode {
             return cancel(&clients.dynamodb, table.as_deref(), &job_id, output).await;
         }
         Command::Doctor(args) => return doctor(&clients.doctor, args, output).await,
+        Command::Ui(args) => return ui(sqs, clients.dynamodb, *args).await,
         Command::Completions { shell } => {
             use clap::CommandFactory as _;
             clap_complete::generate(shell, &mut Cli::command(), "jobs", &mut std::io::stdout());
@@ -501,6 +531,78 @@ pub async fn run(cli: Cli, clients: Clients) -> ExitCode {
             eprintln!("error: {message}");
             ExitCode::from(EXIT_SEND_FAILED)
         }
+    }
+}
+
+/// Serves the console until Ctrl-C or SIGTERM.
+async fn ui(sqs: aws_sdk_sqs::Client, dynamodb: aws_sdk_dynamodb::Client, args: UiArgs) -> ExitCode {
+    use crate::console::{ConsoleClients, ConsoleError, ConsoleSettings};
+
+    let queues = match job_queues(&sqs, &args.queues).await {
+        Ok(queues) => queues,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
+    let names: Vec<&str> = queues.iter().map(|q| q.name.as_str()).collect();
+    let names = names.join(", ");
+    let settings = ConsoleSettings {
+        address: std::net::SocketAddr::new(args.address, args.port),
+        token: args.token,
+        read_only: args.read_only,
+        allow_hosts: args.allow_hosts,
+        ledger_table: args.table,
+        limit: args.queues.limit,
+    };
+    let clients = ConsoleClients { sqs, dynamodb };
+    let listening = match crate::console::listen(settings, clients, queues).await {
+        Ok(listening) => listening,
+        Err(e @ ConsoleError::OpenWithoutToken(_)) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_INVALID);
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_SEND_FAILED);
+        }
+    };
+    println!(
+        "jobs ui: the console is on http://{}/ (queues: {names}{})",
+        listening.address,
+        if args.read_only { "; read-only" } else { "" }
+    );
+    // A parent reading the first line (a test, a script) gets it at once.
+    let _ = std::io::stdout().flush();
+    match listening.serve(stop_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_SEND_FAILED)
+        }
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(terminate) => terminate,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
 

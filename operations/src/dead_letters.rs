@@ -8,7 +8,8 @@ use aws_sdk_sqs::types::{
     QueueAttributeName,
 };
 use producer::contract::attributes::{
-    ERROR_CLASS, ERROR_CODE, ERROR_MESSAGE, FAILED_AT, JOB_ID, JOB_KIND, SOURCE, parse_source,
+    ERROR_CLASS, ERROR_CODE, ERROR_MESSAGE, FAILED_AT, JOB_ID, JOB_KIND, RECEIVE_COUNT, SOURCE,
+    parse_source,
 };
 use producer::contract::envelope::Envelope;
 use producer::send::queue::string_attribute;
@@ -29,6 +30,8 @@ pub struct DeadLetter {
     pub error_code: String,
     pub reason: String,
     pub failed_at: String,
+    /// Deliveries before it was dead-lettered (`jobs.receive_count`), when recorded.
+    pub attempts: String,
     pub body: String,
     /// The queue it failed on (`jobs.source`), when the handler recorded it.
     pub source_queue: Option<String>,
@@ -69,6 +72,7 @@ impl DeadLetter {
                 Some("moved by the queue's redrive policy after maxReceiveCount deliveries".into()),
             ),
             failed_at: attribute(FAILED_AT),
+            attempts: attribute(RECEIVE_COUNT),
             source_queue: parse_source(&attribute(SOURCE)).0.map(str::to_owned),
             message_id: message.message_id?,
             receipt_handle: message.receipt_handle?,
@@ -159,6 +163,8 @@ pub fn group(letters: &[DeadLetter]) -> BTreeMap<(String, String), Vec<&DeadLett
 pub enum Selection {
     All,
     Kind(String),
+    /// The dead letters of one kind that failed with one error code.
+    Group { kind: String, error_code: String },
     /// A job id or an SQS message id.
     Id(String),
 }
@@ -168,6 +174,9 @@ impl Selection {
         match self {
             Selection::All => true,
             Selection::Kind(kind) => &letter.kind == kind,
+            Selection::Group { kind, error_code } => {
+                &letter.kind == kind && &letter.error_code == error_code
+            }
             Selection::Id(id) => &letter.job_id == id || &letter.message_id == id,
         }
     }
@@ -206,14 +215,11 @@ pub async fn redrive(
             ..Redrive::default()
         });
     }
-    let letters = receive_dead_letters(sqs, dlq_url, limit).await?;
-    let (chosen, others): (Vec<DeadLetter>, Vec<DeadLetter>) =
-        letters.into_iter().partition(|l| selection.matches(l));
+    let (chosen, left) = take(sqs, dlq_url, selection, limit).await?;
     let mut result = Redrive {
-        left: others.len(),
+        left,
         ..Redrive::default()
     };
-    release(sqs, dlq_url, &others).await;
     if dry_run {
         result.moved = chosen.iter().map(|l| l.job_id.clone()).collect();
         release(sqs, dlq_url, &chosen).await;
@@ -244,6 +250,48 @@ pub async fn redrive(
         result.moved.push(letter.job_id.clone());
     }
     Ok(result)
+}
+
+/// Reads up to `limit` dead letters and keeps the selected ones hidden; the
+/// others are made visible again at once. Returns the selected and how many
+/// were left.
+async fn take(
+    sqs: &aws_sdk_sqs::Client,
+    dlq_url: &str,
+    selection: &Selection,
+    limit: usize,
+) -> Result<(Vec<DeadLetter>, usize), OpsError> {
+    let letters = receive_dead_letters(sqs, dlq_url, limit).await?;
+    let (chosen, others): (Vec<DeadLetter>, Vec<DeadLetter>) =
+        letters.into_iter().partition(|l| selection.matches(l));
+    release(sqs, dlq_url, &others).await;
+    Ok((chosen, others.len()))
+}
+
+/// Deletes the selected dead letters for good (reading at most `limit`) and
+/// returns their job ids. A failure part-way leaves the rest in the queue.
+pub async fn delete(
+    sqs: &aws_sdk_sqs::Client,
+    dlq_url: &str,
+    selection: &Selection,
+    limit: usize,
+) -> Result<Vec<String>, OpsError> {
+    let (chosen, _) = take(sqs, dlq_url, selection, limit).await?;
+    let mut deleted = Vec::new();
+    for (i, letter) in chosen.iter().enumerate() {
+        if let Err(e) = sqs
+            .delete_message()
+            .queue_url(dlq_url)
+            .receipt_handle(&letter.receipt_handle)
+            .send()
+            .await
+        {
+            release(sqs, dlq_url, &chosen[i..]).await;
+            return Err(ops_error("DeleteMessage", dlq_url)(e));
+        }
+        deleted.push(letter.job_id.clone());
+    }
+    Ok(deleted)
 }
 
 /// Asks SQS to move every dead letter back (`StartMessageMoveTask`). `None`

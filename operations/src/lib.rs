@@ -5,6 +5,7 @@
 //! - [`dead_letters`]: the dead letters and their reasons, redrive and purge
 //!   (`jobs dlq …`);
 //! - [`cancel`]: cancelling a job that has not run (`jobs cancel`);
+//! - [`console`]: `jobs ui`, a web console for the queues and their dead letters;
 //! - [`doctor`]: checking that an account has what the jobs need (`jobs doctor`);
 //! - [`cli`]: the `jobs` command line on top of them, with [`lines`] for JSON
 //!   Lines of any size and [`schema`] for payload schemas a worker exports.
@@ -14,6 +15,7 @@
 
 pub mod cancel;
 pub mod cli;
+pub mod console;
 pub mod dead_letters;
 pub mod doctor;
 pub mod lines;

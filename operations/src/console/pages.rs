@@ -1,0 +1,593 @@
+//! The console's pages and the changes they make.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use askama::Template;
+use aws_sdk_dynamodb::types::AttributeValue;
+use axum::extract::{Form, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde::Deserialize;
+
+use super::Console;
+use super::guard::same;
+use crate::dead_letters::{self, DeadLetter, Selection};
+use crate::queues::JobQueue;
+
+pub(super) fn router(console: Arc<Console>) -> Router {
+    let state = Arc::new(Pages {
+        console,
+        notices: Mutex::new(VecDeque::new()),
+    });
+    Router::new()
+        .route("/", get(dashboard))
+        .route("/fragments/queues", get(queue_rows))
+        .route("/dead", get(dead))
+        .route("/dead/letter", get(letter))
+        .route("/dead/retry", post(retry))
+        .route("/dead/delete", post(delete))
+        .route("/jobs", get(job))
+        .route("/assets/console.css", get(stylesheet))
+        .route("/assets/console.js", get(script))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+#[derive(Debug)]
+struct Pages {
+    console: Arc<Console>,
+    /// What the last changes did, shown once on the page they lead back to. Kept
+    /// here, not in the address, so a link from elsewhere cannot put words there.
+    notices: Mutex<VecDeque<(String, String)>>,
+}
+
+/// How many notices are kept for pages not yet shown.
+const NOTICES_KEPT: usize = 32;
+
+impl Pages {
+    fn notice(&self, text: String) -> String {
+        let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
+        let mut notices = self.notices.lock().unwrap_or_else(|e| e.into_inner());
+        if notices.len() >= NOTICES_KEPT {
+            notices.pop_front();
+        }
+        notices.push_back((id.clone(), text));
+        id
+    }
+
+    fn take_notice(&self, id: Option<&str>) -> Option<String> {
+        let id = id?;
+        let mut notices = self.notices.lock().unwrap_or_else(|e| e.into_inner());
+        let at = notices.iter().position(|(i, _)| i == id)?;
+        notices.remove(at).map(|(_, text)| text)
+    }
+
+    fn frame(&self, nav: &'static str, notice: Option<&str>) -> Frame {
+        Frame {
+            nav,
+            read_only: self.console.read_only,
+            csrf: self.console.csrf.clone(),
+            notice: self.take_notice(notice),
+        }
+    }
+}
+
+/// What every page shows around its own part.
+#[derive(Debug)]
+struct Frame {
+    nav: &'static str,
+    read_only: bool,
+    csrf: String,
+    notice: Option<String>,
+}
+
+fn render(status: StatusCode, template: &impl Template) -> Response {
+    match template.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot render the page: {e}"),
+        )
+            .into_response(),
+    }
+}
+
+fn plain(status: StatusCode, text: String) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        text,
+    )
+        .into_response()
+}
+
+#[derive(Debug, Deserialize)]
+struct Shown {
+    notice: Option<String>,
+}
+
+#[derive(Debug)]
+struct QueueRow {
+    name: String,
+    url: String,
+    counts: Result<crate::stats::Stats, String>,
+    has_dead_letters: bool,
+}
+
+async fn queue_counts(console: &Console) -> Vec<QueueRow> {
+    let mut rows = Vec::new();
+    for queue in &console.queues {
+        let counts = crate::stats::stats(
+            &console.clients.sqs,
+            &queue.url,
+            queue.dead_letters.as_deref(),
+        )
+        .await
+        .map_err(|e| e.to_string());
+        rows.push(QueueRow {
+            name: queue.name.clone(),
+            url: queue.url.clone(),
+            counts,
+            has_dead_letters: queue.dead_letters.is_some(),
+        });
+    }
+    rows
+}
+
+#[derive(Template)]
+#[template(path = "dashboard.html")]
+struct DashboardPage {
+    frame: Frame,
+    rows: Vec<QueueRow>,
+}
+
+async fn dashboard(State(pages): State<Arc<Pages>>, Query(shown): Query<Shown>) -> Response {
+    let rows = queue_counts(&pages.console).await;
+    let page = DashboardPage {
+        frame: pages.frame("dashboard", shown.notice.as_deref()),
+        rows,
+    };
+    render(StatusCode::OK, &page)
+}
+
+#[derive(Template)]
+#[template(path = "queue_rows.html")]
+struct QueueRows {
+    rows: Vec<QueueRow>,
+}
+
+async fn queue_rows(State(pages): State<Arc<Pages>>) -> Response {
+    let rows = queue_counts(&pages.console).await;
+    render(StatusCode::OK, &QueueRows { rows })
+}
+
+#[derive(Debug)]
+struct DeadQueue {
+    name: String,
+    /// `None` when the queue has no dead-letter queue.
+    dlq_url: Option<String>,
+    groups: Vec<DeadGroup>,
+    count: usize,
+    error: Option<String>,
+}
+
+#[derive(Debug)]
+struct DeadGroup {
+    kind: String,
+    error_code: String,
+    reason: String,
+    letters: Vec<DeadLetter>,
+}
+
+#[derive(Template)]
+#[template(path = "dead.html")]
+struct DeadPage {
+    frame: Frame,
+    queues: Vec<DeadQueue>,
+    limit: usize,
+}
+
+async fn dead(State(pages): State<Arc<Pages>>, Query(shown): Query<Shown>) -> Response {
+    let console = &pages.console;
+    let mut queues = Vec::new();
+    for queue in &console.queues {
+        let mut shown_queue = DeadQueue {
+            name: queue.name.clone(),
+            dlq_url: queue.dead_letters.clone(),
+            groups: Vec::new(),
+            count: 0,
+            error: None,
+        };
+        if let Some(dlq_url) = &queue.dead_letters {
+            match dead_letters::list_dead_letters(&console.clients.sqs, dlq_url, console.limit)
+                .await
+            {
+                Ok(letters) => {
+                    shown_queue.count = letters.len();
+                    shown_queue.groups = dead_letters::group(&letters)
+                        .into_iter()
+                        .map(|((kind, error_code), letters)| DeadGroup {
+                            reason: letters
+                                .first()
+                                .map(|l| l.reason.clone())
+                                .unwrap_or_default(),
+                            kind,
+                            error_code,
+                            letters: letters.into_iter().cloned().collect(),
+                        })
+                        .collect();
+                }
+                Err(e) => shown_queue.error = Some(e.to_string()),
+            }
+        }
+        queues.push(shown_queue);
+    }
+    let page = DeadPage {
+        frame: pages.frame("dead", shown.notice.as_deref()),
+        queues,
+        limit: console.limit,
+    };
+    render(StatusCode::OK, &page)
+}
+
+#[derive(Debug, Deserialize)]
+struct LetterQuery {
+    queue: String,
+    id: String,
+    notice: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "letter.html")]
+struct LetterPage {
+    frame: Frame,
+    queue_name: String,
+    letter: DeadLetter,
+    fields: Vec<(&'static str, String)>,
+    body: String,
+}
+
+fn letter_fields(letter: &DeadLetter) -> Vec<(&'static str, String)> {
+    vec![
+        ("job id", letter.job_id.clone()),
+        ("kind", letter.kind.clone()),
+        ("attempts", letter.attempts.clone()),
+        ("failed at", letter.failed_at.clone()),
+        ("error class", letter.error_class.clone()),
+        ("error code", letter.error_code.clone()),
+        ("reason", letter.reason.clone()),
+        (
+            "source queue",
+            letter.source_queue.clone().unwrap_or_default(),
+        ),
+        ("message id", letter.message_id.clone()),
+    ]
+}
+
+/// The body as indented JSON when it is JSON (a poison message may not be).
+fn pretty_body(body: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| serde_json::to_string_pretty(&v).ok())
+        .unwrap_or_else(|| body.to_owned())
+}
+
+async fn letter(State(pages): State<Arc<Pages>>, Query(query): Query<LetterQuery>) -> Response {
+    let console = &pages.console;
+    let Some(dlq_url) = console.queue(&query.queue).and_then(|q| q.dead_letters.clone()) else {
+        return plain(
+            StatusCode::NOT_FOUND,
+            format!("no queue `{}` with dead letters here", query.queue),
+        );
+    };
+    let letters =
+        match dead_letters::list_dead_letters(&console.clients.sqs, &dlq_url, console.limit).await
+        {
+            Ok(letters) => letters,
+            Err(e) => return plain(StatusCode::BAD_GATEWAY, e.to_string()),
+        };
+    let Some(letter) = letters
+        .into_iter()
+        .find(|l| l.message_id == query.id || l.job_id == query.id)
+    else {
+        return plain(
+            StatusCode::NOT_FOUND,
+            format!(
+                "no dead letter `{}` in `{}`: retried or deleted already?",
+                query.id, query.queue
+            ),
+        );
+    };
+    let page = LetterPage {
+        frame: pages.frame("dead", query.notice.as_deref()),
+        queue_name: query.queue,
+        fields: letter_fields(&letter),
+        body: pretty_body(&letter.body),
+        letter,
+    };
+    render(StatusCode::OK, &page)
+}
+
+/// A Retry or Delete button's form.
+#[derive(Debug, Deserialize)]
+struct Action {
+    csrf: String,
+    queue: String,
+    /// One dead letter, by message id or job id.
+    id: Option<String>,
+    /// Or a group: a kind and an error code.
+    kind: Option<String>,
+    error_code: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Change {
+    Retry,
+    Delete,
+}
+
+async fn retry(State(pages): State<Arc<Pages>>, Form(action): Form<Action>) -> Response {
+    act(&pages, action, Change::Retry).await
+}
+
+async fn delete(State(pages): State<Arc<Pages>>, Form(action): Form<Action>) -> Response {
+    act(&pages, action, Change::Delete).await
+}
+
+/// Checks a change, makes it, and leads back to the dead letters with a notice.
+async fn act(pages: &Pages, action: Action, change: Change) -> Response {
+    let console = &pages.console;
+    if console.read_only {
+        return plain(
+            StatusCode::FORBIDDEN,
+            "refused: the console is read-only (`--read-only`)".into(),
+        );
+    }
+    if !same(action.csrf.as_bytes(), console.csrf.as_bytes()) {
+        return plain(
+            StatusCode::FORBIDDEN,
+            "refused: the form's CSRF token is missing or stale; reload the page and try again"
+                .into(),
+        );
+    }
+    let Some(queue) = console.queue(&action.queue) else {
+        return plain(
+            StatusCode::NOT_FOUND,
+            format!("no queue `{}` here", action.queue),
+        );
+    };
+    let Some(dlq_url) = queue.dead_letters.clone() else {
+        return plain(
+            StatusCode::BAD_REQUEST,
+            format!("queue `{}` has no dead-letter queue", queue.name),
+        );
+    };
+    let given = |v: &Option<String>| v.clone().filter(|v| !v.is_empty());
+    let selection = match (given(&action.id), given(&action.kind), given(&action.error_code)) {
+        (Some(id), _, _) => Selection::Id(id),
+        (None, Some(kind), Some(error_code)) => Selection::Group { kind, error_code },
+        _ => {
+            return plain(
+                StatusCode::BAD_REQUEST,
+                "name one dead letter (`id`) or a group (`kind` and `error_code`)".into(),
+            );
+        }
+    };
+    let notice = match change {
+        Change::Retry => retry_selected(console, queue, &dlq_url, &selection).await,
+        Change::Delete => {
+            dead_letters::delete(&console.clients.sqs, &dlq_url, &selection, console.limit)
+                .await
+                .map(|deleted| match deleted.len() {
+                    0 => "nothing deleted: no such dead letter (retried or deleted already?)"
+                        .to_owned(),
+                    n => format!("deleted {n} dead letter(s) of `{}`: {}", queue.name, deleted.join(", ")),
+                })
+        }
+    };
+    match notice {
+        Ok(notice) => Redirect::to(&format!("/dead?notice={}", pages.notice(notice))).into_response(),
+        Err(e) => plain(StatusCode::BAD_GATEWAY, format!("error: {e}")),
+    }
+}
+
+async fn retry_selected(
+    console: &Console,
+    queue: &JobQueue,
+    dlq_url: &str,
+    selection: &Selection,
+) -> Result<String, crate::OpsError> {
+    let redrive = dead_letters::redrive(
+        &console.clients.sqs,
+        dlq_url,
+        &queue.url,
+        selection,
+        false,
+        console.limit,
+    )
+    .await?;
+    Ok(match redrive.moved.len() {
+        0 => "nothing retried: no such dead letter (retried or deleted already?)".to_owned(),
+        n => format!(
+            "retried {n} job(s), each on the queue it failed on: {}",
+            redrive.moved.join(", ")
+        ),
+    })
+}
+
+#[derive(Debug, Deserialize)]
+struct JobQuery {
+    #[serde(default)]
+    id: String,
+}
+
+#[derive(Template)]
+#[template(path = "job.html")]
+struct JobPage {
+    frame: Frame,
+    id: String,
+    outcome: String,
+    ledger: LedgerView,
+    dead: Vec<(String, DeadLetter)>,
+    errors: Vec<String>,
+}
+
+#[derive(Debug)]
+enum LedgerView {
+    Off,
+    Missing,
+    Record(Vec<(String, String)>),
+}
+
+impl LedgerView {
+    fn is_off(&self) -> bool {
+        matches!(self, LedgerView::Off)
+    }
+    fn fields(&self) -> &[(String, String)] {
+        match self {
+            LedgerView::Record(fields) => fields,
+            _ => &[],
+        }
+    }
+}
+
+fn shown_value(name: &str, value: &AttributeValue) -> String {
+    match value {
+        AttributeValue::S(s) => s.clone(),
+        AttributeValue::N(n) => {
+            // Times in the ledger are epoch seconds.
+            let is_time = name.ends_with("_at") || name.ends_with("_until");
+            match n.parse::<u64>() {
+                Ok(seconds) if is_time => format!(
+                    "{} ({n})",
+                    humantime::format_rfc3339_seconds(
+                        std::time::UNIX_EPOCH + std::time::Duration::from_secs(seconds)
+                    )
+                ),
+                _ => n.clone(),
+            }
+        }
+        AttributeValue::Bool(b) => b.to_string(),
+        other => format!("{other:?}"),
+    }
+}
+
+async fn job(State(pages): State<Arc<Pages>>, Query(query): Query<JobQuery>) -> Response {
+    use producer::contract::ledger::{self, state};
+
+    let console = &pages.console;
+    let id = query.id.trim().to_owned();
+    let mut errors = Vec::new();
+    let mut view = LedgerView::Off;
+    let mut dead = Vec::new();
+    if !id.is_empty() {
+        if let Some(table) = &console.ledger_table {
+            view = match ledger::read(&console.clients.dynamodb, table, &id).await {
+                Ok(record) if record.is_empty() => LedgerView::Missing,
+                Ok(record) => {
+                    let mut fields: Vec<(String, String)> = record
+                        .iter()
+                        .map(|(name, value)| (name.clone(), shown_value(name, value)))
+                        .collect();
+                    fields.sort();
+                    LedgerView::Record(fields)
+                }
+                Err(e) => {
+                    errors.push(format!(
+                        "reading the ledger `{table}`: {}",
+                        producer::aws::describe(&e)
+                    ));
+                    LedgerView::Missing
+                }
+            };
+        }
+        for queue in &console.queues {
+            let Some(dlq_url) = &queue.dead_letters else {
+                continue;
+            };
+            match dead_letters::list_dead_letters(&console.clients.sqs, dlq_url, console.limit)
+                .await
+            {
+                Ok(letters) => dead.extend(
+                    letters
+                        .into_iter()
+                        .filter(|l| l.job_id == id || l.message_id == id)
+                        .map(|l| (queue.name.clone(), l)),
+                ),
+                Err(e) => errors.push(e.to_string()),
+            }
+        }
+    }
+    let ledger_state = view
+        .fields()
+        .iter()
+        .find(|(name, _)| name == ledger::field::STATE)
+        .map(|(_, value)| value.as_str());
+    let outcome = match (ledger_state, dead.is_empty()) {
+        (_, false) => "dead: in the dead-letter queue (retry it from there)".to_owned(),
+        (Some(state::DONE), _) => "done: it ran and took effect".to_owned(),
+        (Some(state::IN_PROGRESS), _) => {
+            "running: claimed by a worker (or its lease has not run out since it stopped)".to_owned()
+        }
+        (Some(state::CANCELLED), _) => "cancelled: it will not run".to_owned(),
+        (Some(other), _) => format!("ledger state `{other}`"),
+        (None, true) if view.is_off() => {
+            "unknown: no dead letter has this id, and without the ledger nothing else is recorded"
+                .to_owned()
+        }
+        (None, true) => {
+            "not recorded: no ledger record and no dead letter (not run yet, or its record has expired)"
+                .to_owned()
+        }
+    };
+    let page = JobPage {
+        frame: pages.frame("job", None),
+        id,
+        outcome,
+        ledger: view,
+        dead,
+        errors,
+    };
+    render(StatusCode::OK, &page)
+}
+
+async fn stylesheet() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        include_str!("../../assets/console.css"),
+    )
+        .into_response()
+}
+
+async fn script() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        include_str!("../../assets/console.js"),
+    )
+        .into_response()
+}
+
+async fn not_found() -> Response {
+    plain(StatusCode::NOT_FOUND, "no such page".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_body_is_indented_when_it_is_json() {
+        assert_eq!(pretty_body("{\"a\":1}"), "{\n  \"a\": 1\n}");
+        assert_eq!(pretty_body("not json <b>"), "not json <b>");
+    }
+
+    #[test]
+    fn ledger_times_are_shown_as_dates() {
+        let shown = shown_value("lease_until", &AttributeValue::N("1796256000".into()));
+        assert_eq!(shown, "2026-12-03T00:00:00Z (1796256000)");
+        assert_eq!(shown_value("attempts", &AttributeValue::N("3".into())), "3");
+    }
+}
