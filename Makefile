@@ -5,7 +5,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 LOCAL := infra/local/local.sh
 
-.PHONY: help demo test load lint lint-template build bins unit build-lambda deploy local-up local-down local-install clean-local bench build-times
+.PHONY: help demo test load lint lint-template build bins unit build-lambda deploy local-up local-down local-install browser-install clean-local bench build-times
 
 help:
 	@echo "make demo        the main job end to end: a mail, an upload, a delayed job and a poison"
@@ -36,7 +36,7 @@ demo: bins local-install
 bins:
 	$(CARGO) build --workspace --bins --locked
 
-test: lint build local-install
+test: lint build local-install browser-install
 	$(LOCAL) run $(CARGO) test --workspace --locked
 
 # The fault and load test alone (it also runs in `make test`), printing its figures.
@@ -103,6 +103,10 @@ build-times:
 
 local-install:
 	$(LOCAL) install
+
+# Debian's chromium and chromedriver, for the console's browser test.
+browser-install:
+	$(LOCAL) browser
 
 local-up:
 	$(LOCAL) up

@@ -4,6 +4,8 @@
 # infra/template.yaml, deployed with the function left out.
 #
 #   local.sh install   create the virtualenvs from the pin files (only what changed)
+#   local.sh browser   install Debian's chromium and chromium-driver when missing
+#                      (the console's browser test)
 #   local.sh up        install, start both emulators, deploy the stack, write .local/env
 #   local.sh down      stop what `up` started, by process id
 #   local.sh run CMD…  run CMD with the local AWS up and its settings in the
@@ -84,6 +86,26 @@ install() {
   ensure_venv moto
   ensure_venv tools
   ensure_venv lambda
+}
+
+# Debian's own packages, not a browser download (which cannot be fetched here).
+# Not pinned to a version: Debian's security archive keeps only the newest build
+# of chromium, so a pin would stop installing at its next update.
+install_browser() {
+  if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then
+    return 0
+  fi
+  command -v apt-get >/dev/null 2>&1 ||
+    die "the console's browser test needs chromium and chromedriver; install them with your package manager"
+  local sudo=""
+  if [ "$(id -u)" != 0 ]; then
+    command -v sudo >/dev/null 2>&1 || die "installing chromium needs root: run 'apt-get install chromium chromium-driver' as root"
+    sudo=sudo
+  fi
+  say "installing Debian's chromium and chromium-driver (the console's browser test)"
+  $sudo apt-get update -qq >/dev/null || die "apt-get update failed"
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null ||
+    die "apt-get could not install chromium and chromium-driver"
 }
 
 wait_for() {
@@ -253,8 +275,9 @@ run() {
 
 case ${1:-} in
   install) install ;;
+  browser) install_browser ;;
   up) up ;;
   down) down ;;
   run) shift; run "$@" ;;
-  *) echo "usage: $0 install|up|down|run CMD..." >&2; exit 2 ;;
+  *) echo "usage: $0 install|browser|up|down|run CMD..." >&2; exit 2 ;;
 esac

@@ -535,7 +535,11 @@ pub async fn run(cli: Cli, clients: Clients) -> ExitCode {
 }
 
 /// Serves the console until Ctrl-C or SIGTERM.
-async fn ui(sqs: aws_sdk_sqs::Client, dynamodb: aws_sdk_dynamodb::Client, args: UiArgs) -> ExitCode {
+async fn ui(
+    sqs: aws_sdk_sqs::Client,
+    dynamodb: aws_sdk_dynamodb::Client,
+    args: UiArgs,
+) -> ExitCode {
     use crate::console::{ConsoleClients, ConsoleError, ConsoleSettings};
 
     let queues = match job_queues(&sqs, &args.queues).await {

@@ -164,7 +164,10 @@ pub enum Selection {
     All,
     Kind(String),
     /// The dead letters of one kind that failed with one error code.
-    Group { kind: String, error_code: String },
+    Group {
+        kind: String,
+        error_code: String,
+    },
     /// A job id or an SQS message id.
     Id(String),
 }

@@ -70,7 +70,7 @@ pub fn allowed_hosts(bound: SocketAddr, extra: &[String]) -> Vec<String> {
 /// name (a DNS-rebinding attack's) is refused before anything is read.
 pub fn host_allowed(host: Option<&str>, allowed: &[String]) -> bool {
     host.map(str::to_ascii_lowercase)
-        .is_some_and(|host| allowed.iter().any(|a| *a == host))
+        .is_some_and(|host| allowed.contains(&host))
 }
 
 /// Whether an `Origin` header is this console's own. A missing one is refused:
@@ -121,10 +121,15 @@ pub fn same(given: &[u8], expected: &[u8]) -> bool {
 }
 
 fn refuse(status: StatusCode, why: String) -> Response {
-    (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], why).into_response()
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        why,
+    )
+        .into_response()
 }
 
-fn text_header<'a>(headers: &'a HeaderMap, name: header::HeaderName) -> Option<&'a str> {
+fn text_header(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
@@ -155,8 +160,7 @@ pub async fn check(State(guard): State<Arc<Guard>>, request: Request, next: Next
         return response;
     }
     let safe_method = matches!(*request.method(), Method::GET | Method::HEAD);
-    if !safe_method && !origin_allowed(text_header(headers, header::ORIGIN), &guard.allowed_hosts)
-    {
+    if !safe_method && !origin_allowed(text_header(headers, header::ORIGIN), &guard.allowed_hosts) {
         return refuse(
             StatusCode::FORBIDDEN,
             format!(
@@ -180,7 +184,11 @@ pub async fn check(State(guard): State<Arc<Guard>>, request: Request, next: Next
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    // `no-referrer` would make browsers send `Origin: null` with every form.
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
@@ -226,13 +234,21 @@ mod tests {
         assert!(origin_allowed(Some("http://localhost:9494"), &allowed));
         assert!(!origin_allowed(Some("http://evil.example"), &allowed));
         assert!(!origin_allowed(Some("null"), &allowed));
-        assert!(!origin_allowed(Some("http://127.0.0.1:9494.evil.example"), &allowed));
+        assert!(!origin_allowed(
+            Some("http://127.0.0.1:9494.evil.example"),
+            &allowed
+        ));
         assert!(!origin_allowed(None, &allowed));
     }
 
     #[test]
     fn the_token_by_basic_auth_or_bearer() {
-        let basic = |s: &str| format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(s));
+        let basic = |s: &str| {
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(s)
+            )
+        };
         assert!(token_given(Some(&basic("ops:s3cret")), "s3cret"));
         assert!(token_given(Some(&basic(":s3cret")), "s3cret"));
         assert!(token_given(Some("Bearer s3cret"), "s3cret"));

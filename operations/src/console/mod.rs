@@ -95,12 +95,10 @@ pub async fn listen(
             address: settings.address,
             source,
         })?;
-    let address = listener
-        .local_addr()
-        .map_err(|source| ConsoleError::Bind {
-            address: settings.address,
-            source,
-        })?;
+    let address = listener.local_addr().map_err(|source| ConsoleError::Bind {
+        address: settings.address,
+        source,
+    })?;
     let guard = Arc::new(guard::Guard {
         allowed_hosts: allowed_hosts(address, &settings.allow_hosts),
         token,
@@ -113,8 +111,8 @@ pub async fn listen(
         limit: settings.limit,
         csrf: uuid::Uuid::new_v4().simple().to_string(),
     });
-    let router = pages::router(console)
-        .layer(axum::middleware::from_fn_with_state(guard, guard::check));
+    let router =
+        pages::router(console).layer(axum::middleware::from_fn_with_state(guard, guard::check));
     Ok(Listening {
         address,
         listener,

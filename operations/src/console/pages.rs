@@ -5,11 +5,11 @@ use std::sync::{Arc, Mutex};
 
 use askama::Template;
 use aws_sdk_dynamodb::types::AttributeValue;
+use axum::Router;
 use axum::extract::{Form, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::Router;
 use serde::Deserialize;
 
 use super::Console;
@@ -277,18 +277,25 @@ fn pretty_body(body: &str) -> String {
 
 async fn letter(State(pages): State<Arc<Pages>>, Query(query): Query<LetterQuery>) -> Response {
     let console = &pages.console;
-    let Some(dlq_url) = console.queue(&query.queue).and_then(|q| q.dead_letters.clone()) else {
+    let Some(dlq_url) = console
+        .queue(&query.queue)
+        .and_then(|q| q.dead_letters.clone())
+    else {
         return plain(
             StatusCode::NOT_FOUND,
             format!("no queue `{}` with dead letters here", query.queue),
         );
     };
-    let letters =
-        match dead_letters::list_dead_letters(&console.clients.sqs, &dlq_url, console.limit).await
-        {
-            Ok(letters) => letters,
-            Err(e) => return plain(StatusCode::BAD_GATEWAY, e.to_string()),
-        };
+    let letters = match dead_letters::list_dead_letters(
+        &console.clients.sqs,
+        &dlq_url,
+        console.limit,
+    )
+    .await
+    {
+        Ok(letters) => letters,
+        Err(e) => return plain(StatusCode::BAD_GATEWAY, e.to_string()),
+    };
     let Some(letter) = letters
         .into_iter()
         .find(|l| l.message_id == query.id || l.job_id == query.id)
@@ -314,6 +321,8 @@ async fn letter(State(pages): State<Arc<Pages>>, Query(query): Query<LetterQuery
 /// A Retry or Delete button's form.
 #[derive(Debug, Deserialize)]
 struct Action {
+    /// Missing reads as empty, so that it is refused with a reason, not a 422.
+    #[serde(default)]
     csrf: String,
     queue: String,
     /// One dead letter, by message id or job id.
@@ -366,7 +375,11 @@ async fn act(pages: &Pages, action: Action, change: Change) -> Response {
         );
     };
     let given = |v: &Option<String>| v.clone().filter(|v| !v.is_empty());
-    let selection = match (given(&action.id), given(&action.kind), given(&action.error_code)) {
+    let selection = match (
+        given(&action.id),
+        given(&action.kind),
+        given(&action.error_code),
+    ) {
         (Some(id), _, _) => Selection::Id(id),
         (None, Some(kind), Some(error_code)) => Selection::Group { kind, error_code },
         _ => {
@@ -384,12 +397,18 @@ async fn act(pages: &Pages, action: Action, change: Change) -> Response {
                 .map(|deleted| match deleted.len() {
                     0 => "nothing deleted: no such dead letter (retried or deleted already?)"
                         .to_owned(),
-                    n => format!("deleted {n} dead letter(s) of `{}`: {}", queue.name, deleted.join(", ")),
+                    n => format!(
+                        "deleted {n} dead letter(s) of `{}`: {}",
+                        queue.name,
+                        deleted.join(", ")
+                    ),
                 })
         }
     };
     match notice {
-        Ok(notice) => Redirect::to(&format!("/dead?notice={}", pages.notice(notice))).into_response(),
+        Ok(notice) => {
+            Redirect::to(&format!("/dead?notice={}", pages.notice(notice))).into_response()
+        }
         Err(e) => plain(StatusCode::BAD_GATEWAY, format!("error: {e}")),
     }
 }

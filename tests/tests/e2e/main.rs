@@ -5,6 +5,7 @@ mod app;
 mod cancel;
 mod cli;
 mod cli_output;
+mod console;
 mod doctor;
 mod events;
 mod idempotency;

@@ -1,0 +1,495 @@
+//! `jobs ui` in a real browser (Debian's headless Chromium through chromedriver),
+//! against real queues: counts that change as jobs run, a dead letter opened,
+//! retried and taking effect, another deleted, a hostile body shown inert; and
+//! the guards (Host, Origin, CSRF, token, read-only, non-loopback) refused over
+//! plain HTTP.
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, bail};
+use fantoccini::{Client, ClientBuilder, Locator};
+use integration_tests::{
+    LocalAws, TestQueues, eventually, repo_root, run_worker_until, unique_suffix, workspace_binary,
+};
+use producer::send::queue::SendOptions;
+use producer::{Envelope, Job, UploadJob};
+
+/// A child process stopped when the test ends, however it ends.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `jobs ui` on a free loopback port for one test's queues; returns it and its
+/// base URL, read from the first line it prints.
+fn console(local: &LocalAws, queues: &TestQueues, extra: &[&str]) -> Result<(Running, String)> {
+    let mut child = Command::new(workspace_binary("jobs")?)
+        .envs(local.env.child_env())
+        .env_remove("JOBS_QUEUE_URLS")
+        .env("JOBS_QUEUE_URL", &queues.url)
+        .env_remove("JOBS_UI_TOKEN")
+        .args(["ui", "--port", "0"])
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let stdout = child.stdout.take().context("no stdout")?;
+    let running = Running(child);
+    let mut first = String::new();
+    BufReader::new(stdout).read_line(&mut first)?;
+    let url = first
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .with_context(|| format!("`jobs ui` printed no address: {first:?}"))?
+        .trim_end_matches('/')
+        .to_owned();
+    Ok((running, url))
+}
+
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// chromedriver on a free loopback port, and a headless Chromium session.
+async fn browser() -> Result<(Running, Client)> {
+    let port = free_port()?;
+    let driver = Command::new("chromedriver")
+        .args([format!("--port={port}"), "--allowed-ips=127.0.0.1".into()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context(
+            "chromedriver is missing: `make test` installs Debian's chromium and chromium-driver",
+        )?;
+    let driver = Running(driver);
+    let base = format!("http://127.0.0.1:{port}");
+    eventually(
+        "chromedriver to listen",
+        Duration::from_secs(30),
+        || async { Ok(TcpStream::connect(("127.0.0.1", port)).ok().map(|_| ())) },
+    )
+    .await?;
+    let mut chrome = serde_json::json!({
+        "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--window-size=1280,900", "--force-color-profile=srgb"],
+    });
+    if let Some(binary) = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+    {
+        chrome["binary"] = binary.into();
+    }
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert("goog:chromeOptions".into(), chrome);
+    let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(capabilities)
+        .connect(&base)
+        .await
+        .context("start a headless Chromium session")?;
+    Ok((driver, client))
+}
+
+/// A plain HTTP/1.0 request on loopback: the status, and the body.
+fn http(
+    base: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Result<(u16, String)> {
+    let host = base.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(host)?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let mut request = format!("{method} {path} HTTP/1.0\r\nConnection: close\r\n");
+    if !headers
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case("host"))
+    {
+        request.push_str(&format!("Host: {host}\r\n"));
+    }
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    if !body.is_empty() {
+        request.push_str("Content-Type: application/x-www-form-urlencoded\r\n");
+    }
+    request.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    stream.write_all(request.as_bytes())?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .with_context(|| format!("not an HTTP response: {response:?}"))?;
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    Ok((status, body))
+}
+
+fn screenshot_dir() -> PathBuf {
+    repo_root().join("target").join("console-screenshots")
+}
+
+/// The text of the first element a CSS selector finds, waiting for it to appear.
+async fn text_of(browser: &Client, css: &str) -> Result<String> {
+    let at = browser.current_url().await.map(|u| u.to_string());
+    let element = browser
+        .wait()
+        .at_most(Duration::from_secs(30))
+        .for_element(Locator::Css(css))
+        .await
+        .with_context(|| format!("no `{css}` on {at:?}"))?;
+    Ok(element.text().await?)
+}
+
+#[tokio::test]
+async fn the_console_in_a_browser_retries_a_dead_letter_and_shows_a_hostile_body_as_text()
+-> Result<()> {
+    let local = LocalAws::connect().await?;
+    let queues = local.fresh_queues("console", 3, 5).await?;
+    let queue = producer::send::queue::queue_name_of(&queues.url).to_owned();
+    let marker = unique_suffix();
+    let (_console, url) = console(&local, &queues, &[])?;
+    let (_driver, browser) = browser().await?;
+    let result = browse(&local, &queues, &queue, &marker, &url, &browser).await;
+    browser.close().await.ok();
+    result
+}
+
+async fn browse(
+    local: &LocalAws,
+    queues: &TestQueues,
+    queue: &str,
+    marker: &str,
+    url: &str,
+    browser: &Client,
+) -> Result<()> {
+    let dead_cell = format!("tr[data-queue='{queue}'] td.dead");
+    browser.goto(&format!("{url}/")).await?;
+    assert_eq!(text_of(browser, &dead_cell).await?, "0");
+
+    // An upload to a bucket that does not exist yet fails for good; a mail whose
+    // subject is a script fails on its address. Both land in the dead letters.
+    let bucket = format!("t-console-{marker}");
+    let key = format!("console/{marker}.txt");
+    let upload = Envelope::new(Job::Upload(UploadJob::from_bytes(
+        &bucket,
+        &key,
+        b"retried from the console",
+    )))
+    .with_id(format!("upload-{marker}"));
+    let mut hostile = local
+        .text_mail("<script>window.__pwned = 1</script><img src=x onerror=\"window.__pwned = 2\">")
+        .with_id(format!("hostile-{marker}"));
+    if let Job::Mail(mail) = &mut hostile.job {
+        mail.to = vec!["nobody".into()];
+    }
+    local
+        .queue(&queues.url)
+        .enqueue(&upload, SendOptions::default())
+        .await?;
+    // As another language's producer might send it: ours refuses the address.
+    local
+        .sqs
+        .send_message()
+        .queue_url(&queues.url)
+        .message_body(hostile.to_json())
+        .send()
+        .await?;
+    run_worker_until(
+        local.handler(&queues.dlq_url, None),
+        local,
+        &queues.url,
+        Duration::from_secs(60),
+        || async { Ok((local.queue_depth(&queues.dlq_url).await? == 2).then_some(())) },
+    )
+    .await?;
+
+    // The open dashboard sees the dead letters arrive without a reload.
+    eventually(
+        "the dashboard's dead count to reach 2",
+        Duration::from_secs(30),
+        || async { Ok((text_of(browser, &dead_cell).await? == "2").then_some(())) },
+    )
+    .await?;
+    std::fs::create_dir_all(screenshot_dir())?;
+    std::fs::write(
+        screenshot_dir().join("dashboard.png"),
+        browser.screenshot().await?,
+    )?;
+
+    // The hostile mail's page shows its subject as text, and nothing ran.
+    browser.goto(&format!("{url}/dead")).await?;
+    std::fs::write(
+        screenshot_dir().join("dead.png"),
+        browser.screenshot().await?,
+    )?;
+    let row = format!("tr[data-job-id='hostile-{marker}']");
+    browser
+        .find(Locator::Css(&format!("{row} a.letter")))
+        .await?
+        .click()
+        .await?;
+    let body = text_of(browser, "pre#body").await?;
+    assert!(
+        body.contains("<script>window.__pwned = 1</script>"),
+        "the body is shown as text: {body}"
+    );
+    let pwned = browser
+        .execute("return typeof window.__pwned;", vec![])
+        .await?;
+    assert_eq!(pwned, "undefined", "a script from a job body ran");
+    let scripts = browser
+        .execute(
+            "return document.querySelectorAll('main script, main img').length;",
+            vec![],
+        )
+        .await?;
+    assert_eq!(scripts, 0, "the body made elements");
+    assert_eq!(text_of(browser, "dd[data-field='kind']").await?, "mail");
+    assert_eq!(
+        text_of(browser, "dd[data-field='source queue']").await?,
+        queues.url
+    );
+
+    // Found by its id from the box on every page: its page says where it is.
+    browser
+        .find(Locator::Css("form.find input[name='id']"))
+        .await?
+        .send_keys(&format!("hostile-{marker}"))
+        .await?;
+    browser
+        .find(Locator::Css("form.find button"))
+        .await?
+        .click()
+        .await?;
+    let outcome = text_of(browser, "#outcome").await?;
+    assert!(outcome.starts_with("dead:"), "{outcome}");
+    assert!(
+        browser
+            .find(Locator::Css(&format!("a[href*='{}']", queue)))
+            .await
+            .is_ok(),
+        "a link to the dead letter on its queue"
+    );
+
+    // Retry the upload once its bucket exists: it leaves the dead letters and
+    // takes effect.
+    local.s3.create_bucket().bucket(&bucket).send().await?;
+    browser.goto(&format!("{url}/dead")).await?;
+    let upload_row = format!("tr[data-job-id='upload-{marker}']");
+    browser
+        .find(Locator::Css(&format!("{upload_row} button.retry")))
+        .await?
+        .click()
+        .await?;
+    let notice = text_of(browser, "#notice").await?;
+    assert!(
+        notice.contains("retried 1 job(s)") && notice.contains(&format!("upload-{marker}")),
+        "{notice}"
+    );
+    assert_eq!(local.queue_depth(&queues.dlq_url).await?, 1);
+    run_worker_until(
+        local.handler(&queues.dlq_url, None),
+        local,
+        &queues.url,
+        Duration::from_secs(60),
+        || async {
+            let stored = local.s3.get_object().bucket(&bucket).key(&key).send().await;
+            Ok(stored.is_ok().then_some(()))
+        },
+    )
+    .await?;
+    assert_eq!(
+        local.queue_depth(&queues.dlq_url).await?,
+        1,
+        "it ran, and did not fail again"
+    );
+
+    // Delete the hostile one, through the confirmation the button asks for.
+    browser.goto(&format!("{url}/dead")).await?;
+    browser
+        .find(Locator::Css(&format!("{row} button.delete")))
+        .await?
+        .click()
+        .await?;
+    browser.accept_alert().await?;
+    let notice = text_of(browser, "#notice").await?;
+    assert!(notice.contains("deleted 1 dead letter(s)"), "{notice}");
+    assert_eq!(local.queue_depth(&queues.dlq_url).await?, 0);
+    browser.goto(&format!("{url}/")).await?;
+    eventually(
+        "the dashboard's dead count to reach 0",
+        Duration::from_secs(30),
+        || async { Ok((text_of(browser, &dead_cell).await? == "0").then_some(())) },
+    )
+    .await?;
+    Ok(())
+}
+
+/// The CSRF token of the first form on a page.
+fn csrf_of(page: &str) -> Result<String> {
+    let at = page
+        .find("name=\"csrf\" value=\"")
+        .context("the page has no form")?;
+    let rest = &page[at + "name=\"csrf\" value=\"".len()..];
+    Ok(rest[..rest.find('"').context("unterminated value")?].to_owned())
+}
+
+/// A dead letter put straight on the dead-letter queue, so that pages have forms.
+async fn a_dead_letter(local: &LocalAws, queues: &TestQueues, id: &str) -> Result<()> {
+    local
+        .sqs
+        .send_message()
+        .queue_url(&queues.dlq_url)
+        .message_body(local.text_mail("guarded").with_id(id).to_json())
+        .send()
+        .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_console_refuses_other_hosts_origins_stale_forms_and_open_addresses() -> Result<()> {
+    let local = LocalAws::connect().await?;
+    let queues = local.fresh_queues("guard", 3, 5).await?;
+    let id = format!("guarded-{}", unique_suffix());
+    a_dead_letter(&local, &queues, &id).await?;
+    let (_console, url) = console(&local, &queues, &[])?;
+    let host = url.trim_start_matches("http://");
+    let origin = url.as_str();
+
+    let (status, page) = http(&url, "GET", "/dead", &[], "")?;
+    assert_eq!(status, 200);
+    assert!(page.contains(&id), "{page}");
+    let csrf = csrf_of(&page)?;
+    let queue = producer::send::queue::queue_name_of(&queues.url);
+    let form = |csrf: &str| format!("csrf={csrf}&queue={queue}&id={id}");
+
+    // DNS rebinding: the same socket under another name.
+    let (status, body) = http(&url, "GET", "/", &[("Host", "rebound.example:80")], "")?;
+    assert_eq!(status, 421, "{body}");
+    assert!(body.contains("`rebound.example:80`"), "{body}");
+    // A POST from another site's page, or with no Origin at all.
+    for given in [vec![("Origin", "http://evil.example")], vec![]] {
+        let (status, body) = http(&url, "POST", "/dead/delete", &given, &form(&csrf))?;
+        assert_eq!(status, 403, "{body}");
+        assert!(body.contains("`Origin`"), "{body}");
+    }
+    // The right Origin, but a stale or missing CSRF token.
+    for stale in ["0123456789abcdef", ""] {
+        let (status, body) = http(
+            &url,
+            "POST",
+            "/dead/delete",
+            &[("Origin", origin)],
+            &form(stale),
+        )?;
+        assert_eq!(status, 403, "{body}");
+        assert!(body.contains("CSRF"), "{body}");
+    }
+    // A change by GET does nothing.
+    let (status, _) = http(
+        &url,
+        "GET",
+        &format!("/dead/delete?{}", form(&csrf)),
+        &[],
+        "",
+    )?;
+    assert_eq!(status, 405);
+    assert_eq!(
+        local.queue_depth(&queues.dlq_url).await?,
+        1,
+        "nothing was deleted"
+    );
+    // And the one that passes every check.
+    let (status, _) = http(
+        &url,
+        "POST",
+        "/dead/delete",
+        &[("Origin", origin)],
+        &form(&csrf),
+    )?;
+    assert_eq!(status, 303);
+    assert_eq!(local.queue_depth(&queues.dlq_url).await?, 0);
+    assert!(host.starts_with("127.0.0.1:"), "{host}");
+
+    // Read-only: no buttons, and changes refused.
+    a_dead_letter(&local, &queues, &id).await?;
+    let (_read_only, url) = console(&local, &queues, &["--read-only"])?;
+    let (status, page) = http(&url, "GET", "/dead", &[], "")?;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains(&id) && !page.contains("<form method=\"post\""),
+        "{page}"
+    );
+    assert!(page.contains("read-only"), "{page}");
+    let (status, body) = http(
+        &url,
+        "POST",
+        "/dead/retry",
+        &[("Origin", url.as_str())],
+        &form(&csrf),
+    )?;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("read-only"), "{body}");
+    assert_eq!(local.queue_depth(&queues.dlq_url).await?, 1);
+
+    // A token: every request needs it.
+    let (_with_token, url) = console(&local, &queues, &["--token", "s3cret-token"])?;
+    let (status, _) = http(&url, "GET", "/", &[], "")?;
+    assert_eq!(status, 401);
+    let (status, _) = http(
+        &url,
+        "GET",
+        "/",
+        &[("Authorization", "Basic b3BzOndyb25n")],
+        "",
+    )?;
+    assert_eq!(status, 401, "ops:wrong");
+    // ops:s3cret-token
+    let (status, _) = http(
+        &url,
+        "GET",
+        "/",
+        &[("Authorization", "Basic b3BzOnMzY3JldC10b2tlbg==")],
+        "",
+    )?;
+    assert_eq!(status, 200);
+
+    // Any address but loopback is refused without a token, before anything listens.
+    let refused = Command::new(workspace_binary("jobs")?)
+        .envs(local.env.child_env())
+        .env("JOBS_QUEUE_URL", &queues.url)
+        .env_remove("JOBS_QUEUE_URLS")
+        .env_remove("JOBS_UI_TOKEN")
+        .args(["ui", "--address", "0.0.0.0", "--port", "0"])
+        .stdin(Stdio::null())
+        .output()?;
+    assert_eq!(refused.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("refused to listen on `0.0.0.0:0` without a token"),
+        "{stderr}"
+    );
+    if !refused.stdout.is_empty() {
+        bail!(
+            "it printed an address: {}",
+            String::from_utf8_lossy(&refused.stdout)
+        );
+    }
+    Ok(())
+}
