@@ -166,6 +166,9 @@ pub struct Settings {
     /// The stack's queues by name (`JOBS_QUEUE_URLS`), for follow-up jobs
     /// and the worker's `JOBS_QUEUES`.
     pub routes: producer::send::routes::QueueRoutes,
+    /// The CloudWatch namespace of the job metrics (`JOBS_METRICS_NAMESPACE`);
+    /// `None` records none (`JOBS_METRICS=off`).
+    pub metrics_namespace: Option<String>,
 }
 
 impl Settings {
@@ -191,6 +194,7 @@ impl Settings {
             visibility_timeout: None,
             queue_url: None,
             routes: Default::default(),
+            metrics_namespace: None,
         }
     }
 
@@ -256,6 +260,14 @@ impl Settings {
                 .ok()
                 .filter(|url| !url.is_empty()),
             routes,
+            metrics_namespace: crate::metrics::enabled_from(
+                std::env::var(crate::metrics::METRICS_ENV).ok().as_deref(),
+            )
+            .then(|| {
+                crate::metrics::namespace_from(
+                    std::env::var(crate::metrics::NAMESPACE_ENV).ok().as_deref(),
+                )
+            }),
         })
     }
 }
@@ -310,6 +322,8 @@ pub struct Handler {
     kinds: Arc<dyn Dispatch>,
     /// Sends the follow-up jobs of `perform` (`Context::enqueue`).
     enqueuer: Arc<producer::Jobs>,
+    /// Counts of the jobs that ended, for CloudWatch; `None` when metrics are off.
+    metrics: Option<Arc<crate::metrics::JobMetrics>>,
 }
 
 impl Handler {
@@ -382,13 +396,28 @@ impl Handler {
         Handler {
             sqs: aws.sqs.clone(),
             aws: Arc::new(aws),
-            settings,
             queue_urls: Arc::default(),
             dead_letter_queues: Arc::default(),
             ledger: None,
             kinds: Arc::new(built_ins),
             enqueuer: Arc::new(enqueuer),
+            metrics: settings
+                .metrics_namespace
+                .as_ref()
+                .map(|namespace| Arc::new(crate::metrics::JobMetrics::new(namespace.clone()))),
+            settings,
         }
+    }
+
+    /// The same handler, counting no job metrics.
+    pub fn without_metrics(mut self) -> Self {
+        self.metrics = None;
+        self
+    }
+
+    /// The job metrics this handler counts, when they are on.
+    pub fn metrics(&self) -> Option<&Arc<crate::metrics::JobMetrics>> {
+        self.metrics.as_ref()
     }
 
     pub fn settings(&self) -> &Settings {
@@ -474,13 +503,28 @@ impl Handler {
         } else {
             identity.kind.as_str()
         };
-        let duration_ms = started.elapsed().as_millis() as u64;
+        let elapsed = started.elapsed();
+        let duration_ms = elapsed.as_millis() as u64;
         // The queue's SQS name: which class of work this was.
         let queue = match (&delivery.queue_url, &delivery.queue_arn) {
             (Some(url), _) => producer::send::queue::queue_name_of(url),
             (None, Some(arn)) => arn.rsplit(':').next().unwrap_or_default(),
             (None, None) => "",
         };
+        if let Some(metrics) = &self.metrics {
+            let metric_kind = if self.kinds.knows(&identity.kind) {
+                identity.kind.as_str()
+            } else {
+                crate::metrics::UNKNOWN_KIND
+            };
+            let metric_queue = if queue.is_empty() { "unknown" } else { queue };
+            metrics.record(
+                metric_queue,
+                metric_kind,
+                outcome.label(),
+                elapsed.as_secs_f64() * 1000.0,
+            );
+        }
         match &outcome {
             Outcome::Done => tracing::info!(
                 job_id, kind, queue, attempt = delivery.receive_count, outcome = outcome.label(),

@@ -87,6 +87,16 @@ impl Handler {
                 response.add_failure(message_id);
             }
         }
+        if let Some(metrics) = self.metrics() {
+            // Embedded-metric-format lines on stdout: CloudWatch Logs makes the
+            // metrics, with no API call from here.
+            let now_ms = SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64);
+            if let Err(e) = metrics.write_emf(&mut std::io::stdout().lock(), now_ms) {
+                tracing::warn!(error = %e, "cannot write job metrics");
+            }
+        }
         Ok(response)
     }
 

@@ -7,6 +7,8 @@
 //!   ([`Runner::worker`]).
 //! - [`Handler`]: the batch logic both share; [`lambda`] adapts it to SQS events
 //!   and [`worker`] to a long-polling loop.
+//! - [`metrics`]: counts and durations of jobs per queue, kind and outcome,
+//!   for CloudWatch.
 //! - [`testing`]: run a job's `perform` inline, its mail, uploads and
 //!   follow-up jobs recorded.
 
@@ -17,6 +19,7 @@ pub mod error;
 pub mod lambda;
 pub mod ledger;
 pub mod logging;
+pub mod metrics;
 pub mod perform;
 pub mod runner;
 pub mod testing;

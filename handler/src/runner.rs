@@ -373,13 +373,20 @@ impl<S: Send + Sync + 'static> Runner<S> {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), RunError> {
         let handler = self.handler(config, settings)?;
+        #[cfg(feature = "cloudwatch")]
+        let metrics_to = handler
+            .metrics()
+            .map(|_| aws_sdk_cloudwatch::Client::new(config));
+        #[cfg(not(feature = "cloudwatch"))]
+        let metrics_to = None;
         let (stop, stopped) = crate::worker::shutdown_channel();
         let watcher = tokio::spawn(async move {
             shutdown.await;
             let _ = stop.send(true);
         });
         let sqs = aws_sdk_sqs::Client::new(config);
-        let ran = crate::worker::run(&handler, &sqs, &worker, stopped).await;
+        let ran =
+            crate::worker::run_with_metrics(&handler, &sqs, &worker, stopped, metrics_to).await;
         watcher.abort();
         ran.map(drop).map_err(RunError::from)
     }
@@ -438,6 +445,8 @@ impl<S> fmt::Debug for Registry<S> {
 /// The registry as the handler sees it, whatever the state's type.
 pub(crate) trait Dispatch: Send + Sync + fmt::Debug {
     fn retry(&self, kind: &str) -> Retry;
+    /// Whether `kind` is registered.
+    fn knows(&self, kind: &str) -> bool;
     /// Runs the job's `perform`; a kind that is not registered fails as `unknown_kind`.
     fn run<'a>(&'a self, job: Job, parts: &'a RunParts) -> BoxFuture<'a, Result<Done, JobError>>;
 }
@@ -445,6 +454,10 @@ pub(crate) trait Dispatch: Send + Sync + fmt::Debug {
 impl<S: Send + Sync + 'static> Dispatch for Registry<S> {
     fn retry(&self, kind: &str) -> Retry {
         self.jobs.get(kind).map_or(Retry::Queue, |job| job.retry())
+    }
+
+    fn knows(&self, kind: &str) -> bool {
+        self.jobs.contains_key(kind)
     }
 
     fn run<'a>(&'a self, job: Job, parts: &'a RunParts) -> BoxFuture<'a, Result<Done, JobError>> {

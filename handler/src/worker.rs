@@ -82,6 +82,8 @@ pub struct WorkerSettings {
     /// The longest pause between short receives of the later queues in strict
     /// order while every queue is empty.
     pub strict_idle_pause: Duration,
+    /// How often job metrics are sent (`JOBS_METRICS_INTERVAL_SECONDS`).
+    pub metrics_interval: Duration,
 }
 
 impl WorkerSettings {
@@ -110,6 +112,7 @@ impl WorkerSettings {
             delete_linger: Duration::from_millis(50),
             visibility_timeout: None,
             strict_idle_pause: Duration::from_secs(1),
+            metrics_interval: crate::metrics::DEFAULT_INTERVAL,
         }
     }
 
@@ -164,6 +167,14 @@ impl WorkerSettings {
                     .ok_or(SettingsError::NotAPositiveNumber(Self::RECEIVES_ENV, n))?,
             );
         }
+        if let Ok(seconds) = std::env::var(crate::metrics::INTERVAL_ENV)
+            && !seconds.is_empty()
+        {
+            worker.metrics_interval =
+                Duration::from_secs(seconds.parse().ok().filter(|n| *n > 0).ok_or(
+                    SettingsError::NotAPositiveNumber(crate::metrics::INTERVAL_ENV, seconds),
+                )?);
+        }
         Ok(worker)
     }
 
@@ -173,6 +184,13 @@ impl WorkerSettings {
             .max(1)
     }
 }
+
+/// Where the worker sends job metrics: a CloudWatch client (the `cloudwatch`
+/// feature); without the feature there is no such client, only `None`.
+#[cfg(feature = "cloudwatch")]
+pub type MetricsClient = aws_sdk_cloudwatch::Client;
+#[cfg(not(feature = "cloudwatch"))]
+pub type MetricsClient = std::convert::Infallible;
 
 /// The most a queue's weight may be.
 const MAX_WEIGHT: u32 = 1000;
@@ -391,7 +409,20 @@ pub async fn run(
     handler: &Handler,
     sqs: &aws_sdk_sqs::Client,
     settings: &WorkerSettings,
+    shutdown: watch::Receiver<bool>,
+) -> Result<WorkerStats, WorkerError> {
+    run_with_metrics(handler, sqs, settings, shutdown, None).await
+}
+
+/// As [`run`], sending the handler's job metrics (when they are on) to
+/// CloudWatch every `settings.metrics_interval`, and once more when it stops.
+/// Without a client no metrics are counted.
+pub async fn run_with_metrics(
+    handler: &Handler,
+    sqs: &aws_sdk_sqs::Client,
+    settings: &WorkerSettings,
     mut shutdown: watch::Receiver<bool>,
+    metrics_to: Option<MetricsClient>,
 ) -> Result<WorkerStats, WorkerError> {
     if settings.queues.is_empty() {
         return Err(WorkerError::NoQueue);
@@ -431,8 +462,27 @@ pub async fn run(
         (QueueOrder::Weighted, 2..) => concurrency.max(2 * per_receive as usize),
         _ => concurrency,
     };
+    // Job metrics are counted only when they are sent somewhere.
+    #[cfg(feature = "cloudwatch")]
+    let metrics = metrics_to
+        .zip(handler.metrics().cloned())
+        .map(|(cloudwatch, metrics)| {
+            let (stop, stopped) = watch::channel(false);
+            let publisher =
+                crate::metrics::cloudwatch::Publisher::new(cloudwatch, settings.metrics_interval);
+            (stop, tokio::spawn(publisher.run(metrics, stopped)))
+        });
+    #[cfg(feature = "cloudwatch")]
+    let counted = metrics.is_some();
+    #[cfg(not(feature = "cloudwatch"))]
+    let counted = metrics_to.is_some();
+    let worker_handler = handler.clone().with_visibility_timeout(visibility_timeout);
     let pipeline = Arc::new(Pipeline {
-        handler: handler.clone().with_visibility_timeout(visibility_timeout),
+        handler: if counted {
+            worker_handler
+        } else {
+            worker_handler.without_metrics()
+        },
         sqs: sqs.clone(),
         settings: settings.clone(),
         slots: Arc::new(Semaphore::new(concurrency)),
@@ -453,6 +503,14 @@ pub async fn run(
         queues = %settings.queues.iter().map(|q| format!("{}={}", q.name, q.weight)).collect::<Vec<_>>().join(","),
         order = ?settings.order,
         concurrency,
+        metrics = %match pipeline.handler.metrics() {
+            Some(metrics) => format!(
+                "namespace {} every {}s",
+                metrics.namespace(),
+                settings.metrics_interval.as_secs()
+            ),
+            None => "off".to_owned(),
+        },
         "worker started"
     );
 
@@ -502,6 +560,11 @@ pub async fn run(
     drop(pipeline);
     for deleter in deleters {
         let _ = deleter.await;
+    }
+    #[cfg(feature = "cloudwatch")]
+    if let Some((stop, publisher)) = metrics {
+        let _ = stop.send(true);
+        let _ = publisher.await;
     }
     tracing::info!(
         batches = stats.batches,

@@ -129,6 +129,12 @@ pub struct UiArgs {
     /// The idempotency ledger's DynamoDB table, for the job pages.
     #[arg(long, env = producer::contract::ledger::TABLE_ENV)]
     pub table: Option<String>,
+    /// The CloudWatch namespace of the job metrics, for the dashboard's chart.
+    #[arg(long, env = "JOBS_METRICS_NAMESPACE", default_value = "Jobs")]
+    pub metrics_namespace: String,
+    /// Leave the chart out (as when the handler runs with `JOBS_METRICS=off`).
+    #[arg(long)]
+    pub no_metrics: bool,
     #[command(flatten)]
     pub queues: QueueArgs,
 }
@@ -508,7 +514,9 @@ pub async fn run(cli: Cli, clients: Clients) -> ExitCode {
             return cancel(&clients.dynamodb, table.as_deref(), &job_id, output).await;
         }
         Command::Doctor(args) => return doctor(&clients.doctor, args, output).await,
-        Command::Ui(args) => return ui(sqs, clients.dynamodb, *args).await,
+        Command::Ui(args) => {
+            return ui(sqs, clients.dynamodb, clients.cloudwatch, *args).await;
+        }
         Command::Completions { shell } => {
             use clap::CommandFactory as _;
             clap_complete::generate(shell, &mut Cli::command(), "jobs", &mut std::io::stdout());
@@ -538,6 +546,7 @@ pub async fn run(cli: Cli, clients: Clients) -> ExitCode {
 async fn ui(
     sqs: aws_sdk_sqs::Client,
     dynamodb: aws_sdk_dynamodb::Client,
+    cloudwatch: aws_sdk_cloudwatch::Client,
     args: UiArgs,
 ) -> ExitCode {
     use crate::console::{ConsoleClients, ConsoleError, ConsoleSettings};
@@ -558,8 +567,13 @@ async fn ui(
         allow_hosts: args.allow_hosts,
         ledger_table: args.table,
         limit: args.queues.limit,
+        metrics_namespace: (!args.no_metrics).then_some(args.metrics_namespace),
     };
-    let clients = ConsoleClients { sqs, dynamodb };
+    let clients = ConsoleClients {
+        sqs,
+        dynamodb,
+        cloudwatch,
+    };
     let listening = match crate::console::listen(settings, clients, queues).await {
         Ok(listening) => listening,
         Err(e @ ConsoleError::OpenWithoutToken(_)) => {

@@ -6,6 +6,7 @@
 //!   (`jobs dlq …`);
 //! - [`cancel`]: cancelling a job that has not run (`jobs cancel`);
 //! - [`console`]: `jobs ui`, a web console for the queues and their dead letters;
+//! - [`job_metrics`]: the handler's job metrics read back from CloudWatch;
 //! - [`doctor`]: checking that an account has what the jobs need (`jobs doctor`);
 //! - [`cli`]: the `jobs` command line on top of them, with [`lines`] for JSON
 //!   Lines of any size and [`schema`] for payload schemas a worker exports.
@@ -18,6 +19,7 @@ pub mod cli;
 pub mod console;
 pub mod dead_letters;
 pub mod doctor;
+pub mod job_metrics;
 pub mod lines;
 pub mod queues;
 pub mod schema;

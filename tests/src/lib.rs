@@ -3,6 +3,7 @@
 //!
 //! The tests fail (they never skip) when the local AWS is not there.
 
+pub mod emf;
 pub mod fault_proxy;
 
 /// The Rust blocks of the README and of every page of `docs/`, compiled (and,

@@ -47,6 +47,9 @@ pub struct ConsoleSettings {
     pub ledger_table: Option<String>,
     /// Dead letters read per queue for a page or an action.
     pub limit: usize,
+    /// The job metrics' CloudWatch namespace, for the dashboard's chart;
+    /// `None` when they are off.
+    pub metrics_namespace: Option<String>,
 }
 
 /// What the pages read from and act on.
@@ -54,6 +57,7 @@ pub struct ConsoleSettings {
 pub struct ConsoleClients {
     pub sqs: aws_sdk_sqs::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
 }
 
 #[derive(Debug)]
@@ -63,6 +67,7 @@ struct Console {
     ledger_table: Option<String>,
     read_only: bool,
     limit: usize,
+    metrics_namespace: Option<String>,
     /// Every form carries it; a POST without it is refused.
     csrf: String,
 }
@@ -109,6 +114,7 @@ pub async fn listen(
         ledger_table: settings.ledger_table.filter(|t| !t.is_empty()),
         read_only: settings.read_only,
         limit: settings.limit,
+        metrics_namespace: settings.metrics_namespace.filter(|n| !n.is_empty()),
         csrf: uuid::Uuid::new_v4().simple().to_string(),
     });
     let router =

@@ -493,3 +493,106 @@ async fn the_console_refuses_other_hosts_origins_stale_forms_and_open_addresses(
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn job_metrics_from_the_worker_reach_cloudwatch_and_the_consoles_chart() -> Result<()> {
+    use handler::Settings;
+    use handler::worker::{WorkerSettings, run_with_metrics, shutdown_channel};
+
+    let local = LocalAws::connect().await?;
+    let queues = local.fresh_queues("metrics", 3, 5).await?;
+    let queue = producer::send::queue::queue_name_of(&queues.url).to_owned();
+    let marker = unique_suffix();
+    // A namespace of this test's own, so that other tests' jobs are not counted.
+    let namespace = format!("JobsTest/{marker}");
+    let mut bad = local.text_mail(format!("metrics {marker}"));
+    if let Job::Mail(mail) = &mut bad.job {
+        mail.to = vec!["nobody".into()];
+    }
+    for n in 0..3 {
+        local
+            .queue(&queues.url)
+            .enqueue(
+                &local.text_mail(format!("metrics {marker} {n}")),
+                SendOptions::default(),
+            )
+            .await?;
+    }
+    local
+        .sqs
+        .send_message()
+        .queue_url(&queues.url)
+        .message_body(bad.to_json())
+        .send()
+        .await?;
+
+    let handler = local.handler_with(
+        local.ses.clone(),
+        Settings {
+            metrics_namespace: Some(namespace.clone()),
+            backoff: None,
+            ..Settings::new(&queues.dlq_url)
+        },
+    );
+    let mut settings = WorkerSettings::new(&queues.url);
+    settings.wait_seconds = 1;
+    settings.metrics_interval = Duration::from_secs(1);
+    let (stop, stopped) = shutdown_channel();
+    let sqs = local.sqs.clone();
+    let cloudwatch = local.cloudwatch.clone();
+    let worker = tokio::spawn(async move {
+        run_with_metrics(&handler, &sqs, &settings, stopped, Some(cloudwatch)).await
+    });
+    let ran = eventually(
+        "three mails and a dead letter",
+        Duration::from_secs(60),
+        || async {
+            Ok((local.mails_with(&marker)?.len() == 3
+                && local.queue_depth(&queues.dlq_url).await? == 1)
+                .then_some(()))
+        },
+    )
+    .await;
+    stop.send(true).ok();
+    let stats = worker.await??;
+    ran?;
+    assert_eq!((stats.done, stats.dead_lettered), (3, 1));
+
+    // In CloudWatch, per minute, as the console reads them.
+    eventually(
+        "the metrics in CloudWatch",
+        Duration::from_secs(30),
+        || async {
+            let minutes = operations::job_metrics::per_minute(
+                &local.cloudwatch,
+                &namespace,
+                &queue,
+                60,
+                std::time::SystemTime::now(),
+            )
+            .await?;
+            let processed: f64 = minutes.iter().map(|m| m.processed).sum();
+            let failed: f64 = minutes.iter().map(|m| m.failed).sum();
+            Ok((processed == 3.0 && failed == 1.0).then_some(()))
+        },
+    )
+    .await?;
+
+    // And in the console's chart.
+    let (_console, url) = console(&local, &queues, &["--metrics-namespace", &namespace])?;
+    let (status, chart) = http(&url, "GET", "/fragments/charts", &[], "")?;
+    assert_eq!(status, 200, "{chart}");
+    assert!(
+        chart.contains(&format!(
+            "data-queue=\"{queue}\" data-processed=\"3\" data-failed=\"1\""
+        )),
+        "{chart}"
+    );
+    assert!(chart.contains("<rect class=\"processed\""), "{chart}");
+    let (_, off) = {
+        let (_quiet, url) = console(&local, &queues, &["--no-metrics"])?;
+        http(&url, "GET", "/", &[], "")?
+    };
+    assert!(off.contains("Job metrics are off"), "{off}");
+    Ok(())
+}

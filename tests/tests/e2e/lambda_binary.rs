@@ -194,3 +194,88 @@ async fn the_shipped_binary_answers_every_event_with_its_expected_failures() -> 
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn the_shipped_binary_writes_its_job_metrics_as_embedded_metric_format_lines() -> Result<()> {
+    use integration_tests::emf::{extract, is_emf};
+
+    let local = LocalAws::connect().await?;
+    let queues = local.fresh_queues("emf", 3, 5).await?;
+    let log_path = std::env::temp_dir().join(format!(
+        "emf-lambda-{}.log",
+        integration_tests::unique_suffix()
+    ));
+    let port = free_port()?;
+    let running = start_binary(
+        "handler",
+        &local,
+        port,
+        &queues.dlq_url,
+        // The ledger off: the event's fixed job id may have run before.
+        &[
+            ("JOBS_METRICS_NAMESPACE", "JobsTest"),
+            ("JOBS_IDEMPOTENCY_TABLE", ""),
+        ],
+        Stdio::from(std::fs::File::create(&log_path)?),
+    )?;
+    let failures = invoke(port, "events/mail.json")?;
+    drop(running);
+    let logs = std::fs::read_to_string(&log_path)?;
+    std::fs::remove_file(&log_path).ok();
+    assert!(failures.is_empty(), "{failures:?}");
+
+    let lines: Vec<&str> = logs.lines().filter(|line| is_emf(line)).collect();
+    assert_eq!(lines.len(), 1, "one line for the one job:\n{logs}");
+    let metrics = extract(lines[0])?;
+    // events/mail.json names the queue `jobs-local-JobQueue`; its job is done.
+    let dimensions = |pairs: &[(&str, &str)]| -> std::collections::BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    };
+    let by_kind = dimensions(&[
+        ("Queue", "jobs-local-JobQueue"),
+        ("Kind", "mail"),
+        ("Outcome", "done"),
+    ]);
+    let by_queue = dimensions(&[("Queue", "jobs-local-JobQueue"), ("Outcome", "done")]);
+    let find = |name: &str, dims: &std::collections::BTreeMap<String, String>| {
+        metrics
+            .iter()
+            .find(|m| m.name == name && &m.dimensions == dims)
+            .cloned()
+    };
+    let jobs = find("Jobs", &by_kind)
+        .with_context(|| format!("Jobs by queue, kind and outcome in {metrics:?}"))?;
+    assert_eq!(
+        (
+            jobs.namespace.as_str(),
+            jobs.unit.as_str(),
+            jobs.values.as_slice()
+        ),
+        ("JobsTest", "Count", &[1.0][..])
+    );
+    let duration = find("Duration", &by_kind).context("Duration")?;
+    assert_eq!(duration.unit, "Milliseconds");
+    assert!(
+        duration.values.len() == 1 && duration.values[0] > 0.0,
+        "{duration:?}"
+    );
+    assert_eq!(
+        find("QueueJobs", &by_queue)
+            .context("QueueJobs by queue")?
+            .values,
+        [1.0]
+    );
+    assert_eq!(metrics.len(), 3, "{metrics:?}");
+    // The metrics are a log line of their own, never a field of another line.
+    assert_eq!(
+        logs.lines()
+            .filter(|l| l.contains("CloudWatchMetrics"))
+            .count(),
+        1,
+        "{logs}"
+    );
+    Ok(())
+}
