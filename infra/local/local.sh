@@ -213,6 +213,7 @@ export JOBS_BUCKET=$(output UploadBucketName)
 export JOBS_MAIL_FROM=$(output SenderAddress)
 export JOBS_MAX_RECEIVE_COUNT=$max_receive_count
 export JOBS_IDEMPOTENCY_TABLE=$table
+export JOBS_METRICS_NAMESPACE=$(output MetricsNamespace)
 export JOBS_APP_SETTINGS='{"products_table":"$shop_table"}'
 export PATH="$venvs/tools/bin:\$PATH"
 EOF

@@ -259,7 +259,7 @@ fn every_queue_has_an_event_source_that_reports_batch_item_failures_with_its_own
     }
 }
 
-/// Every statement of the function's role and of the producer policy.
+/// Every statement of the function's role and of the managed policies.
 fn allow_statements(t: &Value) -> Vec<(&'static str, &Value)> {
     let mut statements = Vec::new();
     for policy in list(&props(t, "HandlerRole")["Policies"]) {
@@ -267,11 +267,19 @@ fn allow_statements(t: &Value) -> Vec<(&'static str, &Value)> {
             statements.push(("HandlerRole", s));
         }
     }
-    for s in list(&props(t, "ProducerPolicy")["PolicyDocument"]["Statement"]) {
-        statements.push(("ProducerPolicy", when_deployed(s)));
+    for owner in ["ProducerPolicy", "ConsolePolicy", "WorkerMetricsPolicy"] {
+        for s in list(&props(t, owner)["PolicyDocument"]["Statement"]) {
+            statements.push((owner, when_deployed(s)));
+        }
     }
     statements
 }
+
+/// The only actions granted on `Resource: "*"`: those that take no other resource.
+const ACTIONS_ON_EVERY_RESOURCE: &[(&str, &str)] = &[
+    ("ConsolePolicy", "cloudwatch:GetMetricData"),
+    ("WorkerMetricsPolicy", "cloudwatch:PutMetricData"),
+];
 
 /// A statement, or the statement of `!If [WithFunction, STATEMENT, !Ref AWS::NoValue]`.
 fn when_deployed(statement: &Value) -> &Value {
@@ -291,10 +299,14 @@ fn policies_name_no_wildcard_action_and_no_wildcard_resource() {
     let t = template();
     let statements = allow_statements(&t);
     assert!(statements.len() >= 6);
+    let mut on_every_resource = Vec::new();
     for (owner, s) in statements {
         assert_eq!(s["Effect"], "Allow", "{owner}");
-        for action in list(&s["Action"]) {
-            let action = action.as_str().expect("actions are plain strings");
+        let actions: Vec<&str> = list(&s["Action"])
+            .into_iter()
+            .map(|a| a.as_str().expect("actions are plain strings"))
+            .collect();
+        for action in &actions {
             assert!(!action.contains('*'), "{owner}: wildcard action {action}");
         }
         let resources = list(&s["Resource"]);
@@ -302,10 +314,19 @@ fn policies_name_no_wildcard_action_and_no_wildcard_resource() {
             !resources.is_empty(),
             "{owner}: a statement without resources"
         );
-        for resource in resources {
-            assert_ne!(resource.as_str(), Some("*"), "{owner}: Resource \"*\"");
+        if resources.iter().any(|r| r.as_str() == Some("*")) {
+            assert_eq!(resources.len(), 1, "{owner}: \"*\" with other resources");
+            for action in actions {
+                on_every_resource.push((owner, action));
+            }
+            if owner == "WorkerMetricsPolicy" {
+                // Held to the job metrics' namespace.
+                let namespace = &s["Condition"]["StringEquals"]["cloudwatch:namespace"];
+                assert_eq!(intrinsic(namespace, "!Ref"), "MetricsNamespace", "{s:?}");
+            }
         }
     }
+    assert_eq!(on_every_resource, ACTIONS_ON_EVERY_RESOURCE);
     let producer = list(&props(&t, "ProducerPolicy")["PolicyDocument"]["Statement"]);
     let actions: Vec<&str> = producer
         .iter()
@@ -583,8 +604,8 @@ fn the_idempotency_table_expires_done_records_and_is_the_only_table_of_the_polic
         })
         .map(|(_, s)| s)
         .collect();
-    // The handler's role, and the producer policy's cancel.
-    assert_eq!(dynamodb.len(), 2);
+    // The handler's role, the producer policy's cancel, the console's job pages.
+    assert_eq!(dynamodb.len(), 3);
     for statement in dynamodb {
         assert_eq!(
             tagged(&statement["Resource"]).map(|(_, v)| v.clone()),
