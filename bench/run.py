@@ -54,6 +54,7 @@ import select
 import shutil
 import signal
 import statistics
+import zipfile
 import socket
 import subprocess
 import sys
@@ -734,20 +735,30 @@ def b_drain_raw() -> dict:
     return result
 
 
-def b_lambda(events: Path, who: str) -> float:
+def b_lambda(events: Path, who: str, metrics: str = "on") -> float:
     stub = STUB.need()
     if who == "ours":
         cmd = [binary("bench-lambda-batch"), "--events", str(events), "--rounds", str(LAMBDA_ROUNDS)]
     else:
         cmd = [PY, str(BENCH / "peers/powertools_batch.py"), "--events", str(events), "--rounds", str(LAMBDA_ROUNDS)]
     base = stub.stats()["put"]
-    usage = run_child(f"b-lambda-{who}", cmd, stub.env(JOBS_DLQ_URL=stub.dlq_url))
+    # Job metrics are on unless JOBS_METRICS=off: their embedded-metric-format
+    # lines go to stdout, a pipe here as on Lambda.
+    usage = run_child(f"b-lambda-{who}-metrics-{metrics}", cmd, stub.env(JOBS_DLQ_URL=stub.dlq_url, JOBS_METRICS=metrics))
     out = usage.json()
     puts = stub.stats()["put"] - base
     if puts < out["batches"] * 10:
         raise Unavailable(f"invalid: {puts:,} PUTs for {out['batches']} batches of 10")
     log(f"  -> {out['ms_per_batch']:.3f} ms per batch")
     return float(out["ms_per_batch"])
+
+
+def b_lambda_metrics(events: Path) -> dict[str, list[float]]:
+    runs: dict[str, list[float]] = {"on": [], "off": []}
+    for _ in range(QUEUE_RUNS):
+        for mode in runs:
+            runs[mode].append(b_lambda(events, "ours", metrics=mode))
+    return runs
 
 
 def section_b() -> Section:
@@ -774,6 +785,8 @@ def section_b() -> Section:
     l_ours = attempt("B lambda ours", lambda: b_lambda(events, "ours"))
     log("B: Lambda path, powertools")
     l_pt = attempt("B lambda powertools", lambda: b_lambda(events, "powertools"))
+    log(f"B: Lambda path, ours, job metrics on and off, {QUEUE_RUNS} alternating runs of each")
+    l_metrics = attempt("B lambda metrics", lambda: b_lambda_metrics(events))
 
     div = lambda o, p: o / p  # noqa: E731
     sec.row(f"enqueue {N_STUB:,} jobs, jobs/s (whole command)", pick(ours, "rate"), pick(raw, "rate"), rate, peer_label="raw", ratio=div, target="≥ 20,000 jobs/s", ok_ours=lambda v: v >= 20_000)
@@ -800,6 +813,13 @@ def section_b() -> Section:
     else:
         sec.row("drain of default beside mailers", queues)
     sec.row("Lambda path, ms per batch of 10", l_ours, l_pt, ms, peer_label="Powertools", ratio=lambda o, p: p / o, target="Powertools/ours ≥ 5", ok_ratio=lambda r: r >= 5)
+    if isinstance(l_metrics, dict):
+        on, off = (" / ".join(f"{r:.3f}" for r in l_metrics[m]) for m in ("on", "off"))
+        sec.row(f"Lambda path, job metrics on vs off: median ms per batch of 10 (runs {on} vs {off})",
+                statistics.median(l_metrics["on"]), statistics.median(l_metrics["off"]), ms,
+                peer_label="metrics off", ratio=lambda o, p: o / p, target="on ≤ 1.10 × off", ok_ratio=lambda r: r <= 1.10)
+    else:
+        sec.row("Lambda path, job metrics on vs off", l_metrics)
     sec.notes += [
         "Enqueue whole command: start-up and the check of the whole file included; while sending: from the first to the last message the stub counted (sampled every 50 ms); raw: its own timer.",
         f"Drain, ours: the stub's `deleted` counter from 1 s after the worker's start to {N_STUB_DRAIN:,} more; raw: its own timer. CPU per 1,000 jobs: wait4 over the process's life, over all it deleted.",
@@ -950,6 +970,12 @@ def section_e() -> Section:
         built = datetime.datetime.fromtimestamp(zipf.stat().st_mtime, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         sec.row("arm64 zip (bootstrap.zip), MB", size / 1048576, "—", lambda v: f"{v:.2f} ({size:,} bytes)", target="≤ 3 MB", ok_ours=lambda v: v <= 3)
         sec.notes.append(f"{rel(zipf)} built {built}.")
+        # The worker's PutMetricData code must not reach the Lambda binary: the
+        # CloudWatch client's operation names are absent from it.
+        with zipfile.ZipFile(zipf) as archive:
+            found = [n for n in (b"PutMetricData", b"GetMetricData") if n in archive.read("bootstrap")]
+        sec.row("CloudWatch API names in the Lambda binary (PutMetricData, GetMetricData)", len(found), "—",
+                lambda v: "none" if v == 0 else ", ".join(n.decode() for n in found), target="none", ok_ours=lambda v: v == 0)
     else:
         sec.row("arm64 zip (bootstrap.zip), MB", "not built", target="≤ 3 MB")
     return sec

@@ -29,6 +29,8 @@ pub mod documentation {
     pub struct Performance;
     #[doc = include_str!("../../docs/tests.md")]
     pub struct Tests;
+    #[doc = include_str!("../../docs/console.md")]
+    pub struct Console;
 }
 
 use std::collections::HashMap;
