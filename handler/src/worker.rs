@@ -15,9 +15,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_sdk_sqs::types::{
-    DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName, QueueAttributeName,
+    ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry, Message,
+    MessageSystemAttributeName, QueueAttributeName,
 };
 use producer::aws::{ErrorClass, classify, describe};
+use producer::contract::attributes::PAUSED_TAG;
 use producer::send::queue::QUEUE_URL_ENV;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
@@ -84,6 +86,8 @@ pub struct WorkerSettings {
     pub strict_idle_pause: Duration,
     /// How often job metrics are sent (`JOBS_METRICS_INTERVAL_SECONDS`).
     pub metrics_interval: Duration,
+    /// How often the queues' tags are read for a pause (`JOBS_PAUSE_CHECK_SECONDS`).
+    pub pause_check: Duration,
 }
 
 impl WorkerSettings {
@@ -93,6 +97,9 @@ impl WorkerSettings {
     pub const QUEUES_ENV: &str = "JOBS_QUEUES";
     /// `weighted` (the default) or `strict`.
     pub const ORDER_ENV: &str = "JOBS_QUEUE_ORDER";
+    pub const PAUSE_CHECK_ENV: &str = "JOBS_PAUSE_CHECK_SECONDS";
+    /// A pause is seen within this long: one `ListQueueTags` per queue each time.
+    pub const DEFAULT_PAUSE_CHECK: Duration = Duration::from_secs(10);
 
     /// One queue.
     pub fn new(queue_url: impl Into<String>) -> Self {
@@ -113,6 +120,7 @@ impl WorkerSettings {
             visibility_timeout: None,
             strict_idle_pause: Duration::from_secs(1),
             metrics_interval: crate::metrics::DEFAULT_INTERVAL,
+            pause_check: Self::DEFAULT_PAUSE_CHECK,
         }
     }
 
@@ -166,6 +174,14 @@ impl WorkerSettings {
                     .filter(|n| *n > 0)
                     .ok_or(SettingsError::NotAPositiveNumber(Self::RECEIVES_ENV, n))?,
             );
+        }
+        if let Ok(seconds) = std::env::var(Self::PAUSE_CHECK_ENV)
+            && !seconds.is_empty()
+        {
+            worker.pause_check =
+                Duration::from_secs(seconds.parse().ok().filter(|n| *n > 0).ok_or(
+                    SettingsError::NotAPositiveNumber(Self::PAUSE_CHECK_ENV, seconds),
+                )?);
         }
         if let Ok(seconds) = std::env::var(crate::metrics::INTERVAL_ENV)
             && !seconds.is_empty()
@@ -306,6 +322,16 @@ struct Pipeline {
     idle_pause: Mutex<Duration>,
     /// A feed's receive that cannot succeed, for the starter to report.
     feed_failure: Mutex<Option<WorkerError>>,
+    /// Per queue, whether it is paused (its `jobs:paused` tag), as last read.
+    paused: watch::Sender<Vec<bool>>,
+    /// Per queue, whether its tags could not be read the last time.
+    tags_unreadable: Mutex<Vec<bool>>,
+}
+
+impl Pipeline {
+    fn is_paused(&self, queue: usize) -> bool {
+        self.paused.borrow().get(queue).copied().unwrap_or(false)
+    }
 }
 
 /// A received message waiting for a job slot, with its place in its buffer.
@@ -498,6 +524,8 @@ pub async fn run_with_metrics(
         quiet_until: Mutex::new(tokio::time::Instant::now()),
         idle_pause: Mutex::new(Duration::from_millis(50)),
         feed_failure: Mutex::default(),
+        paused: watch::channel(vec![false; settings.queues.len()]).0,
+        tags_unreadable: Mutex::new(vec![false; settings.queues.len()]),
     });
     tracing::info!(
         queues = %settings.queues.iter().map(|q| format!("{}={}", q.name, q.weight)).collect::<Vec<_>>().join(","),
@@ -515,6 +543,10 @@ pub async fn run_with_metrics(
     );
 
     let (stop, stopped) = watch::channel(false);
+    // Reads the pause of each queue before the first receive, then every
+    // `pause_check`.
+    read_pauses(&pipeline).await;
+    let pause_watcher = tokio::spawn(watch_pauses(Arc::clone(&pipeline), stopped.clone()));
     let mut receivers = JoinSet::new();
     // In strict order only the first queue is long-polled; the starter
     // receives from the others when it may.
@@ -549,6 +581,7 @@ pub async fn run_with_metrics(
         }
     }
     pipeline.buffers.close();
+    pause_watcher.abort();
     if !starter_done && let Ok(Err(e)) = starter.await {
         failure.get_or_insert(e);
     }
@@ -610,6 +643,93 @@ async fn visibility_timeout_of(
     }
 }
 
+/// Makes received messages visible again at once. If that fails they come
+/// back after the queue's visibility timeout all the same.
+async fn put_back(sqs: &aws_sdk_sqs::Client, queue_url: &str, messages: Vec<Message>) {
+    let entries: Vec<_> = messages
+        .iter()
+        .enumerate()
+        .filter_map(|(i, m)| {
+            ChangeMessageVisibilityBatchRequestEntry::builder()
+                .id(i.to_string())
+                .set_receipt_handle(m.receipt_handle.clone())
+                .visibility_timeout(0)
+                .build()
+                .ok()
+        })
+        .collect();
+    if let Err(e) = sqs
+        .change_message_visibility_batch()
+        .queue_url(queue_url)
+        .set_entries(Some(entries))
+        .send()
+        .await
+    {
+        tracing::warn!(error = %describe(&e), "cannot put messages of a paused queue back; they come back after the visibility timeout");
+    }
+}
+
+/// Reads each queue's tags once: a queue with the `jobs:paused` tag is paused.
+/// A queue whose tags cannot be read keeps the state it had (the worker says
+/// so once), so a missing permission never stops the jobs.
+async fn read_pauses(pipeline: &Pipeline) {
+    let mut states = pipeline.paused.borrow().clone();
+    for (queue, served) in pipeline.settings.queues.iter().enumerate() {
+        match pipeline
+            .sqs
+            .list_queue_tags()
+            .queue_url(&served.url)
+            .send()
+            .await
+        {
+            Ok(output) => {
+                lock(&pipeline.tags_unreadable)[queue] = false;
+                let paused = output
+                    .tags()
+                    .is_some_and(|tags| tags.contains_key(PAUSED_TAG));
+                if paused != states[queue] {
+                    if paused {
+                        tracing::info!(queue = %served.name, tag = PAUSED_TAG,
+                            "queue paused: receiving nothing more from it; the jobs in hand finish");
+                    } else {
+                        tracing::info!(queue = %served.name, "queue resumed");
+                    }
+                    states[queue] = paused;
+                }
+            }
+            Err(e) => {
+                let already = std::mem::replace(&mut lock(&pipeline.tags_unreadable)[queue], true);
+                if !already {
+                    tracing::warn!(queue = %served.name, error = %describe(&e),
+                        "cannot read the queue's tags to see whether it is paused (sqs:ListQueueTags); going on as before");
+                }
+            }
+        }
+    }
+    pipeline.paused.send_if_modified(|current| {
+        let changed = *current != states;
+        *current = states;
+        changed
+    });
+}
+
+/// Reads the pauses every `pause_check` until the worker stops.
+async fn watch_pauses(pipeline: Arc<Pipeline>, mut stopped: watch::Receiver<bool>) {
+    loop {
+        let stop = tokio::select! {
+            stop = stopped.wait_for(|stop| *stop) => {
+                drop(stop);
+                true
+            }
+            () = tokio::time::sleep(pipeline.settings.pause_check) => false,
+        };
+        if stop {
+            return;
+        }
+        read_pauses(&pipeline).await;
+    }
+}
+
 /// One receive after another from one queue, each when its buffer has room
 /// for a full one.
 async fn receive_loop(
@@ -620,7 +740,19 @@ async fn receive_loop(
     let settings = &pipeline.settings;
     let queue_url = &settings.queues[queue].url;
     let mut receive_failures = 0u32;
+    let mut pauses = pipeline.paused.subscribe();
     loop {
+        if pipeline.is_paused(queue) {
+            // What was received before the pause still runs; nothing more is.
+            tokio::select! {
+                _ = stopped.wait_for(|stop| *stop) => return Ok(()),
+                resumed = pauses.wait_for(|paused| !paused.get(queue).copied().unwrap_or(false)) => {
+                    if resumed.is_err() {
+                        return Ok(());
+                    }
+                }
+            }
+        }
         let mut places = tokio::select! {
             _ = stopped.wait_for(|stop| *stop) => return Ok(()),
             places = Arc::clone(&pipeline.room[queue]).acquire_many_owned(pipeline.per_receive) => match places {
@@ -656,6 +788,12 @@ async fn receive_loop(
             }
         };
         if messages.is_empty() {
+            continue;
+        }
+        if pipeline.is_paused(queue) {
+            // A long poll under way when the pause was read: what it brought
+            // goes back at once, unstarted.
+            put_back(&pipeline.sqs, queue_url, messages).await;
             continue;
         }
         lock(&pipeline.stats).batches += 1;
@@ -812,6 +950,9 @@ async fn feed_in_order(
         if !pipeline.buffers.is_empty(0) {
             // The first queue's receives brought a job: it goes first.
             return Ok(Fed::Nothing);
+        }
+        if pipeline.is_paused(queue) {
+            continue;
         }
         let messages = match receive(pipeline, &served.url, slots.len() as i32, 0).await {
             Ok(messages) => messages,

@@ -145,6 +145,7 @@ pub struct Clients {
     pub sqs: aws_sdk_sqs::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub cloudwatch: aws_sdk_cloudwatch::Client,
+    pub lambda: aws_sdk_lambda::Client,
     pub doctor: crate::doctor::DoctorClients,
 }
 
@@ -154,6 +155,7 @@ impl Clients {
             sqs: aws_sdk_sqs::Client::new(config),
             dynamodb: aws_sdk_dynamodb::Client::new(config),
             cloudwatch: aws_sdk_cloudwatch::Client::new(config),
+            lambda: aws_sdk_lambda::Client::new(config),
             doctor: crate::doctor::DoctorClients::new(config),
         }
     }
@@ -515,7 +517,14 @@ pub async fn run(cli: Cli, clients: Clients) -> ExitCode {
         }
         Command::Doctor(args) => return doctor(&clients.doctor, args, output).await,
         Command::Ui(args) => {
-            return ui(sqs, clients.dynamodb, clients.cloudwatch, *args).await;
+            return ui(
+                sqs,
+                clients.dynamodb,
+                clients.cloudwatch,
+                clients.lambda,
+                *args,
+            )
+            .await;
         }
         Command::Completions { shell } => {
             use clap::CommandFactory as _;
@@ -547,6 +556,7 @@ async fn ui(
     sqs: aws_sdk_sqs::Client,
     dynamodb: aws_sdk_dynamodb::Client,
     cloudwatch: aws_sdk_cloudwatch::Client,
+    lambda: aws_sdk_lambda::Client,
     args: UiArgs,
 ) -> ExitCode {
     use crate::console::{ConsoleClients, ConsoleError, ConsoleSettings};
@@ -560,7 +570,19 @@ async fn ui(
     };
     let names: Vec<&str> = queues.iter().map(|q| q.name.as_str()).collect();
     let names = names.join(", ");
+    let event_sources = match crate::pause::event_sources_from(
+        std::env::var(crate::pause::EVENT_SOURCES_ENV)
+            .ok()
+            .as_deref(),
+    ) {
+        Ok(ids) => ids,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
     let settings = ConsoleSettings {
+        event_sources,
         address: std::net::SocketAddr::new(args.address, args.port),
         token: args.token,
         read_only: args.read_only,
@@ -573,6 +595,7 @@ async fn ui(
         sqs,
         dynamodb,
         cloudwatch,
+        lambda,
     };
     let listening = match crate::console::listen(settings, clients, queues).await {
         Ok(listening) => listening,

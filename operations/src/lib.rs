@@ -7,6 +7,7 @@
 //! - [`cancel`]: cancelling a job that has not run (`jobs cancel`);
 //! - [`console`]: `jobs ui`, a web console for the queues and their dead letters;
 //! - [`job_metrics`]: the handler's job metrics read back from CloudWatch;
+//! - [`pause`]: pausing and resuming a queue (its tag, its Lambda event source);
 //! - [`doctor`]: checking that an account has what the jobs need (`jobs doctor`);
 //! - [`cli`]: the `jobs` command line on top of them, with [`lines`] for JSON
 //!   Lines of any size and [`schema`] for payload schemas a worker exports.
@@ -21,6 +22,7 @@ pub mod dead_letters;
 pub mod doctor;
 pub mod job_metrics;
 pub mod lines;
+pub mod pause;
 pub mod queues;
 pub mod schema;
 pub mod stats;

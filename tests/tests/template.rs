@@ -267,7 +267,7 @@ fn allow_statements(t: &Value) -> Vec<(&'static str, &Value)> {
             statements.push(("HandlerRole", s));
         }
     }
-    for owner in ["ProducerPolicy", "ConsolePolicy", "WorkerMetricsPolicy"] {
+    for owner in ["ProducerPolicy", "ConsolePolicy", "WorkerPolicy"] {
         for s in list(&props(t, owner)["PolicyDocument"]["Statement"]) {
             statements.push((owner, when_deployed(s)));
         }
@@ -278,7 +278,7 @@ fn allow_statements(t: &Value) -> Vec<(&'static str, &Value)> {
 /// The only actions granted on `Resource: "*"`: those that take no other resource.
 const ACTIONS_ON_EVERY_RESOURCE: &[(&str, &str)] = &[
     ("ConsolePolicy", "cloudwatch:GetMetricData"),
-    ("WorkerMetricsPolicy", "cloudwatch:PutMetricData"),
+    ("WorkerPolicy", "cloudwatch:PutMetricData"),
 ];
 
 /// A statement, or the statement of `!If [WithFunction, STATEMENT, !Ref AWS::NoValue]`.
@@ -319,7 +319,7 @@ fn policies_name_no_wildcard_action_and_no_wildcard_resource() {
             for action in actions {
                 on_every_resource.push((owner, action));
             }
-            if owner == "WorkerMetricsPolicy" {
+            if owner == "WorkerPolicy" {
                 // Held to the job metrics' namespace.
                 let namespace = &s["Condition"]["StringEquals"]["cloudwatch:namespace"];
                 assert_eq!(intrinsic(namespace, "!Ref"), "MetricsNamespace", "{s:?}");

@@ -50,6 +50,9 @@ pub struct ConsoleSettings {
     /// The job metrics' CloudWatch namespace, for the dashboard's chart;
     /// `None` when they are off.
     pub metrics_namespace: Option<String>,
+    /// Each queue's Lambda event source mapping, by queue name
+    /// (`JOBS_EVENT_SOURCE_IDS`): disabled while the queue is paused.
+    pub event_sources: std::collections::HashMap<String, String>,
 }
 
 /// What the pages read from and act on.
@@ -58,6 +61,7 @@ pub struct ConsoleClients {
     pub sqs: aws_sdk_sqs::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub cloudwatch: aws_sdk_cloudwatch::Client,
+    pub lambda: aws_sdk_lambda::Client,
 }
 
 #[derive(Debug)]
@@ -68,6 +72,7 @@ struct Console {
     read_only: bool,
     limit: usize,
     metrics_namespace: Option<String>,
+    event_sources: std::collections::HashMap<String, String>,
     /// Every form carries it; a POST without it is refused.
     csrf: String,
 }
@@ -115,6 +120,7 @@ pub async fn listen(
         read_only: settings.read_only,
         limit: settings.limit,
         metrics_namespace: settings.metrics_namespace.filter(|n| !n.is_empty()),
+        event_sources: settings.event_sources,
         csrf: uuid::Uuid::new_v4().simple().to_string(),
     });
     let router =

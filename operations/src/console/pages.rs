@@ -31,6 +31,9 @@ pub(super) fn router(console: Arc<Console>) -> Router {
         .route("/dead/retry", post(retry))
         .route("/dead/delete", post(delete))
         .route("/jobs", get(job))
+        .route("/queues", get(queues_page))
+        .route("/queues/pause", post(pause_queue))
+        .route("/queues/resume", post(resume_queue))
         .route("/assets/console.css", get(stylesheet))
         .route("/assets/console.js", get(script))
         .fallback(not_found)
@@ -426,6 +429,112 @@ async fn letter(State(pages): State<Arc<Pages>>, Query(query): Query<LetterQuery
     render(StatusCode::OK, &page)
 }
 
+#[derive(Debug)]
+struct PauseRow {
+    name: String,
+    url: String,
+    dead_letters: Option<String>,
+    /// When it was paused; `None` while it runs.
+    paused_since: Option<String>,
+    error: Option<String>,
+    event_source: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "queues.html")]
+struct QueuesPage {
+    frame: Frame,
+    rows: Vec<PauseRow>,
+}
+
+async fn queues_page(State(pages): State<Arc<Pages>>, Query(shown): Query<Shown>) -> Response {
+    let console = &pages.console;
+    let mut rows = Vec::new();
+    for queue in &console.queues {
+        let state = crate::pause::state(&console.clients.sqs, &queue.url).await;
+        rows.push(PauseRow {
+            name: queue.name.clone(),
+            url: queue.url.clone(),
+            dead_letters: queue.dead_letters.clone(),
+            paused_since: match &state {
+                Ok(crate::pause::PauseState::Paused { since }) => Some(since.clone()),
+                _ => None,
+            },
+            error: state.err().map(|e| e.to_string()),
+            event_source: console.event_sources.get(&queue.name).cloned(),
+        });
+    }
+    let page = QueuesPage {
+        frame: pages.frame("queues", shown.notice.as_deref()),
+        rows,
+    };
+    render(StatusCode::OK, &page)
+}
+
+/// A Pause or Resume button's form.
+#[derive(Debug, Deserialize)]
+struct QueueAction {
+    #[serde(default)]
+    csrf: String,
+    queue: String,
+}
+
+async fn pause_queue(State(pages): State<Arc<Pages>>, Form(action): Form<QueueAction>) -> Response {
+    change_pause(&pages, action, true).await
+}
+
+async fn resume_queue(
+    State(pages): State<Arc<Pages>>,
+    Form(action): Form<QueueAction>,
+) -> Response {
+    change_pause(&pages, action, false).await
+}
+
+async fn change_pause(pages: &Pages, action: QueueAction, pause: bool) -> Response {
+    let console = &pages.console;
+    if let Some(refused) = refused_change(console, &action.csrf) {
+        return refused;
+    }
+    let Some(queue) = console.queue(&action.queue) else {
+        return plain(
+            StatusCode::NOT_FOUND,
+            format!("no queue `{}` here", action.queue),
+        );
+    };
+    let event_source = console.event_sources.get(&queue.name).map(String::as_str);
+    let (sqs, lambda) = (&console.clients.sqs, &console.clients.lambda);
+    let done = if pause {
+        crate::pause::pause(sqs, lambda, queue, event_source).await
+    } else {
+        crate::pause::resume(sqs, lambda, queue, event_source).await
+    };
+    match done {
+        Ok(notice) => {
+            Redirect::to(&format!("/queues?notice={}", pages.notice(notice))).into_response()
+        }
+        Err(e) => plain(StatusCode::BAD_GATEWAY, format!("error: {e}")),
+    }
+}
+
+/// Why a change is refused before it is looked at: a read-only console, or a
+/// form without this console's CSRF token.
+fn refused_change(console: &Console, csrf: &str) -> Option<Response> {
+    if console.read_only {
+        return Some(plain(
+            StatusCode::FORBIDDEN,
+            "refused: the console is read-only (`--read-only`)".into(),
+        ));
+    }
+    if !same(csrf.as_bytes(), console.csrf.as_bytes()) {
+        return Some(plain(
+            StatusCode::FORBIDDEN,
+            "refused: the form's CSRF token is missing or stale; reload the page and try again"
+                .into(),
+        ));
+    }
+    None
+}
+
 /// A Retry or Delete button's form.
 #[derive(Debug, Deserialize)]
 struct Action {
@@ -457,18 +566,8 @@ async fn delete(State(pages): State<Arc<Pages>>, Form(action): Form<Action>) -> 
 /// Checks a change, makes it, and leads back to the dead letters with a notice.
 async fn act(pages: &Pages, action: Action, change: Change) -> Response {
     let console = &pages.console;
-    if console.read_only {
-        return plain(
-            StatusCode::FORBIDDEN,
-            "refused: the console is read-only (`--read-only`)".into(),
-        );
-    }
-    if !same(action.csrf.as_bytes(), console.csrf.as_bytes()) {
-        return plain(
-            StatusCode::FORBIDDEN,
-            "refused: the form's CSRF token is missing or stale; reload the page and try again"
-                .into(),
-        );
+    if let Some(refused) = refused_change(console, &action.csrf) {
+        return refused;
     }
     let Some(queue) = console.queue(&action.queue) else {
         return plain(

@@ -42,6 +42,12 @@ pub fn parse_source(value: &str) -> (Option<&str>, &str) {
     }
 }
 
+/// The queue tag that pauses a queue: while a queue has it, a worker receives
+/// nothing from it (it finishes what it holds). `jobs ui` sets it, with the
+/// time of the pause as its value; on Lambda the console also disables the
+/// queue's event source mapping.
+pub const PAUSED_TAG: &str = "jobs:paused";
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -31,10 +31,21 @@ impl Drop for Running {
 /// `jobs ui` on a free loopback port for one test's queues; returns it and its
 /// base URL, read from the first line it prints.
 fn console(local: &LocalAws, queues: &TestQueues, extra: &[&str]) -> Result<(Running, String)> {
+    console_of(local, &[("JOBS_QUEUE_URL", &queues.url)], extra)
+}
+
+/// `jobs ui` with its queues named by `queue_env` alone (`JOBS_QUEUE_URL` or
+/// `JOBS_QUEUE_URLS`).
+fn console_of(
+    local: &LocalAws,
+    queue_env: &[(&str, &str)],
+    extra: &[&str],
+) -> Result<(Running, String)> {
     let mut child = Command::new(workspace_binary("jobs")?)
         .envs(local.env.child_env())
         .env_remove("JOBS_QUEUE_URLS")
-        .env("JOBS_QUEUE_URL", &queues.url)
+        .env_remove("JOBS_QUEUE_URL")
+        .envs(queue_env.iter().copied())
         .env_remove("JOBS_UI_TOKEN")
         .args(["ui", "--port", "0"])
         .args(extra)
@@ -594,5 +605,147 @@ async fn job_metrics_from_the_worker_reach_cloudwatch_and_the_consoles_chart() -
         http(&url, "GET", "/", &[], "")?
     };
     assert!(off.contains("Job metrics are off"), "{off}");
+    Ok(())
+}
+
+/// Polls a log file until a line has every one of `parts`.
+async fn logged(path: &std::path::Path, parts: &[&str]) -> Result<()> {
+    eventually(
+        &format!("a log line with {parts:?}"),
+        Duration::from_secs(30),
+        || async {
+            let logs = std::fs::read_to_string(path).unwrap_or_default();
+            Ok(logs
+                .lines()
+                .any(|line| parts.iter().all(|p| line.contains(p)))
+                .then_some(()))
+        },
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_queue_paused_in_the_console_starts_nothing_until_it_is_resumed() -> Result<()> {
+    let local = LocalAws::connect().await?;
+    let paused = local.fresh_queues("pause", 3, 5).await?;
+    let open = local.fresh_queues("open", 3, 5).await?;
+    let routes = serde_json::json!({"paused": paused.url, "open": open.url}).to_string();
+    let marker = unique_suffix();
+    let log_path = std::env::temp_dir().join(format!("pause-worker-{marker}.log"));
+    // The shipped worker on both queues, reading their pauses every second.
+    let _worker = Running(
+        Command::new(workspace_binary("worker")?)
+            .envs(local.env.child_env())
+            .env("JOBS_QUEUE_URLS", &routes)
+            .env_remove("JOBS_QUEUE_URL")
+            .env_remove("JOBS_QUEUES")
+            .env("JOBS_DLQ_URL", &paused.dlq_url)
+            .env("JOBS_WAIT_SECONDS", "1")
+            .env("JOBS_PAUSE_CHECK_SECONDS", "1")
+            .env("JOBS_METRICS", "off")
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&log_path)?)
+            .stderr(Stdio::null())
+            .spawn()?,
+    );
+    logged(&log_path, &["worker started"]).await?;
+    let (_console, url) = console_of(&local, &[("JOBS_QUEUE_URLS", &routes)], &[])?;
+    let (_driver, browser) = browser().await?;
+    let result = pause_and_resume(&local, &paused, &open, &marker, &url, &browser, &log_path).await;
+    browser.close().await.ok();
+    std::fs::remove_file(&log_path).ok();
+    result
+}
+
+async fn pause_and_resume(
+    local: &LocalAws,
+    paused: &TestQueues,
+    open: &TestQueues,
+    marker: &str,
+    url: &str,
+    browser: &Client,
+    log_path: &std::path::Path,
+) -> Result<()> {
+    browser.goto(&format!("{url}/queues")).await?;
+    assert_eq!(
+        text_of(browser, "tr[data-queue='paused'] td.state").await?,
+        "running"
+    );
+    browser
+        .find(Locator::Css("tr[data-queue='paused'] button.pause"))
+        .await?
+        .click()
+        .await?;
+    let notice = text_of(browser, "#notice").await?;
+    assert!(notice.starts_with("paused `paused`"), "{notice}");
+    assert!(
+        text_of(browser, "tr[data-queue='paused'] td.state")
+            .await?
+            .starts_with("paused since "),
+    );
+    assert_eq!(
+        text_of(browser, "tr[data-queue='open'] td.state").await?,
+        "running"
+    );
+    logged(log_path, &["queue paused", "\"queue\":\"paused\""]).await?;
+
+    // Mail on both queues: the open queue's runs, the paused queue's waits.
+    let (held, free) = (format!("held {marker}"), format!("free {marker}"));
+    for n in 0..3 {
+        local
+            .queue(&paused.url)
+            .enqueue(
+                &local.text_mail(format!("{held} {n}")),
+                SendOptions::default(),
+            )
+            .await?;
+    }
+    for n in 0..2 {
+        local
+            .queue(&open.url)
+            .enqueue(
+                &local.text_mail(format!("{free} {n}")),
+                SendOptions::default(),
+            )
+            .await?;
+    }
+    eventually(
+        "the open queue's mails",
+        Duration::from_secs(60),
+        || async { Ok((local.mails_with(&free)?.len() == 2).then_some(())) },
+    )
+    .await?;
+    assert_eq!(
+        local.mails_with(&held)?.len(),
+        0,
+        "a paused queue's job ran"
+    );
+    let waiting = local
+        .queue_attribute(
+            &paused.url,
+            aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages,
+        )
+        .await?;
+    assert_eq!(waiting, "3", "a paused queue's job was received");
+
+    browser.goto(&format!("{url}/queues")).await?;
+    browser
+        .find(Locator::Css("tr[data-queue='paused'] button.resume"))
+        .await?
+        .click()
+        .await?;
+    let notice = text_of(browser, "#notice").await?;
+    assert!(notice.starts_with("resumed `paused`"), "{notice}");
+    assert_eq!(
+        text_of(browser, "tr[data-queue='paused'] td.state").await?,
+        "running"
+    );
+    logged(log_path, &["queue resumed", "\"queue\":\"paused\""]).await?;
+    eventually(
+        "the resumed queue's mails",
+        Duration::from_secs(60),
+        || async { Ok((local.mails_with(&held)?.len() == 3).then_some(())) },
+    )
+    .await?;
     Ok(())
 }
