@@ -492,14 +492,9 @@ async fn resume_queue(
 
 async fn change_pause(pages: &Pages, action: QueueAction, pause: bool) -> Response {
     let console = &pages.console;
-    if let Some(refused) = refused_change(console, &action.csrf) {
-        return refused;
-    }
-    let Some(queue) = console.queue(&action.queue) else {
-        return plain(
-            StatusCode::NOT_FOUND,
-            format!("no queue `{}` here", action.queue),
-        );
+    let queue = match changed_queue(console, &action.csrf, &action.queue) {
+        Ok(queue) => queue,
+        Err((status, why)) => return plain(status, why),
     };
     let event_source = console.event_sources.get(&queue.name).map(String::as_str);
     let (sqs, lambda) = (&console.clients.sqs, &console.clients.lambda);
@@ -516,23 +511,30 @@ async fn change_pause(pages: &Pages, action: QueueAction, pause: bool) -> Respon
     }
 }
 
-/// Why a change is refused before it is looked at: a read-only console, or a
-/// form without this console's CSRF token.
-fn refused_change(console: &Console, csrf: &str) -> Option<Response> {
+/// The queue a change is about, once the change may be made: refused on a
+/// read-only console, for a form without this console's CSRF token, and for
+/// a queue the console does not serve.
+fn changed_queue<'a>(
+    console: &'a Console,
+    csrf: &str,
+    queue: &str,
+) -> Result<&'a JobQueue, (StatusCode, String)> {
     if console.read_only {
-        return Some(plain(
+        return Err((
             StatusCode::FORBIDDEN,
             "refused: the console is read-only (`--read-only`)".into(),
         ));
     }
     if !same(csrf.as_bytes(), console.csrf.as_bytes()) {
-        return Some(plain(
+        return Err((
             StatusCode::FORBIDDEN,
             "refused: the form's CSRF token is missing or stale; reload the page and try again"
                 .into(),
         ));
     }
-    None
+    console
+        .queue(queue)
+        .ok_or_else(|| (StatusCode::NOT_FOUND, format!("no queue `{queue}` here")))
 }
 
 /// A Retry or Delete button's form.
@@ -566,14 +568,9 @@ async fn delete(State(pages): State<Arc<Pages>>, Form(action): Form<Action>) -> 
 /// Checks a change, makes it, and leads back to the dead letters with a notice.
 async fn act(pages: &Pages, action: Action, change: Change) -> Response {
     let console = &pages.console;
-    if let Some(refused) = refused_change(console, &action.csrf) {
-        return refused;
-    }
-    let Some(queue) = console.queue(&action.queue) else {
-        return plain(
-            StatusCode::NOT_FOUND,
-            format!("no queue `{}` here", action.queue),
-        );
+    let queue = match changed_queue(console, &action.csrf, &action.queue) {
+        Ok(queue) => queue,
+        Err((status, why)) => return plain(status, why),
     };
     let Some(dlq_url) = queue.dead_letters.clone() else {
         return plain(

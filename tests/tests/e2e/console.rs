@@ -151,6 +151,22 @@ fn http(
     Ok((status, body))
 }
 
+/// Sends a mail to the address `nobody`, as a producer in another language
+/// might (ours refuses it): the handler dead-letters it as invalid.
+async fn send_to_nobody(local: &LocalAws, queue_url: &str, mut mail: Envelope) -> Result<()> {
+    if let Job::Mail(m) = &mut mail.job {
+        m.to = vec!["nobody".into()];
+    }
+    local
+        .sqs
+        .send_message()
+        .queue_url(queue_url)
+        .message_body(mail.to_json())
+        .send()
+        .await?;
+    Ok(())
+}
+
 fn screenshot_dir() -> PathBuf {
     repo_root().join("target").join("console-screenshots")
 }
@@ -203,24 +219,14 @@ async fn browse(
         b"retried from the console",
     )))
     .with_id(format!("upload-{marker}"));
-    let mut hostile = local
-        .text_mail("<script>window.__pwned = 1</script><img src=x onerror=\"window.__pwned = 2\">")
-        .with_id(format!("hostile-{marker}"));
-    if let Job::Mail(mail) = &mut hostile.job {
-        mail.to = vec!["nobody".into()];
-    }
     local
         .queue(&queues.url)
         .enqueue(&upload, SendOptions::default())
         .await?;
-    // As another language's producer might send it: ours refuses the address.
-    local
-        .sqs
-        .send_message()
-        .queue_url(&queues.url)
-        .message_body(hostile.to_json())
-        .send()
-        .await?;
+    let hostile = local
+        .text_mail("<script>window.__pwned = 1</script><img src=x onerror=\"window.__pwned = 2\">")
+        .with_id(format!("hostile-{marker}"));
+    send_to_nobody(local, &queues.url, hostile).await?;
     run_worker_until(
         local.handler(&queues.dlq_url, None),
         local,
@@ -516,10 +522,6 @@ async fn job_metrics_from_the_worker_reach_cloudwatch_and_the_consoles_chart() -
     let marker = unique_suffix();
     // A namespace of this test's own, so that other tests' jobs are not counted.
     let namespace = format!("JobsTest/{marker}");
-    let mut bad = local.text_mail(format!("metrics {marker}"));
-    if let Job::Mail(mail) = &mut bad.job {
-        mail.to = vec!["nobody".into()];
-    }
     for n in 0..3 {
         local
             .queue(&queues.url)
@@ -529,13 +531,12 @@ async fn job_metrics_from_the_worker_reach_cloudwatch_and_the_consoles_chart() -
             )
             .await?;
     }
-    local
-        .sqs
-        .send_message()
-        .queue_url(&queues.url)
-        .message_body(bad.to_json())
-        .send()
-        .await?;
+    send_to_nobody(
+        &local,
+        &queues.url,
+        local.text_mail(format!("metrics {marker}")),
+    )
+    .await?;
 
     let handler = local.handler_with(
         local.ses.clone(),
