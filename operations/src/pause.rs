@@ -110,12 +110,7 @@ async fn set_event_source(
         .enabled(enabled)
         .send()
         .await
-        .map_err(|e| OpsError {
-            operation: "UpdateEventSourceMapping",
-            queue_url: queue_url.to_owned(),
-            class: producer::aws::classify(&e),
-            message: producer::aws::describe(&e),
-        })?;
+        .map_err(ops_error("UpdateEventSourceMapping", queue_url))?;
     Ok(())
 }
 

@@ -98,7 +98,9 @@ impl Tally {
 #[derive(Debug)]
 pub struct JobMetrics {
     namespace: String,
-    tallies: Mutex<BTreeMap<Key, Tally>>,
+    /// A few keys at most (queues × kinds × outcomes), searched in place, so
+    /// that counting a job allocates nothing once its key is there.
+    tallies: Mutex<Vec<(Key, Tally)>>,
 }
 
 impl JobMetrics {
@@ -115,22 +117,30 @@ impl JobMetrics {
 
     /// Counts one job that ended.
     pub fn record(&self, queue: &str, kind: &str, outcome: &'static str, duration_ms: f64) {
-        let key = Key {
-            queue: queue.to_owned(),
-            kind: kind.to_owned(),
-            outcome,
-        };
         let mut tallies = self.tallies.lock().unwrap_or_else(|e| e.into_inner());
-        tallies
-            .entry(key)
-            .or_default()
-            .durations_ms
-            .push(duration_ms);
+        let found = tallies
+            .iter_mut()
+            .find(|(k, _)| k.outcome == outcome && k.queue == queue && k.kind == kind);
+        match found {
+            Some((_, tally)) => tally.durations_ms.push(duration_ms),
+            None => tallies.push((
+                Key {
+                    queue: queue.to_owned(),
+                    kind: kind.to_owned(),
+                    outcome,
+                },
+                Tally {
+                    durations_ms: vec![duration_ms],
+                },
+            )),
+        }
     }
 
     /// Takes what was counted since the last take.
     pub fn take(&self) -> BTreeMap<Key, Tally> {
         std::mem::take(&mut *self.tallies.lock().unwrap_or_else(|e| e.into_inner()))
+            .into_iter()
+            .collect()
     }
 
     /// Writes what was counted since the last take as embedded-metric-format

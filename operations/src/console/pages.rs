@@ -301,10 +301,28 @@ struct DeadPage {
     limit: usize,
 }
 
+/// Every queue with its dead letters as a listing reads them; `None` for a
+/// queue without a dead-letter queue.
+async fn dead_letters_by_queue(
+    console: &Console,
+) -> Vec<(&JobQueue, Option<Result<Vec<DeadLetter>, crate::OpsError>>)> {
+    let mut listed = Vec::new();
+    for queue in &console.queues {
+        let letters = match &queue.dead_letters {
+            Some(dlq_url) => Some(
+                dead_letters::list_dead_letters(&console.clients.sqs, dlq_url, console.limit).await,
+            ),
+            None => None,
+        };
+        listed.push((queue, letters));
+    }
+    listed
+}
+
 async fn dead(State(pages): State<Arc<Pages>>, Query(shown): Query<Shown>) -> Response {
     let console = &pages.console;
     let mut queues = Vec::new();
-    for queue in &console.queues {
+    for (queue, listed) in dead_letters_by_queue(console).await {
         let mut shown_queue = DeadQueue {
             name: queue.name.clone(),
             dlq_url: queue.dead_letters.clone(),
@@ -312,10 +330,8 @@ async fn dead(State(pages): State<Arc<Pages>>, Query(shown): Query<Shown>) -> Re
             count: 0,
             error: None,
         };
-        if let Some(dlq_url) = &queue.dead_letters {
-            match dead_letters::list_dead_letters(&console.clients.sqs, dlq_url, console.limit)
-                .await
-            {
+        if let Some(listed) = listed {
+            match listed {
                 Ok(letters) => {
                     shown_queue.count = letters.len();
                     shown_queue.groups = dead_letters::group(&letters)
@@ -727,20 +743,16 @@ async fn job(State(pages): State<Arc<Pages>>, Query(query): Query<JobQuery>) -> 
                 }
             };
         }
-        for queue in &console.queues {
-            let Some(dlq_url) = &queue.dead_letters else {
-                continue;
-            };
-            match dead_letters::list_dead_letters(&console.clients.sqs, dlq_url, console.limit)
-                .await
-            {
-                Ok(letters) => dead.extend(
+        for (queue, listed) in dead_letters_by_queue(console).await {
+            match listed {
+                Some(Ok(letters)) => dead.extend(
                     letters
                         .into_iter()
                         .filter(|l| l.job_id == id || l.message_id == id)
                         .map(|l| (queue.name.clone(), l)),
                 ),
-                Err(e) => errors.push(e.to_string()),
+                Some(Err(e)) => errors.push(e.to_string()),
+                None => {}
             }
         }
     }
