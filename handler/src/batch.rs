@@ -15,7 +15,7 @@ use producer::send::routes::DEFAULT_QUEUE;
 
 use crate::backoff::Backoff;
 use crate::error::JobError;
-use crate::ledger::{Claim, Ledger, LedgerSettings, payload_sha256};
+use crate::ledger::{Claim, ClaimFor, Ledger, LedgerSettings, Leg, NextTry, payload_sha256};
 use crate::perform::{AwsClients, Done, Effects, JobInfo, Retry, RunParts, catching_panics};
 use crate::runner::{Dispatch, RunError, Runner};
 
@@ -485,19 +485,42 @@ impl Handler {
             }) => Some(lease_ends_in.as_secs() as u32 + 1),
             _ => None,
         };
+        let mut held_claim = None;
         let outcome = match result {
             Ok(Progress::Done) => Outcome::Done,
             Ok(Progress::Skipped { reason }) => Outcome::Skipped { reason },
             Ok(Progress::Duplicate) => Outcome::Duplicate,
             Ok(Progress::Cancelled) => Outcome::Cancelled,
             Ok(Progress::Carried { due_in_seconds }) => Outcome::Rescheduled { due_in_seconds },
-            Err(failure) => self.settle_failure(delivery, &identity, failure).await,
+            Err(mut failure) => {
+                held_claim = failure.claim.take();
+                self.settle_failure(delivery, &identity, failure).await
+            }
         };
         let retry_in_seconds = match &outcome {
             Outcome::Retry { .. } => self.back_off(delivery, come_back_in).await,
             _ => None,
         };
         let job_id = identity.id.as_str();
+        if let (Some(ledger), Some(token)) = (&self.ledger, held_claim) {
+            match &outcome {
+                Outcome::Retry { reason } => {
+                    // Without a delay of its own, it comes back when the
+                    // queue's visibility timeout ends.
+                    let wait = retry_in_seconds
+                        .map(|seconds| std::time::Duration::from_secs(u64::from(seconds)))
+                        .or(self.settings.visibility_timeout)
+                        .unwrap_or_default();
+                    let next = NextTry {
+                        attempt: delivery.receive_count,
+                        error: reason,
+                        at: SystemTime::now() + wait,
+                    };
+                    ledger.retry_later(job_id, &token, &next).await;
+                }
+                _ => ledger.release(job_id, &token).await,
+            }
+        }
         let kind = if identity.kind.is_empty() {
             "unknown"
         } else {
@@ -505,12 +528,7 @@ impl Handler {
         };
         let elapsed = started.elapsed();
         let duration_ms = elapsed.as_millis() as u64;
-        // The queue's SQS name: which class of work this was.
-        let queue = match (&delivery.queue_url, &delivery.queue_arn) {
-            (Some(url), _) => producer::send::queue::queue_name_of(url),
-            (None, Some(arn)) => arn.rsplit(':').next().unwrap_or_default(),
-            (None, None) => "",
-        };
+        let queue = queue_name(delivery);
         if let Some(metrics) = &self.metrics {
             let metric_kind = if self.kinds.knows(&identity.kind) {
                 identity.kind.as_str()
@@ -615,18 +633,21 @@ impl Handler {
         checked.map_err(JobError::from)?;
         match wait {
             None => self.run_once(delivery, envelope, deadline).await,
-            Some(_) if self.is_cancelled(&envelope).await? => Ok(Progress::Cancelled),
-            Some(wait) => Ok(self
-                .carry_forward(delivery, &envelope, wait)
-                .await
-                .map(|due_in_seconds| Progress::Carried { due_in_seconds })?),
+            Some(wait) => match self.leg(&envelope).await? {
+                Leg::Cancelled => Ok(Progress::Cancelled),
+                Leg::RanEarly => Ok(Progress::Duplicate),
+                Leg::Carry => Ok(self
+                    .carry_forward(delivery, &envelope, wait)
+                    .await
+                    .map(|due_in_seconds| Progress::Carried { due_in_seconds })?),
+            },
         }
     }
 
-    async fn is_cancelled(&self, envelope: &Envelope) -> Result<bool, JobError> {
+    async fn leg(&self, envelope: &Envelope) -> Result<Leg, JobError> {
         match &self.ledger {
-            Some(ledger) => ledger.is_cancelled(&envelope.id).await,
-            None => Ok(false),
+            Some(ledger) => ledger.leg(&envelope.id).await,
+            None => Ok(Leg::Carry),
         }
     }
 
@@ -645,7 +666,13 @@ impl Handler {
             return self.run(delivery, envelope, deadline, None).await.map(done);
         };
         let job_id = envelope.id.clone();
-        match ledger.claim(&job_id, &payload_sha256(&envelope)).await? {
+        let claim = ClaimFor {
+            job_id: &job_id,
+            payload_sha256: &payload_sha256(&envelope),
+            kind: envelope.kind(),
+            queue: queue_name(delivery),
+        };
+        match ledger.claim(claim).await? {
             Claim::AlreadyDone => Ok(Progress::Duplicate),
             Claim::Cancelled => Ok(Progress::Cancelled),
             Claim::Busy { lease_ends_in } => Err(JobError::Busy {
@@ -665,10 +692,12 @@ impl Handler {
                     }
                     Ok(done(outcome))
                 }
-                Err(e) => {
-                    ledger.release(&job_id, &token).await;
-                    Err(e)
-                }
+                // Given back once the failure is settled: listed for its
+                // retry, or released.
+                Err(failure) => Err(Failure {
+                    claim: Some(token),
+                    ..failure
+                }),
             },
         }
     }
@@ -705,6 +734,7 @@ impl Handler {
         performed.map_err(|error| Failure {
             error,
             by_job: true,
+            claim: None,
         })
     }
 
@@ -968,6 +998,8 @@ async fn next_tick(ticks: Option<&mut tokio::time::Interval>) {
 struct Failure {
     error: JobError,
     by_job: bool,
+    /// The ledger claim this delivery still holds.
+    claim: Option<String>,
 }
 
 impl From<JobError> for Failure {
@@ -975,6 +1007,16 @@ impl From<JobError> for Failure {
         Failure {
             error,
             by_job: false,
+            claim: None,
         }
+    }
+}
+
+/// The SQS name of the queue a delivery came from: which class of work it is.
+fn queue_name(delivery: &Delivery) -> &str {
+    match (&delivery.queue_url, &delivery.queue_arn) {
+        (Some(url), _) => producer::send::queue::queue_name_of(url),
+        (None, Some(arn)) => arn.rsplit(':').next().unwrap_or_default(),
+        (None, None) => "",
     }
 }

@@ -4,7 +4,7 @@ A LocalStack stack cannot create them (its free edition has no SES v2, and its
 DynamoDB needs a download), so the local setup reads them from the same
 templates: the sender identity from the SenderAddress parameter, each
 AWS::SES::Template as is, the main template's AWS::DynamoDB::Table (the
-idempotency table) under the name given, and the tables of other templates
+idempotency table, with its indexes) under the name given, and the tables of other templates
 (the shop example's products table) under the names --table gives, with the
 items --seed gives.
 
@@ -66,12 +66,19 @@ def seed_arg(value: str) -> tuple[str, str]:
 
 
 def create_table(dynamodb, name: str, logical_id: str, spec: dict) -> None:
-    dynamodb.create_table(
-        TableName=name,
-        AttributeDefinitions=spec["AttributeDefinitions"],
-        KeySchema=spec["KeySchema"],
-        BillingMode=spec["BillingMode"],
-    )
+    # The keys, the billing mode and the indexes, as the template declares them;
+    # encryption and TTL settings are the account's business, but the console's
+    # queries need the indexes.
+    table = {
+        "TableName": name,
+        "AttributeDefinitions": spec["AttributeDefinitions"],
+        "KeySchema": spec["KeySchema"],
+        "BillingMode": spec["BillingMode"],
+    }
+    for indexes in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes"):
+        if spec.get(indexes):
+            table[indexes] = spec[indexes]
+    dynamodb.create_table(**table)
     ttl = spec.get("TimeToLiveSpecification")
     if ttl:
         dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)

@@ -51,10 +51,11 @@ pub async fn cancel(
         .item(field::JOB_ID, AttributeValue::S(job_id.to_owned()))
         .item(field::STATE, AttributeValue::S(state::CANCELLED.to_owned()))
         .item(field::CANCELLED_AT, AttributeValue::N(now.to_string()))
-        // Free, forgotten, or held by a delivery whose lease ran out (it died).
+        // Free, forgotten, held by a delivery whose lease ran out (it died),
+        // or failed and waiting for its next try.
         .condition_expression(
             "attribute_not_exists(#job_id) OR #expires_at < :now \
-             OR (#state = :in_progress AND #lease_until < :now)",
+             OR (#state = :in_progress AND #lease_until < :now) OR #state = :retrying",
         )
         .expression_attribute_names("#job_id", field::JOB_ID)
         .expression_attribute_names("#state", field::STATE)
@@ -65,6 +66,7 @@ pub async fn cancel(
             ":in_progress",
             AttributeValue::S(state::IN_PROGRESS.to_owned()),
         )
+        .expression_attribute_values(":retrying", AttributeValue::S(state::RETRYING.to_owned()))
         .send()
         .await;
     match put {
@@ -82,7 +84,9 @@ pub async fn cancel(
                 })?;
             match state_of(&record) {
                 Some(s) if s == state::CANCELLED => Ok(Cancelled::Already),
-                Some(s) if s == state::DONE => Err(CancelError::AlreadyRan(job_id.to_owned())),
+                Some(s) if s == state::DONE || s == state::RUN_NOW => {
+                    Err(CancelError::AlreadyRan(job_id.to_owned()))
+                }
                 _ => Err(CancelError::Running(job_id.to_owned())),
             }
         }

@@ -238,6 +238,10 @@ pub struct EnqueueArgs {
     /// `SendMessageBatch` calls in flight at once when sending many jobs.
     #[arg(long, env = "JOBS_SENDS_IN_FLIGHT", default_value_t = DEFAULT_SENDS_IN_FLIGHT, value_parser = clap::value_parser!(u16).range(1..=256).map(usize::from), global = true)]
     pub sends_in_flight: usize,
+    /// The idempotency ledger's table: jobs sent with a time or a delay are
+    /// listed there, for the console's Scheduled tab (Run now, Cancel).
+    #[arg(long, env = producer::contract::ledger::TABLE_ENV, global = true)]
+    pub table: Option<String>,
     /// Seconds before the job may run (0–900).
     #[arg(long, default_value_t = 0, global = true)]
     pub delay: u32,
@@ -509,7 +513,7 @@ pub async fn run(cli: Cli, clients: Clients) -> ExitCode {
     let output = cli.output;
     let sqs = clients.sqs;
     let result = match cli.command {
-        Command::Enqueue(args) => return enqueue(*args, sqs, output).await,
+        Command::Enqueue(args) => return enqueue(*args, sqs, &clients.dynamodb, output).await,
         Command::Stats(queues) => stats(&sqs, &clients.cloudwatch, &queues, output).await,
         Command::Dlq(command) => dlq(&sqs, command, output).await,
         Command::Cancel { job_id, table } => {
@@ -1037,7 +1041,12 @@ fn dead_letter_json(letter: &ops::DeadLetter, with_body: bool) -> serde_json::Va
     value
 }
 
-async fn enqueue(args: EnqueueArgs, sqs: aws_sdk_sqs::Client, output: Output) -> ExitCode {
+async fn enqueue(
+    args: EnqueueArgs,
+    sqs: aws_sdk_sqs::Client,
+    dynamodb: &aws_sdk_dynamodb::Client,
+    output: Output,
+) -> ExitCode {
     let refuse = |message: String| {
         if output == Output::Json {
             print_json(&serde_json::json!({"sent": 0, "refused": {"message": message}}));
@@ -1082,10 +1091,16 @@ async fn enqueue(args: EnqueueArgs, sqs: aws_sdk_sqs::Client, output: Output) ->
         Ok(routing) => routing,
         Err(e) => return refuse(e),
     };
+    let schedules = args
+        .table
+        .as_deref()
+        .filter(|table| !table.is_empty())
+        .map(|table| producer::send::schedules::ScheduleBook::new(dynamodb.clone(), table));
     let queue_for = |url: String| {
         Queue::new(sqs.clone(), url)
             .with_max_message_bytes(args.max_message_bytes)
             .with_sends_in_flight(args.sends_in_flight)
+            .with_schedules(schedules.clone())
     };
     let at = match when(&args) {
         Ok(at) => at,

@@ -7,6 +7,8 @@
 //! - [`cancel`]: cancelling a job that has not run (`jobs cancel`);
 //! - [`console`]: `jobs ui`, a web console for the queues and their dead letters;
 //! - [`job_metrics`]: the handler's job metrics read back from CloudWatch;
+//! - [`ledger_lists`]: running jobs, retries and scheduled jobs from the
+//!   ledger's indexes, and Run now and Cancel on a scheduled job;
 //! - [`pause`]: pausing and resuming a queue (its tag, its Lambda event source);
 //! - [`doctor`]: checking that an account has what the jobs need (`jobs doctor`);
 //! - [`cli`]: the `jobs` command line on top of them, with [`lines`] for JSON
@@ -21,6 +23,7 @@ pub mod console;
 pub mod dead_letters;
 pub mod doctor;
 pub mod job_metrics;
+pub mod ledger_lists;
 pub mod lines;
 pub mod pause;
 pub mod queues;

@@ -340,7 +340,8 @@ fn policies_name_no_wildcard_action_and_no_wildcard_resource() {
             "sqs:SendMessage",
             "sqs:GetQueueUrl",
             "dynamodb:PutItem",
-            "dynamodb:GetItem"
+            "dynamodb:GetItem",
+            "dynamodb:BatchWriteItem"
         ]
     );
     assert!(!t["Outputs"]["ProducerPolicyArn"].is_null());
@@ -356,12 +357,14 @@ fn the_producer_policy_can_cancel_on_the_ledger_the_stack_outputs() {
         .find(|s| s["Sid"] == "CancelJobs")
         .expect("a CancelJobs statement");
     // What operations::cancel calls: a conditional PutItem, and a GetItem of
-    // the record that stopped it.
+    // the record that stopped it; and what a producer with the `schedules`
+    // feature writes: schedule records, one or a batch at a time.
     assert_eq!(
         list(&cancel["Action"]),
         [
             &Value::from("dynamodb:PutItem"),
-            &Value::from("dynamodb:GetItem")
+            &Value::from("dynamodb:GetItem"),
+            &Value::from("dynamodb:BatchWriteItem")
         ]
     );
     let arn = intrinsic(&cancel["Resource"], "!GetAtt");
@@ -604,13 +607,25 @@ fn the_idempotency_table_expires_done_records_and_is_the_only_table_of_the_polic
         })
         .map(|(_, s)| s)
         .collect();
-    // The handler's role, the producer policy's cancel, the console's job pages.
-    assert_eq!(dynamodb.len(), 3);
+    // The handler's role, the producer policy's cancel, the console's job
+    // pages and its tabs (queries of the table's indexes, and nothing else).
+    assert_eq!(dynamodb.len(), 4);
     for statement in dynamodb {
-        assert_eq!(
-            tagged(&statement["Resource"]).map(|(_, v)| v.clone()),
-            Some("IdempotencyTable.Arn".into())
-        );
+        let actions = list(&statement["Action"]);
+        match tagged(&statement["Resource"]) {
+            Some((tag, sub)) if tag == "!Sub" => {
+                assert_eq!(sub, "${IdempotencyTable.Arn}/index/*");
+                assert_eq!(actions, [&Value::from("dynamodb:Query")]);
+            }
+            other => {
+                assert_eq!(
+                    other.map(|(_, v)| v.clone()),
+                    Some("IdempotencyTable.Arn".into())
+                );
+                assert!(!actions.contains(&&Value::from("dynamodb:Query")));
+                assert!(!actions.contains(&&Value::from("dynamodb:Scan")));
+            }
+        }
     }
     let env = &t["Globals"]["Function"]["Environment"]["Variables"];
     assert!(!env["JOBS_IDEMPOTENCY_TABLE"].is_null() && !env["JOBS_LEASE_SECONDS"].is_null());
@@ -788,4 +803,63 @@ fn the_shop_examples_local_products_fit_its_table() {
     assert_eq!(unpaid["paid"]["BOOL"].as_bool(), Some(false));
     assert_eq!(unpaid["owner_email"]["S"], "bob@example.com");
     assert_eq!(unpaid["name"]["S"], "Coffee grinder");
+}
+
+/// The console lists running jobs, retries and schedules from three sparse
+/// indexes that the handler and the producer fill by the names in
+/// `producer::contract::ledger`; the template must declare them under the same
+/// names and keys, projecting what the console reads.
+#[test]
+fn the_ledger_indexes_are_the_ones_the_code_writes() {
+    use producer::contract::ledger::{field, index};
+    let t = template();
+    let p = props(&t, "IdempotencyTable");
+    let indexes = list(&p["GlobalSecondaryIndexes"]);
+    let expected = [
+        (
+            index::BUSY,
+            field::BUSY_SHARD,
+            field::CLAIMED_AT,
+            vec!["kind", "queue", "beat_at", "lease_until"],
+        ),
+        (
+            index::RETRIES,
+            field::RETRY_SHARD,
+            field::RETRY_AT,
+            vec!["kind", "queue", "attempt", "last_error"],
+        ),
+        (
+            index::SCHEDULED,
+            field::SCHEDULED_SHARD,
+            field::DUE_AT,
+            vec!["id", "kind", "queue_url"],
+        ),
+    ];
+    assert_eq!(indexes.len(), expected.len());
+    let declared = list(&p["AttributeDefinitions"]);
+    let type_of = |name: &str| {
+        declared
+            .iter()
+            .find(|d| d["AttributeName"] == name)
+            .map(|d| d["AttributeType"].clone())
+    };
+    for (name, hash, range, projected) in expected {
+        let declared_index = indexes
+            .iter()
+            .find(|i| i["IndexName"] == name)
+            .unwrap_or_else(|| panic!("an index `{name}`"));
+        let keys = list(&declared_index["KeySchema"]);
+        assert_eq!(keys[0]["AttributeName"], hash);
+        assert_eq!(keys[0]["KeyType"], "HASH");
+        assert_eq!(keys[1]["AttributeName"], range);
+        assert_eq!(keys[1]["KeyType"], "RANGE");
+        assert_eq!(type_of(hash), Some(Value::from("S")), "{hash}");
+        assert_eq!(type_of(range), Some(Value::from("N")), "{range}");
+        assert_eq!(declared_index["Projection"]["ProjectionType"], "INCLUDE");
+        let included: Vec<&str> = list(&declared_index["Projection"]["NonKeyAttributes"])
+            .iter()
+            .filter_map(|v| v.as_str())
+            .collect();
+        assert_eq!(included, projected, "{name}");
+    }
 }

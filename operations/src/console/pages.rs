@@ -31,6 +31,11 @@ pub(super) fn router(console: Arc<Console>) -> Router {
         .route("/dead/retry", post(retry))
         .route("/dead/delete", post(delete))
         .route("/jobs", get(job))
+        .route("/busy", get(busy))
+        .route("/retries", get(retries))
+        .route("/scheduled", get(scheduled))
+        .route("/scheduled/run-now", post(run_now))
+        .route("/scheduled/cancel", post(cancel_scheduled))
         .route("/queues", get(queues_page))
         .route("/queues/pause", post(pause_queue))
         .route("/queues/resume", post(resume_queue))
@@ -535,6 +540,15 @@ fn changed_queue<'a>(
     csrf: &str,
     queue: &str,
 ) -> Result<&'a JobQueue, (StatusCode, String)> {
+    change_allowed(console, csrf)?;
+    console
+        .queue(queue)
+        .ok_or_else(|| (StatusCode::NOT_FOUND, format!("no queue `{queue}` here")))
+}
+
+/// Refuses a change on a read-only console, and for a form without this
+/// console's CSRF token.
+fn change_allowed(console: &Console, csrf: &str) -> Result<(), (StatusCode, String)> {
     if console.read_only {
         return Err((
             StatusCode::FORBIDDEN,
@@ -548,9 +562,7 @@ fn changed_queue<'a>(
                 .into(),
         ));
     }
-    console
-        .queue(queue)
-        .ok_or_else(|| (StatusCode::NOT_FOUND, format!("no queue `{queue}` here")))
+    Ok(())
 }
 
 /// A Retry or Delete button's form.
@@ -768,6 +780,13 @@ async fn job(State(pages): State<Arc<Pages>>, Query(query): Query<JobQuery>) -> 
             "running: claimed by a worker (or its lease has not run out since it stopped)".to_owned()
         }
         (Some(state::CANCELLED), _) => "cancelled: it will not run".to_owned(),
+        (Some(state::RETRYING), _) => {
+            "retrying: it failed and waits for its next try (see `attempt`, `last_error`, `retry_at`)"
+                .to_owned()
+        }
+        (Some(state::RUN_NOW), _) => {
+            "run now: sent ahead of its time; the copy carried to its time will stop".to_owned()
+        }
         (Some(other), _) => format!("ledger state `{other}`"),
         (None, true) if view.is_off() => {
             "unknown: no dead letter has this id, and without the ledger nothing else is recorded"
@@ -807,6 +826,245 @@ async fn script() -> Response {
 
 async fn not_found() -> Response {
     plain(StatusCode::NOT_FOUND, "no such page".into())
+}
+
+/// An epoch-seconds time as the pages show it.
+fn shown_time(seconds: u64) -> String {
+    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(seconds))
+        .to_string()
+}
+
+/// Rows read from the ledger's indexes, or why there are none.
+#[derive(Debug)]
+enum Listed<T> {
+    /// The console has no ledger table: nothing is recorded.
+    LedgerOff,
+    Failed(String),
+    Rows(Vec<T>),
+}
+
+impl<T> Listed<T> {
+    fn rows(&self) -> &[T] {
+        match self {
+            Listed::Rows(rows) => rows,
+            _ => &[],
+        }
+    }
+}
+
+async fn listed<T, F>(console: &Console, read: impl FnOnce(String) -> F) -> Listed<T>
+where
+    F: Future<Output = Result<Vec<T>, crate::ledger_lists::LedgerListError>>,
+{
+    match &console.ledger_table {
+        None => Listed::LedgerOff,
+        Some(table) => match read(table.clone()).await {
+            Ok(rows) => Listed::Rows(rows),
+            Err(e) => Listed::Failed(e.to_string()),
+        },
+    }
+}
+
+#[derive(Debug)]
+struct BusyRow {
+    job_id: String,
+    kind: String,
+    queue: String,
+    claimed_at: String,
+    beat_at: String,
+    lease_until: String,
+    stuck: bool,
+}
+
+#[derive(Template)]
+#[template(path = "busy.html")]
+struct BusyPage {
+    frame: Frame,
+    listed: Listed<BusyRow>,
+    limit: usize,
+}
+
+async fn busy(State(pages): State<Arc<Pages>>) -> Response {
+    let console = &pages.console;
+    let dynamodb = &console.clients.dynamodb;
+    let now = producer::contract::ledger::epoch_seconds(std::time::SystemTime::now());
+    let listed = listed(console, |table| async move {
+        crate::ledger_lists::busy(dynamodb, &table, console.limit)
+            .await
+            .map(|running| {
+                running
+                    .into_iter()
+                    .map(|r| BusyRow {
+                        stuck: r.stuck(now),
+                        claimed_at: shown_time(r.claimed_at),
+                        beat_at: shown_time(r.beat_at),
+                        lease_until: shown_time(r.lease_until),
+                        job_id: r.job_id,
+                        kind: r.kind,
+                        queue: r.queue,
+                    })
+                    .collect()
+            })
+    })
+    .await;
+    let page = BusyPage {
+        frame: pages.frame("busy", None),
+        listed,
+        limit: console.limit,
+    };
+    render(StatusCode::OK, &page)
+}
+
+#[derive(Debug)]
+struct RetryRow {
+    job_id: String,
+    kind: String,
+    queue: String,
+    attempt: u64,
+    last_error: String,
+    retry_at: String,
+}
+
+#[derive(Template)]
+#[template(path = "retries.html")]
+struct RetriesPage {
+    frame: Frame,
+    listed: Listed<RetryRow>,
+    limit: usize,
+}
+
+async fn retries(State(pages): State<Arc<Pages>>) -> Response {
+    let console = &pages.console;
+    let dynamodb = &console.clients.dynamodb;
+    let listed = listed(console, |table| async move {
+        crate::ledger_lists::retries(dynamodb, &table, console.limit)
+            .await
+            .map(|waiting| {
+                waiting
+                    .into_iter()
+                    .map(|w| RetryRow {
+                        retry_at: shown_time(w.retry_at),
+                        job_id: w.job_id,
+                        kind: w.kind,
+                        queue: w.queue,
+                        attempt: w.attempt,
+                        last_error: w.last_error,
+                    })
+                    .collect()
+            })
+    })
+    .await;
+    let page = RetriesPage {
+        frame: pages.frame("retries", None),
+        listed,
+        limit: console.limit,
+    };
+    render(StatusCode::OK, &page)
+}
+
+#[derive(Debug)]
+struct ScheduledRow {
+    job_id: String,
+    kind: String,
+    queue: String,
+    due_at: String,
+}
+
+#[derive(Template)]
+#[template(path = "scheduled.html")]
+struct ScheduledPage {
+    frame: Frame,
+    listed: Listed<ScheduledRow>,
+    limit: usize,
+}
+
+async fn scheduled(State(pages): State<Arc<Pages>>, Query(shown): Query<Shown>) -> Response {
+    let console = &pages.console;
+    let dynamodb = &console.clients.dynamodb;
+    let listed = listed(console, |table| async move {
+        crate::ledger_lists::scheduled(dynamodb, &table, std::time::SystemTime::now(), console.limit)
+            .await
+            .map(|jobs| {
+                jobs.into_iter()
+                    .map(|j| ScheduledRow {
+                        queue: producer::send::queue::queue_name_of(&j.queue_url).to_owned(),
+                        due_at: shown_time(j.due_at),
+                        job_id: j.job_id,
+                        kind: j.kind,
+                    })
+                    .collect()
+            })
+    })
+    .await;
+    let page = ScheduledPage {
+        frame: pages.frame("scheduled", shown.notice.as_deref()),
+        listed,
+        limit: console.limit,
+    };
+    render(StatusCode::OK, &page)
+}
+
+/// A Run now or Cancel button's form.
+#[derive(Debug, Deserialize)]
+struct ScheduledAction {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    id: String,
+}
+
+async fn run_now(
+    State(pages): State<Arc<Pages>>,
+    Form(action): Form<ScheduledAction>,
+) -> Response {
+    change_scheduled(&pages, action, true).await
+}
+
+async fn cancel_scheduled(
+    State(pages): State<Arc<Pages>>,
+    Form(action): Form<ScheduledAction>,
+) -> Response {
+    change_scheduled(&pages, action, false).await
+}
+
+async fn change_scheduled(pages: &Pages, action: ScheduledAction, run_now: bool) -> Response {
+    let console = &pages.console;
+    if let Err((status, why)) = change_allowed(console, &action.csrf) {
+        return plain(status, why);
+    }
+    let Some(table) = &console.ledger_table else {
+        return plain(
+            StatusCode::BAD_REQUEST,
+            "the ledger is off (no `--table`): there are no scheduled jobs to change".into(),
+        );
+    };
+    let id = action.id.trim();
+    if id.is_empty() {
+        return plain(StatusCode::BAD_REQUEST, "name the job (`id`)".into());
+    }
+    let (dynamodb, sqs) = (&console.clients.dynamodb, &console.clients.sqs);
+    let notice = if run_now {
+        crate::ledger_lists::run_now(dynamodb, sqs, table, id)
+            .await
+            .map(|ran| format!("sent `{}` to run now (message {})", ran.job_id, ran.message_id))
+    } else {
+        crate::ledger_lists::cancel_scheduled(dynamodb, table, id)
+            .await
+            .map(|cancelled| match cancelled {
+                crate::cancel::Cancelled::Now => format!("cancelled `{id}`: it will not run"),
+                crate::cancel::Cancelled::Already => format!("`{id}` had been cancelled already"),
+            })
+    };
+    match notice {
+        Ok(notice) => {
+            Redirect::to(&format!("/scheduled?notice={}", pages.notice(notice))).into_response()
+        }
+        Err(e @ crate::ledger_lists::LedgerListError::Aws { .. })
+        | Err(e @ crate::ledger_lists::LedgerListError::Send { .. }) => {
+            plain(StatusCode::BAD_GATEWAY, format!("error: {e}"))
+        }
+        Err(e) => plain(StatusCode::CONFLICT, format!("refused: {e}")),
+    }
 }
 
 #[cfg(test)]

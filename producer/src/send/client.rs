@@ -135,6 +135,8 @@ pub struct Jobs {
     /// A `JOBS_QUEUE_URLS` that could not be read: every enqueue reports it.
     routes_error: Option<RoutesError>,
     max_message_bytes: usize,
+    #[cfg(feature = "schedules")]
+    schedules: Option<crate::send::schedules::ScheduleBook>,
 }
 
 #[derive(Debug, Clone)]
@@ -182,6 +184,8 @@ impl Jobs {
             routes: Arc::default(),
             routes_error: None,
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            #[cfg(feature = "schedules")]
+            schedules: None,
         }
     }
 
@@ -199,6 +203,8 @@ impl Jobs {
             ])),
             routes_error: None,
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            #[cfg(feature = "schedules")]
+            schedules: None,
         }
     }
 
@@ -208,6 +214,8 @@ impl Jobs {
     /// reports it at once.
     pub fn from_env(config: &SdkConfig) -> Self {
         let jobs = Jobs::new(aws_sdk_sqs::Client::new(config));
+        #[cfg(feature = "schedules")]
+        let jobs = jobs.with_schedules(crate::send::schedules::ScheduleBook::from_env(config));
         match QueueRoutes::from_env() {
             Ok(routes) => jobs.with_env_default(&routes).with_routes(routes),
             Err(error) => Jobs {
@@ -220,9 +228,22 @@ impl Jobs {
     /// As [`Jobs::from_env`], failing when `JOBS_QUEUE_URLS` cannot be read.
     pub fn try_from_env(config: &SdkConfig) -> Result<Self, RoutesError> {
         let routes = QueueRoutes::from_env()?;
-        Ok(Jobs::new(aws_sdk_sqs::Client::new(config))
-            .with_env_default(&routes)
-            .with_routes(routes))
+        let jobs = Jobs::new(aws_sdk_sqs::Client::new(config));
+        #[cfg(feature = "schedules")]
+        let jobs = jobs.with_schedules(crate::send::schedules::ScheduleBook::from_env(config));
+        Ok(jobs.with_env_default(&routes).with_routes(routes))
+    }
+
+    /// Lists the jobs this client sends with a time or a delay in the ledger,
+    /// for the console (feature `schedules`; [`Jobs::from_env`] does it when
+    /// `JOBS_IDEMPOTENCY_TABLE` is set).
+    #[cfg(feature = "schedules")]
+    pub fn with_schedules(
+        mut self,
+        schedules: Option<crate::send::schedules::ScheduleBook>,
+    ) -> Self {
+        self.schedules = schedules;
+        self
     }
 
     fn with_env_default(self, routes: &QueueRoutes) -> Self {
@@ -312,10 +333,11 @@ impl Jobs {
         match &self.backend {
             Backend::Sqs { sqs, .. } => {
                 let url = self.queue_url(&queue).await?;
-                Queue::new(sqs.clone(), url)
-                    .with_max_message_bytes(self.max_message_bytes)
-                    .enqueue(&envelope, send)
-                    .await
+                let queue =
+                    Queue::new(sqs.clone(), url).with_max_message_bytes(self.max_message_bytes);
+                #[cfg(feature = "schedules")]
+                let queue = queue.with_schedules(self.schedules.clone());
+                queue.enqueue(&envelope, send).await
             }
             Backend::Fake(taken) => {
                 crate::send::queue::check(&envelope, send, self.max_message_bytes).map_err(

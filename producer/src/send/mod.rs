@@ -6,3 +6,5 @@
 pub mod client;
 pub mod queue;
 pub mod routes;
+#[cfg(feature = "schedules")]
+pub mod schedules;

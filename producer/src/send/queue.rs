@@ -46,6 +46,21 @@ struct Prepared {
     kind: String,
     body: String,
     delay_seconds: u32,
+    /// The job's own time, when it has one.
+    #[cfg(feature = "schedules")]
+    not_before: Option<SystemTime>,
+}
+
+impl Prepared {
+    /// When a job sent at `sent_at` is due, if it waits at all.
+    #[cfg(feature = "schedules")]
+    fn due_at(&self, sent_at: SystemTime) -> Option<SystemTime> {
+        self.not_before.or_else(|| {
+            (self.delay_seconds > 0).then(|| {
+                sent_at + std::time::Duration::from_secs(u64::from(self.delay_seconds))
+            })
+        })
+    }
 }
 
 impl Prepared {
@@ -150,6 +165,8 @@ pub struct Queue {
     url: String,
     max_message_bytes: usize,
     sends_in_flight: usize,
+    #[cfg(feature = "schedules")]
+    schedules: Option<crate::send::schedules::ScheduleBook>,
 }
 
 impl Queue {
@@ -159,6 +176,44 @@ impl Queue {
             url: url.into(),
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             sends_in_flight: DEFAULT_SENDS_IN_FLIGHT,
+            #[cfg(feature = "schedules")]
+            schedules: None,
+        }
+    }
+
+    /// Lists every job sent with a time or a delay in the ledger, for the
+    /// console (see [`crate::send::schedules`]).
+    #[cfg(feature = "schedules")]
+    pub fn with_schedules(
+        mut self,
+        schedules: Option<crate::send::schedules::ScheduleBook>,
+    ) -> Self {
+        self.schedules = schedules;
+        self
+    }
+
+    /// Lists those of `sent` that wait, when schedules are listed.
+    #[cfg(feature = "schedules")]
+    async fn list_scheduled<'a>(
+        &self,
+        sent: impl IntoIterator<Item = &'a Prepared>,
+        sent_at: SystemTime,
+    ) {
+        let Some(book) = &self.schedules else { return };
+        let jobs: Vec<_> = sent
+            .into_iter()
+            .filter_map(|job| {
+                Some(crate::send::schedules::ScheduledJob {
+                    job_id: &job.job_id,
+                    kind: &job.kind,
+                    queue_url: &self.url,
+                    body: &job.body,
+                    due_at: job.due_at(sent_at)?,
+                })
+            })
+            .collect();
+        if !jobs.is_empty() {
+            book.record(&jobs).await;
         }
     }
 
@@ -214,10 +269,14 @@ impl Queue {
         for (name, value) in prepared.attributes() {
             request = request.message_attributes(name, value);
         }
+        #[cfg(feature = "schedules")]
+        let sent_at = SystemTime::now();
         let output = request.send().await.map_err(|err| EnqueueError::Send {
             class: classify(&err),
             message: describe(&err),
         })?;
+        #[cfg(feature = "schedules")]
+        self.list_scheduled([&prepared], sent_at).await;
         Ok(Sent {
             job_id: prepared.job_id,
             message_id: output.message_id.unwrap_or_default(),
@@ -341,6 +400,8 @@ impl Queue {
                 }),
             }
         }
+        #[cfg(feature = "schedules")]
+        let sent_at = SystemTime::now();
         let result = self
             .sqs
             .send_message_batch()
@@ -379,6 +440,15 @@ impl Queue {
                         });
                     }
                 }
+                #[cfg(feature = "schedules")]
+                self.list_scheduled(
+                    chunk
+                        .iter()
+                        .filter(|(index, _)| report.sent.iter().any(|s| s.index == *index))
+                        .map(|(_, job)| job),
+                    sent_at,
+                )
+                .await;
                 // SQS answers for every entry; one it left out is reported rather than assumed sent.
                 for (index, job) in &chunk {
                     let answered = report.sent.iter().any(|s| s.index == *index)
@@ -472,6 +542,8 @@ fn prepare(
         kind: envelope.kind().to_owned(),
         body: envelope.to_json(),
         delay_seconds: options.delay_seconds,
+        #[cfg(feature = "schedules")]
+        not_before: envelope.due_at(),
     };
     let limit = max_message_bytes.saturating_sub(DEAD_LETTER_HEADROOM_BYTES);
     if prepared.size() > limit {

@@ -169,7 +169,16 @@ async fn of_many_claims_at_once_exactly_one_is_granted() -> Result<()> {
         let mut claims = tokio::task::JoinSet::new();
         for _ in 0..CLAIMS {
             let (ledger, job_id) = (ledger.clone(), job_id.clone());
-            claims.spawn(async move { ledger.claim(&job_id, "same-payload").await });
+            claims.spawn(async move {
+                ledger
+                    .claim(handler::ledger::ClaimFor {
+                        job_id: &job_id,
+                        payload_sha256: "same-payload",
+                        kind: "mail",
+                        queue: "default",
+                    })
+                    .await
+            });
         }
         let mut outcomes = Vec::with_capacity(CLAIMS);
         while let Some(claim) = claims.join_next().await {
