@@ -135,6 +135,14 @@ pub struct UiArgs {
     /// Leave the chart out (as when the handler runs with `JOBS_METRICS=off`).
     #[arg(long)]
     pub no_metrics: bool,
+    /// The local moto server (`make local-up` sets `MOTO_URL`): adds the Local
+    /// tab, with the mails it recorded and the objects in the upload bucket.
+    /// Loopback only.
+    #[arg(long, env = "MOTO_URL", value_name = "URL")]
+    pub local_mails: Option<String>,
+    /// The upload bucket, listed on the Local tab.
+    #[arg(long, env = "JOBS_BUCKET")]
+    pub bucket: Option<String>,
     #[command(flatten)]
     pub queues: QueueArgs,
 }
@@ -521,14 +529,14 @@ pub async fn run(cli: Cli, clients: Clients) -> ExitCode {
         }
         Command::Doctor(args) => return doctor(&clients.doctor, args, output).await,
         Command::Ui(args) => {
-            return ui(
+            let clients = crate::console::ConsoleClients {
                 sqs,
-                clients.dynamodb,
-                clients.cloudwatch,
-                clients.lambda,
-                *args,
-            )
-            .await;
+                dynamodb: clients.dynamodb,
+                cloudwatch: clients.cloudwatch,
+                lambda: clients.lambda,
+                s3: clients.doctor.s3,
+            };
+            return ui(clients, *args).await;
         }
         Command::Completions { shell } => {
             use clap::CommandFactory as _;
@@ -556,16 +564,20 @@ pub async fn run(cli: Cli, clients: Clients) -> ExitCode {
 }
 
 /// Serves the console until Ctrl-C or SIGTERM.
-async fn ui(
-    sqs: aws_sdk_sqs::Client,
-    dynamodb: aws_sdk_dynamodb::Client,
-    cloudwatch: aws_sdk_cloudwatch::Client,
-    lambda: aws_sdk_lambda::Client,
-    args: UiArgs,
-) -> ExitCode {
-    use crate::console::{ConsoleClients, ConsoleError, ConsoleSettings};
+async fn ui(clients: crate::console::ConsoleClients, args: UiArgs) -> ExitCode {
+    use crate::console::{ConsoleError, ConsoleSettings};
 
-    let queues = match job_queues(&sqs, &args.queues).await {
+    let local = match args.local_mails.as_deref().filter(|url| !url.is_empty()) {
+        None => None,
+        Some(url) => match crate::console::local::LocalMode::new(url, args.bucket.clone()) {
+            Ok(local) => Some(local),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(EXIT_INVALID);
+            }
+        },
+    };
+    let queues = match job_queues(&clients.sqs, &args.queues).await {
         Ok(queues) => queues,
         Err(message) => {
             eprintln!("error: {message}");
@@ -594,12 +606,7 @@ async fn ui(
         ledger_table: args.table,
         limit: args.queues.limit,
         metrics_namespace: (!args.no_metrics).then_some(args.metrics_namespace),
-    };
-    let clients = ConsoleClients {
-        sqs,
-        dynamodb,
-        cloudwatch,
-        lambda,
+        local,
     };
     let listening = match crate::console::listen(settings, clients, queues).await {
         Ok(listening) => listening,

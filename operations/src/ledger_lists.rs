@@ -12,8 +12,8 @@ use futures::StreamExt as _;
 
 use producer::aws::{ErrorClass, classify, describe};
 use producer::contract::ledger::{
-    DEFAULT_KEEP_SECONDS, epoch_seconds, field, index, number, payload_sha256, read,
-    schedule_key, state, state_of, text,
+    DEFAULT_KEEP_SECONDS, epoch_seconds, field, index, number, payload_sha256, read, schedule_key,
+    state, state_of, text,
 };
 use producer::{Envelope, Queue, SendOptions};
 

@@ -5,6 +5,7 @@
 //! the one small script are in the binary. What keeps it safe is in [`guard`].
 
 mod guard;
+pub mod local;
 mod pages;
 
 use std::net::SocketAddr;
@@ -53,6 +54,8 @@ pub struct ConsoleSettings {
     /// Each queue's Lambda event source mapping, by queue name
     /// (`JOBS_EVENT_SOURCE_IDS`): disabled while the queue is paused.
     pub event_sources: std::collections::HashMap<String, String>,
+    /// Against the local emulators: what the Local tab reads.
+    pub local: Option<local::LocalMode>,
 }
 
 /// What the pages read from and act on.
@@ -62,6 +65,8 @@ pub struct ConsoleClients {
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub cloudwatch: aws_sdk_cloudwatch::Client,
     pub lambda: aws_sdk_lambda::Client,
+    /// For the Local tab's objects.
+    pub s3: aws_sdk_s3::Client,
 }
 
 #[derive(Debug)]
@@ -73,6 +78,7 @@ struct Console {
     limit: usize,
     metrics_namespace: Option<String>,
     event_sources: std::collections::HashMap<String, String>,
+    local: Option<local::LocalMode>,
     /// Every form carries it; a POST without it is refused.
     csrf: String,
 }
@@ -121,6 +127,7 @@ pub async fn listen(
         limit: settings.limit,
         metrics_namespace: settings.metrics_namespace.filter(|n| !n.is_empty()),
         event_sources: settings.event_sources,
+        local: settings.local,
         csrf: uuid::Uuid::new_v4().simple().to_string(),
     });
     let router =

@@ -36,6 +36,7 @@ pub(super) fn router(console: Arc<Console>) -> Router {
         .route("/scheduled", get(scheduled))
         .route("/scheduled/run-now", post(run_now))
         .route("/scheduled/cancel", post(cancel_scheduled))
+        .route("/local", get(local_page))
         .route("/queues", get(queues_page))
         .route("/queues/pause", post(pause_queue))
         .route("/queues/resume", post(resume_queue))
@@ -80,6 +81,7 @@ impl Pages {
             read_only: self.console.read_only,
             csrf: self.console.csrf.clone(),
             notice: self.take_notice(notice),
+            local: self.console.local.is_some(),
         }
     }
 }
@@ -91,6 +93,8 @@ struct Frame {
     read_only: bool,
     csrf: String,
     notice: Option<String>,
+    /// The console runs against the local emulators: the Local tab is there.
+    local: bool,
 }
 
 fn render(status: StatusCode, template: &impl Template) -> Response {
@@ -830,8 +834,10 @@ async fn not_found() -> Response {
 
 /// An epoch-seconds time as the pages show it.
 fn shown_time(seconds: u64) -> String {
-    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(seconds))
-        .to_string()
+    humantime::format_rfc3339_seconds(
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(seconds),
+    )
+    .to_string()
 }
 
 /// Rows read from the ledger's indexes, or why there are none.
@@ -982,23 +988,64 @@ async fn scheduled(State(pages): State<Arc<Pages>>, Query(shown): Query<Shown>) 
     let console = &pages.console;
     let dynamodb = &console.clients.dynamodb;
     let listed = listed(console, |table| async move {
-        crate::ledger_lists::scheduled(dynamodb, &table, std::time::SystemTime::now(), console.limit)
-            .await
-            .map(|jobs| {
-                jobs.into_iter()
-                    .map(|j| ScheduledRow {
-                        queue: producer::send::queue::queue_name_of(&j.queue_url).to_owned(),
-                        due_at: shown_time(j.due_at),
-                        job_id: j.job_id,
-                        kind: j.kind,
-                    })
-                    .collect()
-            })
+        crate::ledger_lists::scheduled(
+            dynamodb,
+            &table,
+            std::time::SystemTime::now(),
+            console.limit,
+        )
+        .await
+        .map(|jobs| {
+            jobs.into_iter()
+                .map(|j| ScheduledRow {
+                    queue: producer::send::queue::queue_name_of(&j.queue_url).to_owned(),
+                    due_at: shown_time(j.due_at),
+                    job_id: j.job_id,
+                    kind: j.kind,
+                })
+                .collect()
+        })
     })
     .await;
     let page = ScheduledPage {
         frame: pages.frame("scheduled", shown.notice.as_deref()),
         listed,
+        limit: console.limit,
+    };
+    render(StatusCode::OK, &page)
+}
+
+#[derive(Template)]
+#[template(path = "local.html")]
+struct LocalPage {
+    frame: Frame,
+    mails: Result<Vec<super::local::RecordedMail>, String>,
+    bucket: Option<String>,
+    objects: Result<Vec<super::local::StoredObject>, String>,
+    limit: usize,
+}
+
+async fn local_page(State(pages): State<Arc<Pages>>) -> Response {
+    let console = &pages.console;
+    let Some(mode) = &console.local else {
+        return plain(
+            StatusCode::NOT_FOUND,
+            "the Local tab is only there against the local emulators (`--local-mails`, `MOTO_URL`)"
+                .into(),
+        );
+    };
+    let mails = super::local::recorded_mails(mode, console.limit).await;
+    let objects = match &mode.bucket {
+        Some(bucket) => {
+            super::local::stored_objects(&console.clients.s3, bucket, console.limit).await
+        }
+        None => Ok(Vec::new()),
+    };
+    let page = LocalPage {
+        frame: pages.frame("local", None),
+        mails,
+        bucket: mode.bucket.clone(),
+        objects,
         limit: console.limit,
     };
     render(StatusCode::OK, &page)
@@ -1013,10 +1060,7 @@ struct ScheduledAction {
     id: String,
 }
 
-async fn run_now(
-    State(pages): State<Arc<Pages>>,
-    Form(action): Form<ScheduledAction>,
-) -> Response {
+async fn run_now(State(pages): State<Arc<Pages>>, Form(action): Form<ScheduledAction>) -> Response {
     change_scheduled(&pages, action, true).await
 }
 
@@ -1046,7 +1090,12 @@ async fn change_scheduled(pages: &Pages, action: ScheduledAction, run_now: bool)
     let notice = if run_now {
         crate::ledger_lists::run_now(dynamodb, sqs, table, id)
             .await
-            .map(|ran| format!("sent `{}` to run now (message {})", ran.job_id, ran.message_id))
+            .map(|ran| {
+                format!(
+                    "sent `{}` to run now (message {})",
+                    ran.job_id, ran.message_id
+                )
+            })
     } else {
         crate::ledger_lists::cancel_scheduled(dynamodb, table, id)
             .await

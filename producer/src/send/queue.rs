@@ -56,9 +56,8 @@ impl Prepared {
     #[cfg(feature = "schedules")]
     fn due_at(&self, sent_at: SystemTime) -> Option<SystemTime> {
         self.not_before.or_else(|| {
-            (self.delay_seconds > 0).then(|| {
-                sent_at + std::time::Duration::from_secs(u64::from(self.delay_seconds))
-            })
+            (self.delay_seconds > 0)
+                .then(|| sent_at + std::time::Duration::from_secs(u64::from(self.delay_seconds)))
         })
     }
 }

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Context as _, Result, bail, ensure};
 use fantoccini::{Client, ClientBuilder, Locator};
 use integration_tests::{
     LocalAws, TestQueues, eventually, repo_root, run_worker_until, unique_suffix, workspace_binary,
@@ -748,5 +748,145 @@ async fn pause_and_resume(
         || async { Ok((local.mails_with(&held)?.len() == 3).then_some(())) },
     )
     .await?;
+    Ok(())
+}
+
+/// A job scheduled an hour ahead by `jobs enqueue` is listed on the Scheduled
+/// tab and cancelled there with a click; its ledger record says so. (That a
+/// cancelled job then never runs, past its time, is `scheduled.rs`'s test.)
+/// The Local tab shows the mail moto recorded (a hostile subject as text) and
+/// the object written. A console without the ledger says so on its three tabs.
+#[tokio::test]
+async fn the_console_in_a_browser_cancels_a_scheduled_job_and_shows_local_effects() -> Result<()> {
+    let local = LocalAws::connect().await?;
+    let queues = local.fresh_queues("console-scheduled", 3, 5).await?;
+    let marker = unique_suffix();
+    let subject = format!("<script>document.title='owned'</script> local {marker}");
+    let key = format!("local-{marker}.txt");
+    let queue = local.queue(&queues.url);
+    queue
+        .enqueue(&local.text_mail(&subject), SendOptions::default())
+        .await?;
+    let upload = Envelope::new(Job::Upload(UploadJob::from_bytes(
+        local.bucket.clone(),
+        key.clone(),
+        b"written",
+    )));
+    queue.enqueue(&upload, SendOptions::default()).await?;
+    run_worker_until(
+        local.handler(&queues.dlq_url, None),
+        &local,
+        &queues.url,
+        Duration::from_secs(60),
+        || async {
+            let mailed = !local.mails_with(&format!("local {marker}"))?.is_empty();
+            Ok((mailed && local.object_exists(&key).await?).then_some(()))
+        },
+    )
+    .await?;
+    let file = std::env::temp_dir().join(format!("scheduled-{}.txt", unique_suffix()));
+    std::fs::write(&file, "later")?;
+    let output = integration_tests::run_jobs(
+        &local,
+        &[("JOBS_QUEUE_URL", &queues.url)],
+        &[
+            "enqueue".into(),
+            "--in".into(),
+            "1h".into(),
+            "upload".into(),
+            "--key".into(),
+            "scheduled.txt".into(),
+            "--file".into(),
+            file.display().to_string(),
+        ],
+    )?;
+    std::fs::remove_file(&file).ok();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    ensure!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let id = stdout
+        .trim()
+        .strip_prefix("enqueued upload job ")
+        .and_then(|rest| rest.split_whitespace().next())
+        .with_context(|| format!("no job id in {stdout:?}"))?
+        .to_owned();
+
+    let (_console, url) = console(&local, &queues, &[])?;
+    let (_driver, browser) = browser().await?;
+    let result = async {
+        cancel_in_browser(&local, &id, &url, &browser).await?;
+        local_tab(&subject, &key, &url, &browser).await
+    }
+    .await;
+    browser.close().await.ok();
+    result?;
+
+    // A form without the console's token changes nothing.
+    let (status, _) = http(
+        &url,
+        "POST",
+        "/scheduled/run-now",
+        &[("Origin", &url)],
+        &format!("id={id}"),
+    )?;
+    assert_eq!(status, 403);
+
+    let (_no_ledger, bare) = console(&local, &queues, &["--table="])?;
+    for tab in ["/busy", "/retries", "/scheduled"] {
+        let (status, page) = http(&bare, "GET", tab, &[], "")?;
+        assert_eq!(status, 200, "{tab}");
+        assert!(page.contains("id=\"ledger-off\""), "{tab}: {page}");
+    }
+    Ok(())
+}
+
+async fn local_tab(subject: &str, key: &str, url: &str, browser: &Client) -> Result<()> {
+    browser.goto(&format!("{url}/local")).await?;
+    let subjects = browser.find_all(Locator::Css("#mails td.subject")).await?;
+    let mut texts = Vec::new();
+    for cell in subjects {
+        texts.push(cell.text().await?);
+    }
+    assert!(texts.iter().any(|t| t == subject), "{texts:?}");
+    assert!(
+        browser.find(Locator::Css("#mails script")).await.is_err(),
+        "the subject stayed text"
+    );
+    assert_ne!(browser.title().await?, "owned");
+    let size = text_of(browser, &format!("#objects tr[data-key='{key}'] td.n")).await?;
+    assert_eq!(size, "7", "the object's bytes");
+    Ok(())
+}
+
+async fn cancel_in_browser(local: &LocalAws, id: &str, url: &str, browser: &Client) -> Result<()> {
+    for (tab, heading) in [("/busy", "Busy"), ("/retries", "Retries")] {
+        browser.goto(&format!("{url}{tab}")).await?;
+        assert_eq!(text_of(browser, "h1").await?, heading);
+    }
+    browser.goto(&format!("{url}/scheduled")).await?;
+    let row = format!("tr[data-job-id='{id}']");
+    let cells = text_of(browser, &row).await?;
+    assert!(cells.contains("upload"), "{cells}");
+    browser
+        .find(Locator::Css(&format!("{row} button.cancel")))
+        .await?
+        .click()
+        .await?;
+    browser.accept_alert().await?;
+    let notice = text_of(browser, "#notice").await?;
+    assert_eq!(notice, format!("cancelled `{id}`: it will not run"));
+    assert!(
+        browser.find(Locator::Css(&row)).await.is_err(),
+        "the cancelled job is no longer listed"
+    );
+    let table = local.env.get("JOBS_IDEMPOTENCY_TABLE")?;
+    let record = producer::contract::ledger::read(&local.dynamodb, table, id).await?;
+    assert_eq!(
+        producer::contract::ledger::state_of(&record),
+        Some(producer::contract::ledger::state::CANCELLED)
+    );
     Ok(())
 }

@@ -17,5 +17,6 @@ mod own_jobs;
 mod pipeline;
 mod readme;
 mod retries;
+mod scheduled;
 mod tls;
 mod worker_signal;
