@@ -870,6 +870,11 @@ async fn cancel_in_browser(local: &LocalAws, id: &str, url: &str, browser: &Clie
     let row = format!("tr[data-job-id='{id}']");
     let cells = text_of(browser, &row).await?;
     assert!(cells.contains("upload"), "{cells}");
+    std::fs::create_dir_all(screenshot_dir())?;
+    std::fs::write(
+        screenshot_dir().join("scheduled.png"),
+        browser.screenshot().await?,
+    )?;
     browser
         .find(Locator::Css(&format!("{row} button.cancel")))
         .await?

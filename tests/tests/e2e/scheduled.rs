@@ -119,6 +119,7 @@ async fn a_job_run_now_runs_exactly_once_and_a_cancelled_one_zero_times_past_the
 /// What the jobs below did.
 #[derive(Debug, Default)]
 struct Probe {
+    /// (kind, attempt) of every `perform`.
     runs: Mutex<Vec<(String, u32)>>,
 }
 
@@ -240,6 +241,8 @@ async fn running_jobs_stuck_claims_and_retries_are_listed_from_the_ledgers_index
     let queue_name = producer::send::queue::queue_name_of(&queues.url).to_owned();
     // What was seen while the worker ran: the running job, then the waiting one.
     let seen = Mutex::new((false, false));
+    // The last look, for the message if the wait times out.
+    let last_look = Mutex::new(String::new());
     let stats = run_worker_until(
         handler,
         &local,
@@ -276,20 +279,25 @@ async fn running_jobs_stuck_claims_and_retries_are_listed_from_the_ledgers_index
                 );
                 seen.lock().unwrap_or_else(|p| p.into_inner()).1 = true;
             }
-            let both_done = probe
-                .runs
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .iter()
-                .filter(|(kind, attempt)| kind == "lingering" || *attempt == 2)
-                .count()
-                == 2;
-            let listed = busy.iter().any(|r| r.job_id == lingering)
-                || retries.iter().any(|r| r.job_id == failing);
-            Ok((both_done && !listed).then_some(()))
+            let runs = probe.runs.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            let both_done = runs.iter().any(|(kind, _)| kind == "lingering")
+                && runs
+                    .iter()
+                    .any(|(kind, attempt)| kind == "fails-once" && *attempt >= 2);
+            let still_busy = busy.iter().find(|r| r.job_id == lingering);
+            let still_waiting = retries.iter().find(|r| r.job_id == failing);
+            *last_look.lock().unwrap_or_else(|p| p.into_inner()) =
+                format!("runs {runs:?}; busy {still_busy:?}; waiting {still_waiting:?}");
+            Ok((both_done && still_busy.is_none() && still_waiting.is_none()).then_some(()))
         },
     )
-    .await?;
+    .await
+    .with_context(|| {
+        format!(
+            "last look: {}",
+            last_look.lock().unwrap_or_else(|p| p.into_inner())
+        )
+    })?;
     let (saw_running, saw_waiting) = *seen.lock().unwrap_or_else(|p| p.into_inner());
     assert!(saw_running, "the running job was never listed as busy");
     assert!(
@@ -305,5 +313,45 @@ async fn running_jobs_stuck_claims_and_retries_are_listed_from_the_ledgers_index
             assert!(!record.contains_key(gone), "{gone} left on {record:?}");
         }
     }
+    Ok(())
+}
+
+/// The listing comes after the send: a ledger that refuses it costs the job
+/// nothing, and the CLI says so on stderr.
+#[tokio::test]
+async fn a_scheduled_job_that_cannot_be_listed_is_still_sent_with_a_warning() -> Result<()> {
+    let local = LocalAws::connect().await?;
+    let queues = local.fresh_queues("unlisted", 3, 30).await?;
+    let output = integration_tests::run_jobs(
+        &local,
+        &[
+            ("JOBS_QUEUE_URL", queues.url.as_str()),
+            ("JOBS_IDEMPOTENCY_TABLE", "no-such-ledger"),
+        ],
+        &[
+            "enqueue",
+            "--in",
+            "1h",
+            "mail",
+            "--to",
+            "ann@example.com",
+            "--subject",
+            "later",
+            "--text",
+            "x",
+        ]
+        .map(str::to_owned),
+    )?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        String::from_utf8_lossy(&output.stdout).starts_with("enqueued mail job "),
+        "{output:?}"
+    );
+    assert!(
+        stderr.contains("the job was sent, but could not be listed as scheduled"),
+        "{stderr}"
+    );
+    assert_eq!(local.queue_depth(&queues.url).await?, 1);
     Ok(())
 }
