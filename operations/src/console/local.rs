@@ -125,7 +125,7 @@ pub async fn stored_objects(
             (modified, o)
         })
         .collect();
-    objects.sort_by(|a, b| b.0.cmp(&a.0));
+    objects.sort_by_key(|(modified, _)| std::cmp::Reverse(*modified));
     Ok(objects
         .into_iter()
         .take(limit)
@@ -162,7 +162,7 @@ async fn get(host_port: &str, path: &str) -> Result<String, String> {
         let (head, body) = response
             .split_once("\r\n\r\n")
             .ok_or("moto's answer has no body")?;
-        if !head.split_whitespace().nth(1).is_some_and(|s| s == "200") {
+        if head.split_whitespace().nth(1) != Some("200") {
             return Err(format!(
                 "moto answered `{}`",
                 head.lines().next().unwrap_or_default()
