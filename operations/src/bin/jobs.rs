@@ -1,11 +1,11 @@
 use std::process::ExitCode;
 
 use clap::Parser as _;
+use operations::cli::{Cli, Clients, run};
 use tracing::Level;
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
-use operations::cli::{Cli, Clients, run};
 
 #[tokio::main]
 async fn main() -> ExitCode {
