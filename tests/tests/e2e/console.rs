@@ -172,15 +172,24 @@ fn screenshot_dir() -> PathBuf {
 }
 
 /// The text of the first element a CSS selector finds, waiting for it to appear.
+/// A part the page refreshes may be replaced between finding the element and
+/// reading it (a stale element): then it is found again.
 async fn text_of(browser: &Client, css: &str) -> Result<String> {
     let at = browser.current_url().await.map(|u| u.to_string());
-    let element = browser
-        .wait()
-        .at_most(Duration::from_secs(30))
-        .for_element(Locator::Css(css))
-        .await
-        .with_context(|| format!("no `{css}` on {at:?}"))?;
-    Ok(element.text().await?)
+    let mut tries = 0;
+    loop {
+        let element = browser
+            .wait()
+            .at_most(Duration::from_secs(30))
+            .for_element(Locator::Css(css))
+            .await
+            .with_context(|| format!("no `{css}` on {at:?}"))?;
+        match element.text().await {
+            Ok(text) => return Ok(text),
+            Err(e) if tries < 5 && e.to_string().contains("stale element") => tries += 1,
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
 
 #[tokio::test]
