@@ -497,17 +497,19 @@ impl Handler {
                 self.settle_failure(delivery, &identity, failure).await
             }
         };
-        let retry_in_seconds = match &outcome {
-            Outcome::Retry { .. } => self.back_off(delivery, come_back_in).await,
+        let job_id = identity.id.as_str();
+        let retry_delay = match &outcome {
+            Outcome::Retry { .. } => self.retry_delay(delivery, come_back_in),
             _ => None,
         };
-        let job_id = identity.id.as_str();
+        // The claim is given back before the message may come back, so that
+        // its next delivery finds the job free.
         if let (Some(ledger), Some(token)) = (&self.ledger, held_claim) {
             match &outcome {
                 Outcome::Retry { reason } => {
                     // Without a delay of its own, it comes back when the
                     // queue's visibility timeout ends.
-                    let wait = retry_in_seconds
+                    let wait = retry_delay
                         .map(|seconds| std::time::Duration::from_secs(u64::from(seconds)))
                         .or(self.settings.visibility_timeout)
                         .unwrap_or_default();
@@ -521,6 +523,10 @@ impl Handler {
                 _ => ledger.release(job_id, &token).await,
             }
         }
+        let retry_in_seconds = match retry_delay {
+            Some(delay) => self.hide_for(delivery, delay).await,
+            None => None,
+        };
         let kind = if identity.kind.is_empty() {
             "unknown"
         } else {
@@ -581,14 +587,19 @@ impl Handler {
         outcome
     }
 
-    /// Hides a failed message for a backoff delay; returns the delay set. When this
+    /// How long a failed message should stay hidden: until a busy claim's
+    /// lease ends, else the backoff's delay; `None` without backoff.
+    fn retry_delay(&self, delivery: &Delivery, come_back_in: Option<u32>) -> Option<u32> {
+        match (come_back_in, self.settings.backoff) {
+            (Some(seconds), _) => Some(seconds.min(crate::backoff::MAX_VISIBILITY_SECONDS)),
+            (None, Some(backoff)) => Some(backoff.delay(delivery.receive_count)),
+            (None, None) => None,
+        }
+    }
+
+    /// Hides a failed message for `delay` seconds; returns the delay set. When this
     /// fails the message simply comes back after the queue's visibility timeout.
-    async fn back_off(&self, delivery: &Delivery, come_back_in: Option<u32>) -> Option<u32> {
-        let delay = match (come_back_in, self.settings.backoff) {
-            (Some(seconds), _) => seconds.min(crate::backoff::MAX_VISIBILITY_SECONDS),
-            (None, Some(backoff)) => backoff.delay(delivery.receive_count),
-            (None, None) => return None,
-        };
+    async fn hide_for(&self, delivery: &Delivery, delay: u32) -> Option<u32> {
         let (Some(queue_url), Some(receipt_handle)) =
             (self.queue_url_of(delivery).await, &delivery.receipt_handle)
         else {

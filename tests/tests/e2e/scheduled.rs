@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::{Context as _, Result, ensure};
 use handler::ledger::{ClaimFor, Leg};
-use handler::{Backoff, Context, Done, JobError, Perform, Runner, Settings};
+use handler::{Context, Done, JobError, Perform, Runner, Settings};
 use integration_tests::{LocalAws, run_worker_until, unique_suffix};
 use operations::ledger_lists::{self, LedgerListError};
 use producer::contract::ledger::{self, DEFAULT_KEEP_SECONDS, epoch_seconds, field, state};
@@ -121,11 +121,13 @@ async fn a_job_run_now_runs_exactly_once_and_a_cancelled_one_zero_times_past_the
 struct Probe {
     /// (kind, attempt) of every `perform`.
     runs: Mutex<Vec<(String, u32)>>,
+    /// Set once the test saw the lingering job listed as busy: it may end.
+    seen_busy: std::sync::atomic::AtomicBool,
 }
 
 type State = Arc<Probe>;
 
-/// Takes a few seconds, so that it can be seen running.
+/// Runs until the test has seen it running (at most half a minute).
 #[derive(Serialize, Deserialize, schemars::JsonSchema)]
 struct Lingering {
     marker: String,
@@ -137,7 +139,15 @@ impl JobType for Lingering {
 
 impl Perform<State> for Lingering {
     async fn perform(self, cx: &Context<'_, State>) -> Result<Done, JobError> {
-        tokio::time::sleep(Duration::from_secs(3)).await;
+        let seen = || {
+            cx.state()
+                .seen_busy
+                .load(std::sync::atomic::Ordering::SeqCst)
+        };
+        let started = std::time::Instant::now();
+        while !seen() && started.elapsed() < Duration::from_secs(30) {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         cx.state()
             .runs
             .lock()
@@ -178,7 +188,11 @@ impl Perform<State> for FailsOnce {
 async fn running_jobs_stuck_claims_and_retries_are_listed_from_the_ledgers_indexes() -> Result<()> {
     let local = LocalAws::connect().await?;
     let table = local.env.get("JOBS_IDEMPOTENCY_TABLE")?.to_owned();
-    let queues = local.fresh_queues("lists", 3, 30).await?;
+    // A failed job comes back when the queue's ten seconds of visibility end
+    // (no backoff, whose jitter may make the wait nothing): long enough to see
+    // it wait, with moto's index queries (a scan of the table, in moto) slow
+    // under the load of the other tests.
+    let queues = local.fresh_queues("lists", 3, 10).await?;
     let marker = unique_suffix();
 
     // A claim whose holder stopped: its lease runs out and nobody renews it.
@@ -205,6 +219,7 @@ async fn running_jobs_stuck_claims_and_retries_are_listed_from_the_ledgers_index
     );
 
     let jobs = Jobs::new(local.sqs.clone()).with_default_queue(&queues.url);
+    let sent_at = epoch_seconds(SystemTime::now());
     let lingering = jobs
         .enqueue(&Lingering {
             marker: marker.clone(),
@@ -223,11 +238,8 @@ async fn running_jobs_stuck_claims_and_retries_are_listed_from_the_ledgers_index
             local.ses.clone(),
             Settings {
                 max_receive_count: Some(3),
-                // Long enough to see the failed job wait.
-                backoff: Some(Backoff {
-                    base_seconds: 4,
-                    max_seconds: 4,
-                }),
+                backoff: None,
+                visibility_timeout: Some(Duration::from_secs(10)),
                 ..Settings::new(&queues.dlq_url)
             },
         )
@@ -260,6 +272,9 @@ async fn running_jobs_stuck_claims_and_retries_are_listed_from_the_ledgers_index
                     "{running:?}"
                 );
                 seen.lock().unwrap_or_else(|p| p.into_inner()).0 = true;
+                probe
+                    .seen_busy
+                    .store(true, std::sync::atomic::Ordering::SeqCst);
             }
             let retries = ledger_lists::retries(&local.dynamodb, &table, 1000).await?;
             if let Some(waiting) = retries.iter().find(|r| r.job_id == failing) {
@@ -273,9 +288,12 @@ async fn running_jobs_stuck_claims_and_retries_are_listed_from_the_ledgers_index
                         .contains(&format!("the partner for {marker} did not answer")),
                     "{waiting:?}"
                 );
+                // Recorded as the visibility timeout from the failure,
+                // which came after `sent_at`.
+                let now = epoch_seconds(SystemTime::now());
                 ensure!(
-                    waiting.retry_at > epoch_seconds(SystemTime::now()) - 5,
-                    "{waiting:?}"
+                    waiting.retry_at >= sent_at + 10 && waiting.retry_at <= now + 11,
+                    "{waiting:?}, sent at {sent_at}"
                 );
                 seen.lock().unwrap_or_else(|p| p.into_inner()).1 = true;
             }
