@@ -9,6 +9,11 @@ use anyhow::{Context as _, Result, ensure};
 
 /// The packages `cargo tree` lists for a crate's normal dependencies, each once.
 fn normal_dependencies(package: &str) -> Result<Vec<String>> {
+    normal_dependencies_with(package, &[])
+}
+
+/// As [`normal_dependencies`], with these features of the crate on.
+fn normal_dependencies_with(package: &str, features: &[&str]) -> Result<Vec<String>> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let manifest = integration_tests::repo_root().join("Cargo.toml");
     let output = Command::new(cargo)
@@ -23,6 +28,12 @@ fn normal_dependencies(package: &str) -> Result<Vec<String>> {
         ])
         .args(["--package", package, "--manifest-path"])
         .arg(&manifest)
+        .args(
+            (!features.is_empty())
+                .then(|| ["--features".to_owned(), features.join(",")])
+                .into_iter()
+                .flatten(),
+        )
         .output()
         .context("running `cargo tree`")?;
     ensure!(
@@ -76,6 +87,23 @@ fn the_producer_library_depends_on_sqs_alone_of_the_aws_services() -> Result<()>
         .filter(|name| NOT_IN_AN_ENQUEUER.contains(name))
         .collect();
     assert!(heavy.is_empty(), "`producer` depends on {heavy:?}");
+    Ok(())
+}
+
+/// Listing scheduled jobs for the console needs DynamoDB: the `schedules`
+/// feature brings it, and nothing else.
+#[test]
+fn the_schedules_feature_adds_dynamodb_alone() -> Result<()> {
+    let services = |names: Vec<String>| -> Vec<String> {
+        names
+            .into_iter()
+            .filter(|name| name.starts_with("aws-sdk-") && !AWS_CONFIG_OWN.contains(&name.as_str()))
+            .collect()
+    };
+    assert_eq!(
+        services(normal_dependencies_with("producer", &["schedules"])?),
+        ["aws-sdk-dynamodb", "aws-sdk-sqs"]
+    );
     Ok(())
 }
 
