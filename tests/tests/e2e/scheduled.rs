@@ -125,6 +125,15 @@ struct Probe {
     seen_busy: std::sync::atomic::AtomicBool,
 }
 
+impl Probe {
+    fn record(&self, kind: &str, attempt: u32) {
+        self.runs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((kind.to_owned(), attempt));
+    }
+}
+
 type State = Arc<Probe>;
 
 /// Runs until the test has seen it running (at most half a minute).
@@ -148,11 +157,7 @@ impl Perform<State> for Lingering {
         while !seen() && started.elapsed() < Duration::from_secs(30) {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        cx.state()
-            .runs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push((Self::KIND.into(), cx.attempt()));
+        cx.state().record(Self::KIND, cx.attempt());
         Ok(Done::done())
     }
 }
@@ -169,11 +174,7 @@ impl JobType for FailsOnce {
 
 impl Perform<State> for FailsOnce {
     async fn perform(self, cx: &Context<'_, State>) -> Result<Done, JobError> {
-        cx.state()
-            .runs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push((Self::KIND.into(), cx.attempt()));
+        cx.state().record(Self::KIND, cx.attempt());
         if cx.attempt() == 1 {
             return Err(JobError::transient(format!(
                 "the partner for {} did not answer",
