@@ -7,6 +7,15 @@
 //! delivery then finds it done and does nothing. A lease that ran out means the
 //! holder died: the next delivery may claim the job again. The same id with a
 //! different payload is refused, never silently skipped.
+//!
+//! The same writes keep the console's lists, through the table's sparse
+//! indexes (`producer::contract::ledger::index`): a claim is in `busy` until it
+//! ends (a claim whose lease ran out shows as stuck); a job that failed and
+//! will be retried keeps its record in `retrying` state, listed in `retries`
+//! with its attempt, last error and next try, and its next delivery claims it
+//! at once. A job an operator ran ahead of its time (`run_now`) keeps a hold
+//! on its record until the job's time has passed, so that the copy still
+//! carried towards it stops (see [`Ledger::leg`]).
 
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
