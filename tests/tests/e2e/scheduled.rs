@@ -190,9 +190,8 @@ async fn running_jobs_stuck_claims_and_retries_are_listed_from_the_ledgers_index
     let local = LocalAws::connect().await?;
     let table = local.env.get("JOBS_IDEMPOTENCY_TABLE")?.to_owned();
     // A failed job comes back when the queue's ten seconds of visibility end
-    // (no backoff, whose jitter may make the wait nothing): long enough to see
-    // it wait, with moto's index queries (a scan of the table, in moto) slow
-    // under the load of the other tests.
+    // (no backoff, whose jitter may make the wait nothing): long enough for the
+    // lists to be read while it waits, even under the load of the other tests.
     let queues = local.fresh_queues("lists", 3, 10).await?;
     let marker = unique_suffix();
 
