@@ -106,6 +106,13 @@ pub struct Scheduled {
     pub due_at: u64,
 }
 
+impl Scheduled {
+    /// The queue's SQS name.
+    pub fn queue(&self) -> &str {
+        producer::send::queue::queue_name_of(&self.queue_url)
+    }
+}
+
 type Record = HashMap<String, AttributeValue>;
 
 /// Up to `limit` records of `index_name` in each shard, `from` on in the

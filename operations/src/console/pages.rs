@@ -871,71 +871,46 @@ where
     }
 }
 
-#[derive(Debug)]
-struct BusyRow {
-    job_id: String,
-    kind: String,
-    queue: String,
-    claimed_at: String,
-    beat_at: String,
-    lease_until: String,
-    stuck: bool,
+/// What the ledger tabs' templates need beside the rows.
+mod filters {
+    /// An epoch-seconds time as the pages show it.
+    #[askama::filter_fn]
+    pub fn epoch(seconds: &u64, _: &dyn askama::Values) -> askama::Result<String> {
+        Ok(super::shown_time(*seconds))
+    }
 }
 
 #[derive(Template)]
 #[template(path = "busy.html")]
 struct BusyPage {
     frame: Frame,
-    listed: Listed<BusyRow>,
+    listed: Listed<crate::ledger_lists::Running>,
     limit: usize,
+    /// For telling a stuck claim: epoch seconds when the page was read.
+    now: u64,
 }
 
 async fn busy(State(pages): State<Arc<Pages>>) -> Response {
     let console = &pages.console;
     let dynamodb = &console.clients.dynamodb;
-    let now = producer::contract::ledger::epoch_seconds(std::time::SystemTime::now());
     let listed = listed(console, |table| async move {
-        crate::ledger_lists::busy(dynamodb, &table, console.limit)
-            .await
-            .map(|running| {
-                running
-                    .into_iter()
-                    .map(|r| BusyRow {
-                        stuck: r.stuck(now),
-                        claimed_at: shown_time(r.claimed_at),
-                        beat_at: shown_time(r.beat_at),
-                        lease_until: shown_time(r.lease_until),
-                        job_id: r.job_id,
-                        kind: r.kind,
-                        queue: r.queue,
-                    })
-                    .collect()
-            })
+        crate::ledger_lists::busy(dynamodb, &table, console.limit).await
     })
     .await;
     let page = BusyPage {
         frame: pages.frame("busy", None),
         listed,
         limit: console.limit,
+        now: producer::contract::ledger::epoch_seconds(std::time::SystemTime::now()),
     };
     render(StatusCode::OK, &page)
-}
-
-#[derive(Debug)]
-struct RetryRow {
-    job_id: String,
-    kind: String,
-    queue: String,
-    attempt: u64,
-    last_error: String,
-    retry_at: String,
 }
 
 #[derive(Template)]
 #[template(path = "retries.html")]
 struct RetriesPage {
     frame: Frame,
-    listed: Listed<RetryRow>,
+    listed: Listed<crate::ledger_lists::Waiting>,
     limit: usize,
 }
 
@@ -943,21 +918,7 @@ async fn retries(State(pages): State<Arc<Pages>>) -> Response {
     let console = &pages.console;
     let dynamodb = &console.clients.dynamodb;
     let listed = listed(console, |table| async move {
-        crate::ledger_lists::retries(dynamodb, &table, console.limit)
-            .await
-            .map(|waiting| {
-                waiting
-                    .into_iter()
-                    .map(|w| RetryRow {
-                        retry_at: shown_time(w.retry_at),
-                        job_id: w.job_id,
-                        kind: w.kind,
-                        queue: w.queue,
-                        attempt: w.attempt,
-                        last_error: w.last_error,
-                    })
-                    .collect()
-            })
+        crate::ledger_lists::retries(dynamodb, &table, console.limit).await
     })
     .await;
     let page = RetriesPage {
@@ -968,19 +929,11 @@ async fn retries(State(pages): State<Arc<Pages>>) -> Response {
     render(StatusCode::OK, &page)
 }
 
-#[derive(Debug)]
-struct ScheduledRow {
-    job_id: String,
-    kind: String,
-    queue: String,
-    due_at: String,
-}
-
 #[derive(Template)]
 #[template(path = "scheduled.html")]
 struct ScheduledPage {
     frame: Frame,
-    listed: Listed<ScheduledRow>,
+    listed: Listed<crate::ledger_lists::Scheduled>,
     limit: usize,
 }
 
@@ -988,23 +941,8 @@ async fn scheduled(State(pages): State<Arc<Pages>>, Query(shown): Query<Shown>) 
     let console = &pages.console;
     let dynamodb = &console.clients.dynamodb;
     let listed = listed(console, |table| async move {
-        crate::ledger_lists::scheduled(
-            dynamodb,
-            &table,
-            std::time::SystemTime::now(),
-            console.limit,
-        )
-        .await
-        .map(|jobs| {
-            jobs.into_iter()
-                .map(|j| ScheduledRow {
-                    queue: producer::send::queue::queue_name_of(&j.queue_url).to_owned(),
-                    due_at: shown_time(j.due_at),
-                    job_id: j.job_id,
-                    kind: j.kind,
-                })
-                .collect()
-        })
+        let from = std::time::SystemTime::now();
+        crate::ledger_lists::scheduled(dynamodb, &table, from, console.limit).await
     })
     .await;
     let page = ScheduledPage {
