@@ -169,6 +169,9 @@ pub struct Settings {
     /// The CloudWatch namespace of the job metrics (`JOBS_METRICS_NAMESPACE`);
     /// `None` records none (`JOBS_METRICS=off`).
     pub metrics_namespace: Option<String>,
+    /// What `http` jobs may reach (`JOBS_HTTP_ALLOW`), where their secrets
+    /// may be read from, and how names are resolved.
+    pub http: crate::http::HttpSettings,
 }
 
 impl Settings {
@@ -195,6 +198,7 @@ impl Settings {
             queue_url: None,
             routes: Default::default(),
             metrics_namespace: None,
+            http: crate::http::HttpSettings::default(),
         }
     }
 
@@ -268,6 +272,7 @@ impl Settings {
                     std::env::var(crate::metrics::NAMESPACE_ENV).ok().as_deref(),
                 )
             }),
+            http: crate::http::HttpSettings::from_env().map_err(SettingsError::Http)?,
         })
     }
 }
@@ -286,6 +291,8 @@ pub enum SettingsError {
     Routes(String),
     #[error("`{0}`: {1}")]
     Invalid(&'static str, String),
+    #[error("{0}")]
+    Http(String),
 }
 
 /// The application's own settings (the stack's `AppSettings` parameter): a
@@ -324,6 +331,8 @@ pub struct Handler {
     enqueuer: Arc<producer::Jobs>,
     /// Counts of the jobs that ended, for CloudWatch; `None` when metrics are off.
     metrics: Option<Arc<crate::metrics::JobMetrics>>,
+    /// The client of `http` jobs, with its cache of signing secrets.
+    http: Arc<crate::http::HttpClient>,
 }
 
 impl Handler {
@@ -373,6 +382,7 @@ impl Handler {
             .build();
         Handler::with_clients(
             AwsClients {
+                ssm: aws_sdk_ssm::Client::new(&config),
                 config,
                 ses,
                 s3,
@@ -393,7 +403,12 @@ impl Handler {
         let built_ins = Runner::new()
             .resolve(&aws)
             .expect("the built-in kinds are registered once each");
+        let http = Arc::new(crate::http::HttpClient::new(
+            settings.http.clone(),
+            aws.ssm.clone(),
+        ));
         Handler {
+            http,
             sqs: aws.sqs.clone(),
             aws: Arc::new(aws),
             queue_urls: Arc::default(),
@@ -485,6 +500,14 @@ impl Handler {
             }) => Some(lease_ends_in.as_secs() as u32 + 1),
             _ => None,
         };
+        // A service that said when to come back (`Retry-After`) is not asked sooner.
+        let not_sooner_than = match &result {
+            Err(Failure { error, .. }) => error.retry_after().map(|wait| {
+                u32::try_from(wait.as_secs() + u64::from(wait.subsec_nanos() > 0))
+                    .unwrap_or(u32::MAX)
+            }),
+            _ => None,
+        };
         let mut held_claim = None;
         let outcome = match result {
             Ok(Progress::Done) => Outcome::Done,
@@ -499,7 +522,7 @@ impl Handler {
         };
         let job_id = identity.id.as_str();
         let retry_delay = match &outcome {
-            Outcome::Retry { .. } => self.retry_delay(delivery, come_back_in),
+            Outcome::Retry { .. } => self.retry_delay(delivery, come_back_in, not_sooner_than),
             _ => None,
         };
         // The claim is given back before the message may come back, so that
@@ -588,13 +611,33 @@ impl Handler {
     }
 
     /// How long a failed message should stay hidden: until a busy claim's
-    /// lease ends, else the backoff's delay; `None` without backoff.
-    fn retry_delay(&self, delivery: &Delivery, come_back_in: Option<u32>) -> Option<u32> {
-        match (come_back_in, self.settings.backoff) {
-            (Some(seconds), _) => Some(seconds.min(crate::backoff::MAX_VISIBILITY_SECONDS)),
+    /// lease ends, else the backoff's delay, and never less than the
+    /// failure's `Retry-After`; `None` without backoff or `Retry-After`.
+    fn retry_delay(
+        &self,
+        delivery: &Delivery,
+        come_back_in: Option<u32>,
+        not_sooner_than: Option<u32>,
+    ) -> Option<u32> {
+        let delay = match (come_back_in, self.settings.backoff) {
+            (Some(seconds), _) => Some(seconds),
             (None, Some(backoff)) => Some(backoff.delay(delivery.receive_count)),
             (None, None) => None,
-        }
+        };
+        let delay = match (delay, not_sooner_than) {
+            (Some(delay), Some(floor)) => Some(delay.max(floor)),
+            (None, Some(floor)) => {
+                // Without a backoff the queue's visibility timeout would bring
+                // it back; it still may not come back before `floor`.
+                let timeout = self
+                    .settings
+                    .visibility_timeout
+                    .map_or(0, |t| u32::try_from(t.as_secs()).unwrap_or(u32::MAX));
+                Some(floor.max(timeout))
+            }
+            (delay, None) => delay,
+        };
+        delay.map(|seconds| seconds.min(crate::backoff::MAX_VISIBILITY_SECONDS))
     }
 
     /// Hides a failed message for `delay` seconds; returns the delay set. When this
@@ -737,6 +780,7 @@ impl Handler {
             effects: Effects::Aws,
             jobs: Arc::clone(&self.enqueuer),
             deadline,
+            http: Arc::clone(&self.http),
         };
         let performed = tokio::select! {
             performed = catching_panics(self.kinds.run(envelope.job, &parts)) => performed,

@@ -61,6 +61,19 @@ pub enum JobError {
     /// A job's `perform` panicked. The job alone fails; it is tried again.
     #[error("the job panicked: {0}")]
     Panicked(String),
+    /// An HTTP call (an `http` job, `Context::http`) was refused, failed, or
+    /// answered with a status that is not a success.
+    #[error("{message}")]
+    Http {
+        /// `http_status`, `http_refused`, `http_timeout`, `http_connect`, …
+        code: &'static str,
+        class: ErrorClass,
+        /// The answer's status, when there was an answer.
+        status: Option<u16>,
+        message: String,
+        /// The answer's `Retry-After`: the next try comes no sooner.
+        retry_after: Option<std::time::Duration>,
+    },
 }
 
 impl JobError {
@@ -102,7 +115,8 @@ impl JobError {
             JobError::Busy { .. } | JobError::Panicked(_) => ErrorClass::Transient,
             JobError::Aws { class, .. }
             | JobError::AwsCall { class, .. }
-            | JobError::Failed { class, .. } => *class,
+            | JobError::Failed { class, .. }
+            | JobError::Http { class, .. } => *class,
         }
     }
 
@@ -117,6 +131,16 @@ impl JobError {
             JobError::AwsCall { .. } => "aws_call",
             JobError::Failed { .. } => "job_failed",
             JobError::Panicked(_) => "job_panicked",
+            JobError::Http { code, .. } => code,
+        }
+    }
+
+    /// The soonest the job may be tried again, when the failure said (an
+    /// HTTP answer's `Retry-After`). The backoff's delay applies when longer.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            JobError::Http { retry_after, .. } => *retry_after,
+            _ => None,
         }
     }
 }

@@ -49,10 +49,11 @@ use std::collections::BTreeMap;
 
 use aws_config::SdkConfig;
 use futures::FutureExt as _;
-use producer::{EnqueueOptions, JobType, Jobs, MailJob, Sent, UploadJob};
+use producer::{EnqueueOptions, HttpJob, JobType, Jobs, MailJob, Sent, UploadJob};
 
 use crate::effects;
 use crate::error::JobError;
+use crate::http::{HttpClient, HttpResponse};
 
 /// The work of a job type `Self`, with the application's state `S` (`()` for none).
 ///
@@ -145,6 +146,8 @@ pub struct AwsClients {
     pub ses: aws_sdk_sesv2::Client,
     pub s3: aws_sdk_s3::Client,
     pub sqs: aws_sdk_sqs::Client,
+    /// Reads the signing secrets of `http` jobs.
+    pub ssm: aws_sdk_ssm::Client,
 }
 
 impl AwsClients {
@@ -155,6 +158,7 @@ impl AwsClients {
             ses: aws_sdk_sesv2::Client::new(config),
             s3: producer::aws::s3_client(config),
             sqs: aws_sdk_sqs::Client::new(config),
+            ssm: aws_sdk_ssm::Client::new(config),
         }
     }
 }
@@ -212,13 +216,34 @@ impl Upload {
 pub enum Effect {
     Mail(MailJob),
     Upload(Upload),
+    Http(HttpJob),
 }
 
 /// Where a context's mail and uploads go.
 #[derive(Debug, Clone)]
 pub(crate) enum Effects {
     Aws,
-    Recorded(Arc<Mutex<Vec<Effect>>>),
+    Recorded(Recorder),
+}
+
+/// What the testing helpers keep of a run's effects, and the answers they
+/// give to its HTTP calls.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Recorder {
+    pub(crate) effects: Arc<Mutex<Vec<Effect>>>,
+    /// Answers for `Context::http`, in order; a 200 with no body when none is left.
+    pub(crate) answers: Arc<Mutex<std::collections::VecDeque<HttpResponse>>>,
+}
+
+impl Recorder {
+    fn push(&self, effect: Effect) -> usize {
+        let mut log = self
+            .effects
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        log.push(effect);
+        log.len()
+    }
 }
 
 /// What one run of one job gets, apart from the application's state.
@@ -230,6 +255,8 @@ pub(crate) struct RunParts {
     /// Where follow-up jobs go (a fake one in the testing helpers).
     pub(crate) jobs: Arc<Jobs>,
     pub(crate) deadline: Option<SystemTime>,
+    /// The client of `http` jobs and `Context::http`.
+    pub(crate) http: Arc<HttpClient>,
 }
 
 /// What a job's `perform` gets: its own details, the application's state, the
@@ -318,10 +345,9 @@ impl<'a, S> Context<'a, S> {
     async fn send_checked_mail(&self, mail: MailJob) -> Result<String, JobError> {
         match &self.parts.effects {
             Effects::Aws => effects::send_mail(&self.parts.aws.ses, &mail).await,
-            Effects::Recorded(log) => {
-                let mut log = log.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-                log.push(Effect::Mail(mail));
-                Ok(format!("recorded-mail-{}", log.len()))
+            Effects::Recorded(recorder) => {
+                let count = recorder.push(Effect::Mail(mail));
+                Ok(format!("recorded-mail-{count}"))
             }
         }
     }
@@ -343,11 +369,54 @@ impl<'a, S> Context<'a, S> {
     ) -> Result<(), JobError> {
         match &self.parts.effects {
             Effects::Aws => effects::put_object(&self.parts.aws.s3, upload, sha256_base64).await,
-            Effects::Recorded(log) => {
-                log.lock()
-                    .unwrap_or_else(|poisoned| poisoned.into_inner())
-                    .push(Effect::Upload(upload));
+            Effects::Recorded(recorder) => {
+                recorder.push(Effect::Upload(upload));
                 Ok(())
+            }
+        }
+    }
+
+    /// Makes an HTTP call as an `http` job does: the same checks of the
+    /// request, the same guard on every address, `Idempotency-Key: <this
+    /// job's id>`, the Standard Webhooks signature when `sign_with` names a
+    /// secret, and the same sorting of the answer: a status that is not a
+    /// success is an error saying whether a retry can help (and when, from
+    /// `Retry-After`), so `cx.http(request).await?` fails the job as an
+    /// `http` job would fail. The testing helpers record the call and answer
+    /// it themselves.
+    pub async fn http(&self, request: HttpJob) -> Result<HttpResponse, JobError> {
+        JobType::validate(&request)?;
+        self.checked_http(request).await
+    }
+
+    async fn checked_http(&self, request: HttpJob) -> Result<HttpResponse, JobError> {
+        match &self.parts.effects {
+            Effects::Aws => {
+                self.parts
+                    .http
+                    .call(&request, self.job_id(), self.time_left(), &self.parts.aws.s3)
+                    .await
+            }
+            Effects::Recorded(recorder) => {
+                let answer = recorder
+                    .answers
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .pop_front();
+                let succeeded = |status| request.succeeded(status);
+                recorder.push(Effect::Http(request.clone()));
+                let answer = answer.unwrap_or(HttpResponse {
+                    status: 200,
+                    headers: http::HeaderMap::new(),
+                    body: Vec::new(),
+                    truncated: false,
+                    saved: None,
+                });
+                if succeeded(answer.status) {
+                    Ok(answer)
+                } else {
+                    Err(crate::http::status_error(&request, &answer))
+                }
             }
         }
     }
@@ -359,6 +428,17 @@ impl<'a, S> Context<'a, S> {
 impl<S: Send + Sync> Perform<S> for MailJob {
     async fn perform(self, cx: &Context<'_, S>) -> Result<Done, JobError> {
         cx.send_checked_mail(self).await?;
+        Ok(Done::done())
+    }
+}
+
+impl<S: Send + Sync> Perform<S> for HttpJob {
+    async fn perform(self, cx: &Context<'_, S>) -> Result<Done, JobError> {
+        let response = cx.checked_http(self).await?;
+        if let Some(saved) = &response.saved {
+            tracing::info!(job_id = cx.job_id(), status = response.status, bucket = %saved.bucket,
+                key = %saved.key, bytes = saved.bytes, sha256 = %saved.sha256, "http answer saved");
+        }
         Ok(Done::done())
     }
 }

@@ -42,7 +42,7 @@ use std::sync::Arc;
 use futures::FutureExt as _;
 use futures::future::BoxFuture;
 use producer::contract::envelope::BUILT_IN_KINDS;
-use producer::{DecodeError, Job, JobType, MailJob, UploadJob, schema_of};
+use producer::{DecodeError, HttpJob, Job, JobType, MailJob, UploadJob, schema_of};
 
 use crate::batch::{Handler, Settings, SettingsError};
 use crate::error::{JobError, with_sources};
@@ -88,6 +88,7 @@ pub(crate) fn decode<J: JobType>(job: Job) -> Result<J, JobError> {
     let typed: Box<dyn std::any::Any> = match job {
         Job::Mail(mail) => Box::new(mail),
         Job::Upload(upload) => Box::new(upload),
+        Job::Http(http) => Box::new(http),
         Job::Custom(custom) => {
             let payload = serde_json::from_value::<J>(custom.payload)
                 .map_err(|source| DecodeError::InvalidJob { kind, source })?;
@@ -176,7 +177,7 @@ impl Default for Runner<()> {
 }
 
 impl Runner<()> {
-    /// The built-in `mail` and `upload` kinds, and no state.
+    /// The built-in `mail`, `upload` and `http` kinds, and no state.
     pub fn new() -> Self {
         Runner {
             state: State::Ready(Arc::new(())),
@@ -185,6 +186,7 @@ impl Runner<()> {
         }
         .job::<MailJob>()
         .job::<UploadJob>()
+        .job::<HttpJob>()
     }
 
     /// Gives the jobs the application's state (clients, table names, config),
@@ -481,7 +483,7 @@ mod tests {
     #[test]
     fn the_built_ins_are_registered_and_export_their_schemas() {
         let runner = Runner::new();
-        assert_eq!(runner.kinds(), ["mail", "upload"]);
+        assert_eq!(runner.kinds(), ["http", "mail", "upload"]);
         let schema = runner.schema("mail").expect("mail");
         assert_eq!(schema["x-job-kind"], "mail");
         let mut out = Vec::new();
@@ -564,7 +566,10 @@ mod tests {
     fn a_built_in_kind_is_replaced_on_purpose_only() {
         let replaced = Runner::new().replace::<OwnMail>().job::<Reminder>();
         assert!(replaced.check().is_ok(), "{replaced:?}");
-        assert_eq!(replaced.kinds(), ["mail", "purchase_reminder", "upload"]);
+        assert_eq!(
+            replaced.kinds(),
+            ["http", "mail", "purchase_reminder", "upload"]
+        );
         let not_built_in = Runner::new().replace::<Reminder>();
         let message = not_built_in.check().expect_err("refused").to_string();
         assert!(

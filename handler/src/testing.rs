@@ -29,14 +29,16 @@
 //! `AwsClients { ses: mock_client!(aws_sdk_sesv2, [&rule]), ..offline_clients() }`
 //! (this module's test `mocked_clients_answer_the_jobs_own_calls` does so).
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use producer::{Enqueued, JobType, Jobs, MailJob, job_of};
+use producer::{Enqueued, HttpJob, JobType, Jobs, MailJob, job_of};
 
 use crate::error::JobError;
+use crate::http::{HttpClient, HttpResponse, HttpSettings};
 use crate::perform::{
-    AwsClients, Context, Done, Effect, Effects, JobInfo, Perform, RunParts, Upload, catching_panics,
+    AwsClients, Context, Done, Effect, Effects, JobInfo, Perform, Recorder, RunParts, Upload,
+    catching_panics,
 };
 use crate::runner::decode;
 
@@ -57,7 +59,7 @@ impl Performed {
             .iter()
             .filter_map(|e| match e {
                 Effect::Mail(mail) => Some(mail),
-                Effect::Upload(_) => None,
+                Effect::Upload(_) | Effect::Http(_) => None,
             })
             .collect()
     }
@@ -67,7 +69,18 @@ impl Performed {
             .iter()
             .filter_map(|e| match e {
                 Effect::Upload(upload) => Some(upload),
-                Effect::Mail(_) => None,
+                Effect::Mail(_) | Effect::Http(_) => None,
+            })
+            .collect()
+    }
+
+    /// The HTTP calls it made (`cx.http`), as asked for; none were sent.
+    pub fn http_calls(&self) -> Vec<&HttpJob> {
+        self.effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Http(call) => Some(call),
+                Effect::Mail(_) | Effect::Upload(_) => None,
             })
             .collect()
     }
@@ -104,6 +117,18 @@ pub fn inline<J>(job: J) -> Inline<J> {
         id: "inline-job".into(),
         attempt: 1,
         aws: None,
+        answers: Vec::new(),
+    }
+}
+
+/// An answer for a recorded HTTP call ([`Inline::answer`]).
+pub fn answer(status: u16, body: impl Into<Vec<u8>>) -> HttpResponse {
+    HttpResponse {
+        status,
+        headers: http::HeaderMap::new(),
+        body: body.into(),
+        truncated: false,
+        saved: None,
     }
 }
 
@@ -114,6 +139,7 @@ pub struct Inline<J> {
     id: String,
     attempt: u32,
     aws: Option<AwsClients>,
+    answers: Vec<HttpResponse>,
 }
 
 impl<J> Inline<J> {
@@ -136,13 +162,27 @@ impl<J> Inline<J> {
         self
     }
 
+    /// The answer the run's next HTTP call (`cx.http`) gets, in the order
+    /// given; calls past the last get a 200 with no body. An answer that is
+    /// not a success fails the call as a real one would
+    /// (`answer(429, "")` with a `Retry-After` header is a transient failure).
+    pub fn answer(mut self, answer: HttpResponse) -> Self {
+        self.answers.push(answer);
+        self
+    }
+
     /// Runs the job's real `perform` with `state`.
     pub async fn perform<S>(self, state: &S) -> Performed
     where
         S: Send + Sync,
         J: Perform<S>,
     {
-        let recorded = Arc::new(Mutex::new(Vec::new()));
+        let recorded = Recorder::default();
+        recorded
+            .answers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .extend(self.answers);
         let jobs = Jobs::fake();
         let parts = RunParts {
             job: JobInfo {
@@ -154,9 +194,13 @@ impl<J> Inline<J> {
                 message_id: "inline-message".into(),
             },
             aws: Arc::new(self.aws.unwrap_or_else(offline_clients)),
-            effects: Effects::Recorded(Arc::clone(&recorded)),
+            effects: Effects::Recorded(recorded.clone()),
             jobs: Arc::new(jobs.clone()),
             deadline: None,
+            http: Arc::new(HttpClient::new(
+                HttpSettings::default(),
+                offline_clients().ssm,
+            )),
         };
         let job = self.job;
         let run = async {
@@ -165,6 +209,7 @@ impl<J> Inline<J> {
         };
         let result = catching_panics(run).await;
         let effects = recorded
+            .effects
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .clone();

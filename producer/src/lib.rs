@@ -34,7 +34,8 @@ pub mod contract;
 pub mod send;
 
 pub use contract::envelope::{
-    CustomJob, DecodeError, ENVELOPE_VERSION, Envelope, Job, MailJob, MailTemplate, UploadJob,
+    CustomJob, DecodeError, ENVELOPE_VERSION, Envelope, HttpJob, Job, MailJob, MailTemplate,
+    UploadJob,
 };
 pub use contract::job_type::{JobType, job_of, schema_of};
 pub use contract::validate::{FieldError, ValidationErrors};

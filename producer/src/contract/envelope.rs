@@ -16,6 +16,8 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+pub use crate::contract::http::{HTTP_KIND, HttpJob};
+
 /// The envelope version this build writes and reads.
 pub const ENVELOPE_VERSION: u32 = 1;
 
@@ -56,6 +58,8 @@ pub enum Job {
     Mail(MailJob),
     /// The built-in `upload` kind.
     Upload(UploadJob),
+    /// The built-in `http` kind.
+    Http(HttpJob),
     /// A kind of the application's own (see [`JobType`](crate::JobType)); its
     /// payload is read by the handler that registered the kind.
     Custom(CustomJob),
@@ -69,7 +73,7 @@ pub struct CustomJob {
 }
 
 /// Kinds this crate defines and checks strictly.
-pub const BUILT_IN_KINDS: [&str; 2] = [MAIL_KIND, UPLOAD_KIND];
+pub const BUILT_IN_KINDS: [&str; 3] = [MAIL_KIND, UPLOAD_KIND, HTTP_KIND];
 pub const MAIL_KIND: &str = "mail";
 pub const UPLOAD_KIND: &str = "upload";
 
@@ -78,6 +82,7 @@ impl Job {
         match self {
             Job::Mail(_) => MAIL_KIND,
             Job::Upload(_) => UPLOAD_KIND,
+            Job::Http(_) => HTTP_KIND,
             Job::Custom(custom) => &custom.kind,
         }
     }
@@ -92,6 +97,7 @@ impl Job {
         Ok(match kind {
             MAIL_KIND => Job::Mail(serde_json::from_value(payload).map_err(invalid)?),
             UPLOAD_KIND => Job::Upload(serde_json::from_value(payload).map_err(invalid)?),
+            HTTP_KIND => Job::Http(serde_json::from_value(payload).map_err(invalid)?),
             _ => Job::Custom(CustomJob {
                 kind: kind.to_owned(),
                 payload,
@@ -125,6 +131,7 @@ impl Serialize for JobPayload<'_> {
         match self.0 {
             Job::Mail(mail) => mail.serialize(serializer),
             Job::Upload(upload) => upload.serialize(serializer),
+            Job::Http(http) => http.serialize(serializer),
             Job::Custom(custom) => custom.payload.serialize(serializer),
         }
     }

@@ -64,6 +64,14 @@ impl JobType for MailJob {
     }
 }
 
+impl JobType for crate::contract::http::HttpJob {
+    const KIND: &'static str = crate::contract::http::HTTP_KIND;
+
+    fn validate(&self) -> Result<(), ValidationErrors> {
+        crate::contract::http::validate_http(self)
+    }
+}
+
 impl JobType for UploadJob {
     const KIND: &'static str = UPLOAD_KIND;
 

@@ -6,6 +6,7 @@
 
 pub mod attributes;
 pub mod envelope;
+pub mod http;
 pub mod job_type;
 pub mod ledger;
 pub mod validate;

@@ -202,6 +202,11 @@ fn check_job(errors: &mut Collector, job: &Job, upload_body: UploadBody) {
     match job {
         Job::Mail(mail) => check_mail(errors, mail),
         Job::Upload(upload) => check_upload(errors, upload, upload_body),
+        Job::Http(http) => {
+            if let Err(e) = crate::contract::http::validate_http(http) {
+                errors.0.extend(e.0);
+            }
+        }
         Job::Custom(custom) => {
             if let Err(e) = crate::contract::job_type::check_kind_name(&custom.kind) {
                 errors.0.push(e);

@@ -602,6 +602,10 @@ fn delay_as_i32(delay_seconds: u32) -> i32 {
 fn largest_field(job: &Job) -> &'static str {
     match job {
         Job::Upload(_) => "job.body_base64",
+        Job::Http(http) if http.body.as_ref().is_some_and(|b| b.base64.is_some()) => {
+            "job.body.base64"
+        }
+        Job::Http(_) => "job.body.text",
         Job::Custom(_) => "job",
         Job::Mail(mail) if mail.template.is_some() => "job.template.data",
         Job::Mail(mail) => {

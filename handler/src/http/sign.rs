@@ -1,0 +1,208 @@
+//! Standard Webhooks signatures (<https://www.standardwebhooks.com>), with
+//! secrets read from SSM Parameter Store.
+//!
+//! A signed call carries `webhook-id` (the job id), `webhook-timestamp` (Unix
+//! seconds at the time of the try) and `webhook-signature`: `v1,` and the
+//! base64 HMAC-SHA256 of `id.timestamp.body` under the secret. The secret is a
+//! Standard Webhooks secret, `whsec_` and base64 (the prefix optional); the
+//! job names it (`ssm:/path`), never carries it. Secrets Manager secrets are
+//! read through SSM's `/aws/reference/secretsmanager/NAME` path, so one client
+//! serves both. Each secret is read once per warm container and kept for
+//! [`SECRET_TTL`], so a rotated secret is in use within that time.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use producer::aws::ErrorClass;
+
+use crate::error::JobError;
+
+/// How long a secret read from SSM is used before it is read again.
+pub const SECRET_TTL: Duration = Duration::from_secs(300);
+/// The setting that limits which parameters jobs may name.
+pub const SECRETS_PREFIX_ENV: &str = "JOBS_HTTP_SECRETS_PREFIX";
+/// Where SSM serves Secrets Manager secrets.
+pub const SECRETS_MANAGER_PATH: &str = "/aws/reference/secretsmanager";
+const PREFIX: &str = "whsec_";
+
+/// A signing key. Its `Debug` shows nothing of the key.
+#[derive(Clone)]
+pub struct SigningKey(ring::hmac::Key);
+
+impl fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SigningKey(…)")
+    }
+}
+
+impl SigningKey {
+    /// Reads a Standard Webhooks secret: `whsec_` (optional) and base64.
+    pub fn from_secret(secret: &str) -> Option<Self> {
+        let encoded = secret.trim();
+        let encoded = encoded.strip_prefix(PREFIX).unwrap_or(encoded);
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .ok()
+            .filter(|bytes| !bytes.is_empty())?;
+        Some(SigningKey(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &bytes)))
+    }
+
+    /// The `webhook-signature` value for one try.
+    pub fn signature(&self, id: &str, timestamp: u64, body: &[u8]) -> String {
+        let mut context = ring::hmac::Context::with_key(&self.0);
+        context.update(id.as_bytes());
+        context.update(b".");
+        context.update(timestamp.to_string().as_bytes());
+        context.update(b".");
+        context.update(body);
+        let tag = context.sign();
+        format!(
+            "v1,{}",
+            base64::engine::general_purpose::STANDARD.encode(tag.as_ref())
+        )
+    }
+}
+
+/// Reads signing secrets from SSM and keeps them for [`SECRET_TTL`].
+#[derive(Debug, Clone)]
+pub struct Secrets {
+    ssm: aws_sdk_ssm::Client,
+    /// Parameters outside this path (and its Secrets Manager form) are refused.
+    prefix: Option<String>,
+    cache: Arc<Mutex<HashMap<String, (Instant, SigningKey)>>>,
+}
+
+impl Secrets {
+    pub fn new(ssm: aws_sdk_ssm::Client, prefix: Option<String>) -> Self {
+        Secrets {
+            ssm,
+            prefix,
+            cache: Arc::default(),
+        }
+    }
+
+    /// Whether a job may name `parameter`: under the prefix, directly or
+    /// through Secrets Manager's path.
+    pub fn allowed(&self, parameter: &str) -> bool {
+        let Some(prefix) = &self.prefix else {
+            return true;
+        };
+        let in_secrets_manager = parameter
+            .strip_prefix(SECRETS_MANAGER_PATH)
+            .is_some_and(|rest| rest.starts_with(prefix.as_str()));
+        parameter.starts_with(prefix.as_str()) || in_secrets_manager
+    }
+
+    pub async fn key(&self, parameter: &str) -> Result<SigningKey, JobError> {
+        if !self.allowed(parameter) {
+            return Err(secret_error(
+                ErrorClass::Permanent,
+                format!(
+                    "the signing secret `{parameter}` is outside `{}` ({SECRETS_PREFIX_ENV}), which the handler may read",
+                    self.prefix.as_deref().unwrap_or_default()
+                ),
+            ));
+        }
+        if let Some(key) = self.cached(parameter) {
+            return Ok(key);
+        }
+        let output = self
+            .ssm
+            .get_parameter()
+            .name(parameter)
+            .with_decryption(true)
+            .send()
+            .await
+            .map_err(|e| {
+                secret_error(
+                    producer::aws::classify(&e),
+                    format!(
+                        "cannot read the signing secret `{parameter}`: {}",
+                        producer::aws::describe(&e)
+                    ),
+                )
+            })?;
+        let value = output
+            .parameter
+            .and_then(|p| p.value)
+            .unwrap_or_default();
+        let key = SigningKey::from_secret(&value).ok_or_else(|| {
+            secret_error(
+                ErrorClass::Permanent,
+                format!(
+                    "the signing secret `{parameter}` is not a Standard Webhooks secret (`whsec_` and base64)"
+                ),
+            )
+        })?;
+        self.cache
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(parameter.to_owned(), (Instant::now(), key.clone()));
+        Ok(key)
+    }
+
+    fn cached(&self, parameter: &str) -> Option<SigningKey> {
+        let cache = self
+            .cache
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        cache
+            .get(parameter)
+            .filter(|(read_at, _)| read_at.elapsed() < SECRET_TTL)
+            .map(|(_, key)| key.clone())
+    }
+}
+
+fn secret_error(class: ErrorClass, message: String) -> JobError {
+    JobError::Http {
+        code: "http_secret",
+        class,
+        status: None,
+        message,
+        retry_after: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The example of the Standard Webhooks specification's reference
+    /// libraries (their test suites sign this message with this secret).
+    #[test]
+    fn signs_as_the_specification_s_example() {
+        let key = SigningKey::from_secret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").expect("secret");
+        let signature = key.signature(
+            "msg_p5jXN8AQM9LWM0D4loKWxJek",
+            1614265330,
+            br#"{"test": 2432232314}"#,
+        );
+        assert_eq!(signature, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+    }
+
+    #[test]
+    fn secrets_that_are_not_base64_are_refused_and_keys_do_not_show() {
+        assert!(SigningKey::from_secret("whsec_not base64!").is_none());
+        assert!(SigningKey::from_secret("").is_none());
+        let key = SigningKey::from_secret("c2VjcmV0").expect("no prefix");
+        assert_eq!(format!("{key:?}"), "SigningKey(…)");
+    }
+
+    #[test]
+    fn only_parameters_under_the_prefix_may_be_named() {
+        let config = aws_sdk_ssm::Config::builder()
+            .behavior_version(aws_sdk_ssm::config::BehaviorVersion::latest())
+            .build();
+        let secrets = Secrets::new(
+            aws_sdk_ssm::Client::from_conf(config),
+            Some("/jobs/webhooks/".into()),
+        );
+        assert!(secrets.allowed("/jobs/webhooks/partner"));
+        assert!(secrets.allowed("/aws/reference/secretsmanager/jobs/webhooks/partner"));
+        assert!(!secrets.allowed("/prod/database/password"));
+        assert!(!secrets.allowed("/aws/reference/secretsmanager/prod/db"));
+    }
+}
