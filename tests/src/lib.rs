@@ -5,6 +5,7 @@
 
 pub mod emf;
 pub mod fault_proxy;
+pub mod http_server;
 
 /// The Rust blocks of the README and of every page of `docs/`, compiled (and,
 /// unless marked `no_run`, run) as doc tests by `make test`, so that none of
