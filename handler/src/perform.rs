@@ -394,7 +394,12 @@ impl<'a, S> Context<'a, S> {
             Effects::Aws => {
                 self.parts
                     .http
-                    .call(&request, self.job_id(), self.time_left(), &self.parts.aws.s3)
+                    .call(
+                        &request,
+                        self.job_id(),
+                        self.time_left(),
+                        &self.parts.aws.s3,
+                    )
                     .await
             }
             Effects::Recorded(recorder) => {

@@ -138,9 +138,15 @@ fn mask(ip: IpAddr, prefix: u8) -> IpAddr {
 
 /// The ranges refused by default, each with the reason a refusal gives.
 pub const REFUSED: [(Network, &str); 26] = [
-    (Network::v4(0, 0, 0, 0, 8), "an unspecified (\"this network\") address"),
+    (
+        Network::v4(0, 0, 0, 0, 8),
+        "an unspecified (\"this network\") address",
+    ),
     (Network::v4(10, 0, 0, 0, 8), "a private address"),
-    (Network::v4(100, 64, 0, 0, 10), "a carrier-grade NAT address"),
+    (
+        Network::v4(100, 64, 0, 0, 10),
+        "a carrier-grade NAT address",
+    ),
     (Network::v4(127, 0, 0, 0, 8), "a loopback address"),
     (
         Network::v4(169, 254, 0, 0, 16),
@@ -159,23 +165,50 @@ pub const REFUSED: [(Network, &str); 26] = [
         Network::v4(240, 0, 0, 0, 4),
         "a reserved address (or the broadcast address)",
     ),
-    (Network::v6([0, 0, 0, 0, 0, 0, 0, 0], 128), "the unspecified address"),
-    (Network::v6([0, 0, 0, 0, 0, 0, 0, 1], 128), "a loopback address"),
+    (
+        Network::v6([0, 0, 0, 0, 0, 0, 0, 0], 128),
+        "the unspecified address",
+    ),
+    (
+        Network::v6([0, 0, 0, 0, 0, 0, 0, 1], 128),
+        "a loopback address",
+    ),
     (
         Network::v6([0x64, 0xff9b, 1, 0, 0, 0, 0, 0], 48),
         "a local-use NAT64 address",
     ),
-    (Network::v6([0x100, 0, 0, 0, 0, 0, 0, 0], 64), "a discard-only address"),
-    (Network::v6([0x2001, 0xdb8, 0, 0, 0, 0, 0, 0], 32), "a documentation address"),
-    (Network::v6([0x2001, 0, 0, 0, 0, 0, 0, 0], 23), "an IETF protocol address"),
+    (
+        Network::v6([0x100, 0, 0, 0, 0, 0, 0, 0], 64),
+        "a discard-only address",
+    ),
+    (
+        Network::v6([0x2001, 0xdb8, 0, 0, 0, 0, 0, 0], 32),
+        "a documentation address",
+    ),
+    (
+        Network::v6([0x2001, 0, 0, 0, 0, 0, 0, 0], 23),
+        "an IETF protocol address",
+    ),
     (
         Network::v6([0xfc00, 0, 0, 0, 0, 0, 0, 0], 7),
         "a unique local (private) address (the instance metadata service is fd00:ec2::254)",
     ),
-    (Network::v6([0xfe80, 0, 0, 0, 0, 0, 0, 0], 10), "a link-local address"),
-    (Network::v6([0xfec0, 0, 0, 0, 0, 0, 0, 0], 10), "a site-local address"),
-    (Network::v6([0xff00, 0, 0, 0, 0, 0, 0, 0], 8), "a multicast address"),
-    (Network::v6([0x3fff, 0, 0, 0, 0, 0, 0, 0], 20), "a documentation address"),
+    (
+        Network::v6([0xfe80, 0, 0, 0, 0, 0, 0, 0], 10),
+        "a link-local address",
+    ),
+    (
+        Network::v6([0xfec0, 0, 0, 0, 0, 0, 0, 0], 10),
+        "a site-local address",
+    ),
+    (
+        Network::v6([0xff00, 0, 0, 0, 0, 0, 0, 0], 8),
+        "a multicast address",
+    ),
+    (
+        Network::v6([0x3fff, 0, 0, 0, 0, 0, 0, 0], 20),
+        "a documentation address",
+    ),
 ];
 
 /// The IPv4 address an IPv6 address carries, for the forms that route to it:
@@ -183,12 +216,7 @@ pub const REFUSED: [(Network, &str); 26] = [
 /// (`64:ff9b::a.b.c.d`) and 6to4 (`2002:AABB:CCDD::`).
 fn embedded_v4(v6: Ipv6Addr) -> Option<Ipv4Addr> {
     let s = v6.segments();
-    let low = Ipv4Addr::new(
-        (s[6] >> 8) as u8,
-        s[6] as u8,
-        (s[7] >> 8) as u8,
-        s[7] as u8,
-    );
+    let low = Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
     match s {
         [0, 0, 0, 0, 0, 0xffff, _, _] => Some(low),
         // `::` and `::1` are IPv6's own; other `::a.b.c.d` are IPv4-compatible.
@@ -354,7 +382,10 @@ mod tests {
         assert!(allow.allows(ip("::1")));
         assert!(allow.check(ip("127.0.0.1"), false).is_ok());
         let refused = allow.check(ip("127.0.0.2"), false).expect_err("loopback");
-        assert!(refused.contains("loopback") && refused.contains(ALLOW_ENV), "{refused}");
+        assert!(
+            refused.contains("loopback") && refused.contains(ALLOW_ENV),
+            "{refused}"
+        );
         assert!(allow.check(ip("1.1.1.1"), true).is_ok());
         let plain = allow.check(ip("1.1.1.1"), false).expect_err("plain http");
         assert!(plain.contains("plain `http`"), "{plain}");

@@ -38,7 +38,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::error::JobError;
 use guard::AllowList;
-use sign::{SigningKey, Secrets};
+use sign::{Secrets, SigningKey};
 
 /// Redirects followed before a call gives up.
 pub const MAX_REDIRECTS: usize = 5;
@@ -186,9 +186,10 @@ impl HttpClient {
         time_left: Option<Duration>,
         s3: &aws_sdk_s3::Client,
     ) -> Result<HttpResponse, JobError> {
-        let body = Bytes::from(job.body_bytes().map_err(|e| {
-            JobError::Invalid(producer::ValidationErrors(vec![e]))
-        })?);
+        let body = Bytes::from(
+            job.body_bytes()
+                .map_err(|e| JobError::Invalid(producer::ValidationErrors(vec![e])))?,
+        );
         let key = match job.secret_parameter() {
             Some(parameter) => Some(self.secrets.key(parameter).await?),
             None => None,
@@ -340,16 +341,16 @@ impl HttpClient {
         if target.https {
             let server_name = match target.host.parse::<IpAddr>() {
                 Ok(ip) => rustls::pki_types::ServerName::IpAddress(ip.into()),
-                Err(_) => rustls::pki_types::ServerName::try_from(target.host.clone()).map_err(
-                    |e| {
+                Err(_) => {
+                    rustls::pki_types::ServerName::try_from(target.host.clone()).map_err(|e| {
                         http_error(
                             "http_request",
                             ErrorClass::Permanent,
                             None,
                             format!("`{}` is not a host name TLS can check: {e}", target.host),
                         )
-                    },
-                )?,
+                    })?
+                }
             };
             let tls = tokio_rustls::TlsConnector::from(tls_config())
                 .connect(server_name, tcp)
@@ -509,7 +510,12 @@ fn answer_error(job: &HttpJob, target: &Target, answer: &HttpResponse) -> JobErr
     }
 }
 
-fn http_error(code: &'static str, class: ErrorClass, status: Option<u16>, message: String) -> JobError {
+fn http_error(
+    code: &'static str,
+    class: ErrorClass,
+    status: Option<u16>,
+    message: String,
+) -> JobError {
     JobError::Http {
         code,
         class,
@@ -560,7 +566,10 @@ where
             "http_connect",
             ErrorClass::Transient,
             None,
-            format!("{what} `{shown}` failed: {}", crate::error::with_sources(&e)),
+            format!(
+                "{what} `{shown}` failed: {}",
+                crate::error::with_sources(&e)
+            ),
         )
     };
     let (mut sender, connection) = hyper::client::conn::http1::handshake(io)
@@ -717,9 +726,10 @@ async fn save(
                 .bucket(&save_to.bucket)
                 .key(&save_to.key)
                 .set_content_type(content_type)
-                .checksum_sha256(
-                    base64::Engine::encode(&base64::engine::general_purpose::STANDARD, digest),
-                )
+                .checksum_sha256(base64::Engine::encode(
+                    &base64::engine::general_purpose::STANDARD,
+                    digest,
+                ))
                 .body(aws_sdk_s3::primitives::ByteStream::from(part))
                 .customize()
                 .disable_payload_signing()
@@ -828,17 +838,29 @@ mod tests {
     #[test]
     fn locations_resolve_against_the_url_that_answered() {
         let base = parse_url("https://a.example/hooks/in?x=1").expect("url");
-        assert_eq!(resolve_location(&base, "http://b.example/"), "http://b.example/");
-        assert_eq!(resolve_location(&base, "//c.example/p"), "https://c.example/p");
+        assert_eq!(
+            resolve_location(&base, "http://b.example/"),
+            "http://b.example/"
+        );
+        assert_eq!(
+            resolve_location(&base, "//c.example/p"),
+            "https://c.example/p"
+        );
         assert_eq!(resolve_location(&base, "/moved"), "https://a.example/moved");
-        assert_eq!(resolve_location(&base, "next?y=2"), "https://a.example/hooks/next?y=2");
+        assert_eq!(
+            resolve_location(&base, "next?y=2"),
+            "https://a.example/hooks/next?y=2"
+        );
         let port = parse_url("http://127.0.0.1:8080/a").expect("url");
         assert_eq!(resolve_location(&port, "/b"), "http://127.0.0.1:8080/b");
     }
 
     #[test]
     fn a_snippet_is_one_line_of_text() {
-        assert_eq!(snippet(b"{\"error\":\n\"gone\"}\r\n"), "{\"error\": \"gone\"}");
+        assert_eq!(
+            snippet(b"{\"error\":\n\"gone\"}\r\n"),
+            "{\"error\": \"gone\"}"
+        );
         assert_eq!(snippet(&[0xff, b'o', b'k']), "\u{fffd}ok");
     }
 

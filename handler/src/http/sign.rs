@@ -47,7 +47,10 @@ impl SigningKey {
             .decode(encoded)
             .ok()
             .filter(|bytes| !bytes.is_empty())?;
-        Some(SigningKey(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &bytes)))
+        Some(SigningKey(ring::hmac::Key::new(
+            ring::hmac::HMAC_SHA256,
+            &bytes,
+        )))
     }
 
     /// The `webhook-signature` value for one try.
@@ -125,10 +128,7 @@ impl Secrets {
                     ),
                 )
             })?;
-        let value = output
-            .parameter
-            .and_then(|p| p.value)
-            .unwrap_or_default();
+        let value = output.parameter.and_then(|p| p.value).unwrap_or_default();
         let key = SigningKey::from_secret(&value).ok_or_else(|| {
             secret_error(
                 ErrorClass::Permanent,
@@ -174,7 +174,8 @@ mod tests {
     /// libraries (their test suites sign this message with this secret).
     #[test]
     fn signs_as_the_specification_s_example() {
-        let key = SigningKey::from_secret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").expect("secret");
+        let key =
+            SigningKey::from_secret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").expect("secret");
         let signature = key.signature(
             "msg_p5jXN8AQM9LWM0D4loKWxJek",
             1614265330,

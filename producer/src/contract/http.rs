@@ -311,10 +311,7 @@ pub fn parse_url(url: &str) -> Result<Target, String> {
         return Err(format!("is {} bytes; at most {MAX_URL_BYTES}", url.len()));
     }
     if let Some(c) = url.chars().find(|c| c.is_control() || c.is_whitespace()) {
-        return Err(format!(
-            "contains U+{:04X}; encode it as `%XX`",
-            c as u32
-        ));
+        return Err(format!("contains U+{:04X}; encode it as `%XX`", c as u32));
     }
     if url.contains('#') {
         return Err("has a `#fragment`, which is never sent".into());
@@ -326,7 +323,11 @@ pub fn parse_url(url: &str) -> Result<Target, String> {
         Some("https") => true,
         Some("http") => false,
         Some(other) => return Err(format!("has the scheme `{other}`; only `https` and `http`")),
-        None => return Err(format!("`{url}` is not an absolute URL such as `https://example.com/hook`")),
+        None => {
+            return Err(format!(
+                "`{url}` is not an absolute URL such as `https://example.com/hook`"
+            ));
+        }
     };
     let authority = uri
         .authority()
@@ -334,7 +335,10 @@ pub fn parse_url(url: &str) -> Result<Target, String> {
     if authority.as_str().contains('@') {
         return Err("carries a user name or password; send them in a header instead".into());
     }
-    let host = authority.host().trim_start_matches('[').trim_end_matches(']');
+    let host = authority
+        .host()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
     if host.is_empty() {
         return Err(format!("`{url}` has no host"));
     }
@@ -389,7 +393,10 @@ pub fn validate_http(job: &HttpJob) -> Result<(), ValidationErrors> {
         let field = format!("job.headers.{name}");
         let lower = name.to_ascii_lowercase();
         if !is_token(name) {
-            push(&field, "is not a header name (letters, digits and `!#$%&'*+-.^_`|~`)".into());
+            push(
+                &field,
+                "is not a header name (letters, digits and `!#$%&'*+-.^_`|~`)".into(),
+            );
         } else if RESERVED_HEADERS.contains(&lower.as_str()) {
             let why = match lower.as_str() {
                 "content-type" => "is set by `job.body.content_type`",
