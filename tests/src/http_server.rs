@@ -53,6 +53,8 @@ pub struct Request {
     /// Names in lowercase.
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// When the request was read whole.
+    pub at: std::time::Instant,
 }
 
 impl Request {
@@ -195,6 +197,7 @@ async fn answer(mut stream: TcpStream, to: IpAddr, state: &State) -> Result<()> 
             target,
             headers,
             body,
+            at: std::time::Instant::now(),
         });
     let reply = state
         .script

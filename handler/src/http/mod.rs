@@ -36,6 +36,8 @@ use producer::aws::ErrorClass;
 use producer::contract::http::{HttpJob, SaveTo, Target, parse_url};
 use sha2::{Digest as _, Sha256};
 
+pub use http::{HeaderMap, HeaderValue};
+
 use crate::error::JobError;
 use guard::AllowList;
 use sign::{Secrets, SigningKey};

@@ -8,6 +8,7 @@ mod cli_output;
 mod console;
 mod doctor;
 mod events;
+mod http_jobs;
 mod idempotency;
 mod lambda_binary;
 mod library;

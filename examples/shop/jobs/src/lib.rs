@@ -27,6 +27,21 @@ impl JobType for PurchaseReminder {
     }
 }
 
+/// Tells the shop's partner that a purchase was reminded: a signed webhook
+/// (`PartnerNotice`'s `perform` in the worker calls `cx.http`). A job of its
+/// own, so that a partner that is down retries the notice, never the mail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PartnerNotice {
+    pub product_id: u64,
+    /// The reminder job that sent the mail.
+    pub reminder_id: String,
+}
+
+impl JobType for PartnerNotice {
+    const KIND: &'static str = "partner_notice";
+}
+
 impl PurchaseReminder {
     /// `PurchaseReminderJob.enqueue(product_id)`.
     pub async fn enqueue(jobs: &Jobs, product_id: u64) -> Result<Sent, EnqueueError> {

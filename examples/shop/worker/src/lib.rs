@@ -3,17 +3,20 @@
 //!
 //! - [`reminder`]: `impl Perform<Shop> for PurchaseReminder`: the seed's
 //!   `perform` and its mailer.
+//! - [`partner`]: `impl Perform<Shop> for PartnerNotice`: a signed webhook to
+//!   the shop's partner after each reminder, through `cx.http`.
 //! - [`products`]: the application's products, in DynamoDB (in memory for tests).
 //! - [`Shop`]: what the jobs share, built once at start from the handler's
 //!   clients and the application's settings.
 //! - `src/bin/`: the Lambda binary and the worker, a few lines each.
 
+pub mod partner;
 pub mod products;
 pub mod reminder;
 
 use handler::{AwsClients, Runner};
 use products::Products;
-pub use shop_jobs::PurchaseReminder;
+pub use shop_jobs::{PartnerNotice, PurchaseReminder};
 
 /// The sender when the settings name none.
 pub const MAIL_FROM_ENV: &str = "JOBS_MAIL_FROM";
@@ -28,6 +31,19 @@ pub struct ShopSettings {
     /// A verified SES identity; `JOBS_MAIL_FROM` (the stack's `SenderAddress`) when left out.
     #[serde(default)]
     pub sender: Option<String>,
+    /// Where each reminder is announced, if anywhere.
+    #[serde(default)]
+    pub partner_webhook: Option<PartnerWebhook>,
+}
+
+/// The partner's webhook: its URL, and the signing secret's reference
+/// (`ssm:/jobs/webhooks/partner`), never the secret itself.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartnerWebhook {
+    pub url: String,
+    #[serde(default)]
+    pub sign_with: Option<String>,
 }
 
 /// What the shop's jobs share: the products and the address reminders come from.
@@ -36,6 +52,7 @@ pub struct Shop {
     pub products: Products,
     /// A verified SES identity.
     pub sender: String,
+    pub partner_webhook: Option<PartnerWebhook>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +81,7 @@ impl Shop {
                 settings.products_table,
             ),
             sender,
+            partner_webhook: settings.partner_webhook,
         })
     }
 
@@ -79,6 +97,7 @@ pub fn runner() -> Runner<Shop> {
     Runner::new()
         .with_state_from(Shop::from_env)
         .job::<PurchaseReminder>()
+        .job::<PartnerNotice>()
 }
 
 #[cfg(test)]

@@ -5,8 +5,9 @@
 //! been paid meanwhile.
 
 use handler::{Context, Done, JobError, Perform, Retry};
+use producer::EnqueueOptions;
 use producer::MailJob;
-use shop_jobs::PurchaseReminder;
+use shop_jobs::{PartnerNotice, PurchaseReminder};
 
 use crate::Shop;
 use crate::products::Product;
@@ -22,6 +23,16 @@ impl Perform<Shop> for PurchaseReminder {
             Done::skipped(format!("product {} is paid", product.id))
         } else {
             cx.send_mail(reminder_mail(&shop.sender, &product)).await?;
+            if shop.partner_webhook.is_some() {
+                // One notice per reminder, however often this job is retried.
+                let notice = PartnerNotice {
+                    product_id: product.id,
+                    reminder_id: cx.job_id().to_owned(),
+                };
+                let id = format!("{}-partner", cx.job_id());
+                cx.enqueue_with(&notice, EnqueueOptions::default().id(id))
+                    .await?;
+            }
             Done::done()
         };
         let status = match done {
@@ -78,6 +89,7 @@ mod tests {
                 },
             ]),
             sender: "shop@example.com".into(),
+            partner_webhook: None,
         }
     }
 
