@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The local AWS: LocalStack (SQS, S3, CloudFormation) and moto (SES v2, DynamoDB), each from
-# its own pinned virtualenv, bound to 127.0.0.1. The stack comes from
-# infra/template.yaml, deployed with the function left out.
+# The local AWS: LocalStack (SQS, S3, CloudFormation, SSM, Secrets Manager) and moto
+# (SES v2, DynamoDB), each from its own pinned virtualenv, bound to 127.0.0.1. The
+# stack comes from infra/template.yaml, deployed with the function left out.
 #
 #   local.sh install   create the virtualenvs from the pin files (only what changed)
 #   local.sh browser   install Debian's chromium and chromium-driver when missing
@@ -29,9 +29,14 @@ table=jobs-local-idempotency
 shop_table=shop-local-products
 # Above every job type's Retry::Limit (the shop's reminder allows 5 retries: 6 deliveries).
 max_receive_count=10
+# What http jobs run locally may reach past the address guard: test servers on
+# 127.0.0.1, and nothing else of the machine's (not ::1, not the private ranges).
+http_allow=127.0.0.1/32
 region=${AWS_REGION:-us-east-1}
 localstack_image=${LOCALSTACK_IMAGE:-localstack/localstack:4.9.2}
-localstack_services=sqs,s3,cloudformation,iam,sts,sns,cloudwatch,logs
+# ssm and secretsmanager: the signing secrets of http jobs (GetParameter, also through
+# /aws/reference/secretsmanager/NAME).
+localstack_services=sqs,s3,cloudformation,iam,sts,sns,cloudwatch,logs,ssm,secretsmanager
 
 # The emulators take any credentials; these keep the SDKs and CLIs from looking
 # further (instance metadata, a developer's real profile).
@@ -176,6 +181,7 @@ deploy_stack() {
     --region "$region" --resolve-s3 --no-confirm-changeset --no-fail-on-empty-changeset \
     --capabilities CAPABILITY_IAM --parameter-overrides DeployFunction=false FunctionTimeout=2 \
     "MaxReceiveCount=$max_receive_count" "SenderAddress=$sender" "UploadBucketName=$bucket" \
+    "HttpAllow=$http_allow" \
     > "$state/deploy.log" 2>&1) || { tail -n 40 "$state/deploy.log" >&2; die "the local deploy failed; see .local/deploy.log"; }
 
   # SES v2 and DynamoDB live in moto, which a LocalStack stack cannot reach:
@@ -215,6 +221,11 @@ export JOBS_MAX_RECEIVE_COUNT=$max_receive_count
 export JOBS_IDEMPOTENCY_TABLE=$table
 export JOBS_METRICS_NAMESPACE=$(output MetricsNamespace)
 export JOBS_APP_SETTINGS='{"products_table":"$shop_table"}'
+# http jobs may reach 127.0.0.1 (a test server), by plain http too; their signing
+# secrets are SSM parameters under /jobs/webhooks/ (or Secrets Manager secrets
+# named jobs/webhooks/...), as the stack's defaults say.
+export JOBS_HTTP_ALLOW=$http_allow
+export JOBS_HTTP_SECRETS_PREFIX=/jobs/webhooks/
 export PATH="$venvs/tools/bin:\$PATH"
 EOF
   grep -q 'JOBS_QUEUE_URL=http' "$state/env" && grep -q 'JOBS_QUEUE_URLS=.{"' "$state/env" ||

@@ -32,6 +32,8 @@ pub mod documentation {
     pub struct Tests;
     #[doc = include_str!("../../docs/console.md")]
     pub struct Console;
+    #[doc = include_str!("../../docs/http.md")]
+    pub struct Http;
 }
 
 use std::collections::HashMap;

@@ -863,3 +863,205 @@ fn the_ledger_indexes_are_the_ones_the_code_writes() {
         assert_eq!(included, projected, "{name}");
     }
 }
+
+/// Whether an IAM resource pattern (`*` any run of characters, `?` one)
+/// matches `arn`.
+fn iam_matches(pattern: &str, arn: &str) -> bool {
+    fn go(p: &[u8], s: &[u8]) -> bool {
+        match p.split_first() {
+            None => s.is_empty(),
+            Some((b'*', rest)) => (0..=s.len()).any(|i| go(rest, &s[i..])),
+            Some((b'?', rest)) => !s.is_empty() && go(rest, &s[1..]),
+            Some((c, rest)) => s.first() == Some(c) && go(rest, &s[1..]),
+        }
+    }
+    go(pattern.as_bytes(), arn.as_bytes())
+}
+
+/// A `!Sub` resource with the pseudo parameters and `WebhookSecretsPrefix` filled in.
+fn resolved_arn(value: &Value, prefix: &str) -> String {
+    sub_text(value)
+        .replace("${AWS::Partition}", "aws")
+        .replace("${AWS::Region}", "us-east-1")
+        .replace("${AWS::AccountId}", "123456789012")
+        .replace("${WebhookSecretsPrefix}", prefix)
+}
+
+/// The signing secrets of `http` jobs: the handler may read the parameters
+/// under `WebhookSecretsPrefix` and the Secrets Manager secrets named with it
+/// (through SSM's `/aws/reference/secretsmanager/` path), the same ones its own
+/// check lets a job name (`JOBS_HTTP_SECRETS_PREFIX`), and nothing wider; no
+/// other policy of the stack reads a secret; and the function gets both http
+/// settings.
+#[test]
+fn the_handler_reads_only_the_webhook_secrets_its_setting_allows_and_no_other_policy_reads_any() {
+    use handler::http::guard::{ALLOW_ENV, AllowList};
+    use handler::http::sign::{SECRETS_MANAGER_PATH, SECRETS_PREFIX_ENV, Secrets};
+
+    let t = template();
+    let parameters = &t["Parameters"];
+    assert_eq!(parameters["HttpAllow"]["Type"], "String");
+    assert_eq!(
+        parameters["HttpAllow"]["Default"], "",
+        "no network past the guard unless asked"
+    );
+    assert_eq!(parameters["WebhookSecretsPrefix"]["Type"], "String");
+    assert_eq!(
+        parameters["WebhookSecretsPrefix"]["Default"],
+        "jobs/webhooks/"
+    );
+    // A path of whole segments, without the leading slash (the ARN has it) and
+    // with the trailing one, so `jobs/webhooks/*` is no `jobs/webhooks-prod`.
+    assert_eq!(
+        parameters["WebhookSecretsPrefix"]["AllowedPattern"],
+        "^([A-Za-z0-9_.-]+/)+$"
+    );
+    let prefix = parameters["WebhookSecretsPrefix"]["Default"]
+        .as_str()
+        .expect("a string");
+
+    // The settings, on every function (Globals), under the names the handler reads.
+    let env = &t["Globals"]["Function"]["Environment"]["Variables"];
+    assert_eq!(intrinsic(&env[ALLOW_ENV], "!Ref"), "HttpAllow");
+    assert_eq!(
+        sub_text(&env[SECRETS_PREFIX_ENV]),
+        "/${WebhookSecretsPrefix}"
+    );
+    for name in ["HandlerFunction", "MailersFunction"] {
+        let own = &props(&t, name)["Environment"]["Variables"];
+        assert!(
+            own[ALLOW_ENV].is_null() && own[SECRETS_PREFIX_ENV].is_null(),
+            "{name} overrides the http settings of Globals"
+        );
+    }
+    // What the stack's default and the local stack allow, the handler reads.
+    assert!(AllowList::parse("").expect("empty").networks().is_empty());
+    let local =
+        std::fs::read_to_string(integration_tests::repo_root().join("infra/local/local.sh"))
+            .expect("infra/local/local.sh");
+    assert!(
+        local.lines().any(|l| l == "http_allow=127.0.0.1/32"),
+        "the local stack allows 127.0.0.1 alone"
+    );
+    assert!(local.contains("\"HttpAllow=$http_allow\""));
+    assert!(local.contains(&format!("export {ALLOW_ENV}=$http_allow")));
+    assert!(local.contains(&format!("export {SECRETS_PREFIX_ENV}=/{prefix}\n")));
+    assert_eq!(
+        AllowList::parse("127.0.0.1/32")
+            .expect("parses")
+            .networks()
+            .len(),
+        1
+    );
+
+    // Every grant on SSM, Secrets Manager or KMS in the stack's own policies.
+    let secret_service = |action: &str| {
+        ["ssm:", "secretsmanager:", "kms:"]
+            .iter()
+            .any(|service| action.to_ascii_lowercase().starts_with(service))
+    };
+    let grants: Vec<(&str, &Value)> = allow_statements(&t)
+        .into_iter()
+        .filter(|(_, s)| {
+            for key in ["NotAction", "NotResource"] {
+                assert!(s[key].is_null(), "{key} in {s:?}");
+            }
+            list(&s["Action"])
+                .iter()
+                .any(|a| a.as_str().is_some_and(secret_service))
+        })
+        .collect();
+    let owners: Vec<&str> = grants.iter().map(|(owner, _)| *owner).collect();
+    assert_eq!(
+        owners,
+        ["HandlerRole", "HandlerRole"],
+        "only the handler reads secrets"
+    );
+    let grant = |sid: &str| {
+        grants
+            .iter()
+            .map(|(_, s)| *s)
+            .find(|s| s["Sid"] == sid)
+            .unwrap_or_else(|| panic!("a {sid} statement"))
+    };
+    let ssm = grant("ReadWebhookSecrets");
+    assert_eq!(list(&ssm["Action"]), [&Value::from("ssm:GetParameter")]);
+    let ssm_resources: Vec<String> = list(&ssm["Resource"])
+        .into_iter()
+        .map(|r| resolved_arn(r, prefix))
+        .collect();
+    let parameter_arn = |name: &str| format!("arn:aws:ssm:us-east-1:123456789012:parameter{name}");
+    assert_eq!(
+        ssm_resources,
+        [
+            parameter_arn(&format!("/{prefix}*")),
+            parameter_arn(&format!("{SECRETS_MANAGER_PATH}/{prefix}*")),
+        ]
+    );
+    let secrets_manager = grant("ReadWebhookSecretsFromSecretsManager");
+    assert_eq!(
+        list(&secrets_manager["Action"]),
+        [&Value::from("secretsmanager:GetSecretValue")]
+    );
+    let secret_resources: Vec<String> = list(&secrets_manager["Resource"])
+        .into_iter()
+        .map(|r| resolved_arn(r, prefix))
+        .collect();
+    assert_eq!(
+        secret_resources,
+        [format!(
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:{prefix}*"
+        )]
+    );
+
+    // IAM and the handler's own check agree, name by name: what a job may name
+    // the role may read, and what it may not, the role cannot read either.
+    let config = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .build();
+    let clients = handler::AwsClients::from_config(&config);
+    let secrets = Secrets::new(clients.ssm, Some(format!("/{prefix}")));
+    let iam_reads_parameter = |name: &str| {
+        ssm_resources
+            .iter()
+            .any(|r| iam_matches(r, &parameter_arn(name)))
+    };
+    for (name, readable) in [
+        ("/jobs/webhooks/partner", true),
+        ("/jobs/webhooks/partners/acme", true),
+        ("/aws/reference/secretsmanager/jobs/webhooks/partner", true),
+        ("/jobs/webhooks", false),
+        ("/jobs/webhooks-prod/partner", false),
+        ("/jobs/webhookspartner", false),
+        ("/jobs/database/password", false),
+        ("/prod/db/password", false),
+        ("/aws/reference/secretsmanager/prod/db", false),
+        ("/aws/reference/secretsmanager/jobs/webhooks", false),
+        (
+            "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64",
+            false,
+        ),
+    ] {
+        assert_eq!(
+            secrets.allowed(name),
+            readable,
+            "the handler's check of {name}"
+        );
+        assert_eq!(iam_reads_parameter(name), readable, "the role on {name}");
+    }
+    // Secrets Manager ARNs end in `-` and six random characters.
+    let secret_arn =
+        |name: &str| format!("arn:aws:secretsmanager:us-east-1:123456789012:secret:{name}-AbCdEf");
+    for (name, readable) in [
+        ("jobs/webhooks/partner", true),
+        ("jobs/webhooks-prod/partner", false),
+        ("prod/db", false),
+    ] {
+        assert_eq!(
+            iam_matches(&secret_resources[0], &secret_arn(name)),
+            readable,
+            "the role on the secret {name}"
+        );
+    }
+}
