@@ -13,6 +13,7 @@ use crate::dead_letters as ops;
 use crate::lines::JsonLines;
 use crate::schema::PayloadSchema;
 use producer::contract::envelope::{Envelope, Job, MailJob, UploadJob};
+use producer::contract::http::{HttpBody, HttpJob};
 use producer::contract::validate::parse_rfc3339;
 use producer::send::routes::{QUEUE_URLS_ENV, QueueRoutes};
 
@@ -205,7 +206,7 @@ pub enum DlqCommand {
         /// Every dead letter.
         #[arg(long, conflicts_with_all = ["kind", "id"])]
         all: bool,
-        /// Those of one kind (`mail`, `upload`).
+        /// Those of one kind (`mail`, `upload`, `http`, …).
         #[arg(long, conflicts_with = "id")]
         kind: Option<String>,
         /// One job, by job id or SQS message id.
@@ -260,7 +261,7 @@ pub struct EnqueueArgs {
     #[arg(long = "in", global = true, value_name = "DURATION")]
     pub in_: Option<String>,
     /// A file holding one envelope, or one envelope per line (JSON Lines); `-` reads standard input.
-    /// Any registered kind: `mail`, `upload`, or one of the application's own.
+    /// Any registered kind: `mail`, `upload`, `http`, or one of the application's own.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
     /// A payload schema exported from a job type (`YOUR-WORKER schema KIND`): jobs of
@@ -277,6 +278,9 @@ pub enum EnqueueKind {
     Mail(MailArgs),
     /// A file written to S3.
     Upload(UploadArgs),
+    /// A call to another site, made by the handler: `Idempotency-Key: <job id>`
+    /// on every try, signed as Standard Webhooks with `--sign`.
+    Http(HttpArgs),
 }
 
 #[derive(Debug, Args)]
@@ -328,6 +332,49 @@ pub struct UploadArgs {
     pub id: Option<String>,
 }
 
+#[derive(Debug, Args)]
+pub struct HttpArgs {
+    /// `https://…`, or `http://…` to an address the handler's `JOBS_HTTP_ALLOW` allows.
+    #[arg(long)]
+    pub url: String,
+    /// `GET`, `HEAD`, `POST`, `PUT`, `PATCH`, `DELETE` or `OPTIONS` (any case).
+    #[arg(long, default_value = "POST")]
+    pub method: String,
+    /// A header as `Name: value`; repeat for more.
+    #[arg(long = "header", value_name = "NAME: VALUE")]
+    pub headers: Vec<String>,
+    /// A JSON body, sent as it is written, as `application/json`.
+    #[arg(long, value_name = "JSON", conflicts_with = "body_file")]
+    pub json_body: Option<String>,
+    /// The body from a file: as text when it is UTF-8, else as bytes (base64 in the job).
+    #[arg(long, value_name = "FILE")]
+    pub body_file: Option<PathBuf>,
+    /// The media type of `--body-file` [default: application/octet-stream].
+    #[arg(long, requires = "body_file")]
+    pub content_type: Option<String>,
+    /// Seconds for the whole call, redirects included (1–900; 30 when left out).
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout_seconds: Option<u32>,
+    /// A status that counts as done besides any 2xx (such as 404 for a DELETE);
+    /// repeat for more.
+    #[arg(long = "success-status", value_name = "STATUS")]
+    pub success_statuses: Vec<u16>,
+    /// Sign the call as Standard Webhooks with the secret this SSM parameter holds
+    /// (`ssm:/aws/reference/secretsmanager/NAME` for a Secrets Manager secret);
+    /// the handler reads it, the job only names it.
+    #[arg(long, value_name = "ssm:/PATH")]
+    pub sign: Option<String>,
+    /// Write the answer's body to S3 when the call succeeds.
+    #[arg(long, value_name = "s3://BUCKET/KEY")]
+    pub save_to: Option<String>,
+    /// Check the job and print the request the handler will send; send nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The job's id, sent as `Idempotency-Key`; a random UUID when left out.
+    #[arg(long)]
+    pub id: Option<String>,
+}
+
 /// A refusal before anything was sent.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -349,8 +396,9 @@ pub fn input(args: &EnqueueArgs) -> Result<Input, InputError> {
         (Some(path), None) => json_input(path),
         (None, Some(EnqueueKind::Mail(mail))) => Ok(Input::One(Box::new(mail_envelope(mail)?))),
         (None, Some(EnqueueKind::Upload(upload))) => Ok(Input::One(Box::new(upload_envelope(upload)?))),
+        (None, Some(EnqueueKind::Http(http))) => Ok(Input::One(Box::new(http_envelope(http)?))),
         _ => Err(InputError(
-            "say what to enqueue, one way only: `jobs enqueue mail …`, `jobs enqueue upload …` or `jobs enqueue --json FILE`".into(),
+            "say what to enqueue, one way only: `jobs enqueue mail …`, `jobs enqueue upload …`, `jobs enqueue http …` or `jobs enqueue --json FILE`".into(),
         )),
     }
 }
@@ -467,6 +515,129 @@ fn upload_envelope(args: &UploadArgs) -> Result<Envelope, InputError> {
         Some(id) => envelope.with_id(id),
         None => envelope,
     })
+}
+
+fn http_envelope(args: &HttpArgs) -> Result<Envelope, InputError> {
+    const BLANKS: [char; 2] = [' ', '\t'];
+    let mut job = HttpJob::new(args.method.to_ascii_uppercase(), &args.url);
+    for header in &args.headers {
+        let (name, value) = header
+            .split_once(':')
+            .ok_or_else(|| InputError(format!("`--header` takes `Name: value`, not `{header}`")))?;
+        let name = name.trim_matches(BLANKS);
+        if job.headers.contains_key(name) {
+            return Err(InputError(format!("`--header` gives `{name}` twice")));
+        }
+        job.headers
+            .insert(name.to_owned(), value.trim_matches(BLANKS).to_owned());
+    }
+    if let Some(text) = &args.json_body {
+        serde_json::from_str::<serde::de::IgnoredAny>(text)
+            .map_err(|e| InputError(format!("`--json-body` is not JSON: {e}")))?;
+        job = job.text_body(text.as_str(), "application/json");
+    } else if let Some(path) = &args.body_file {
+        let content_type = args
+            .content_type
+            .as_deref()
+            .unwrap_or("application/octet-stream");
+        job = match String::from_utf8(read_file(path)?) {
+            Ok(text) => job.text_body(text, content_type),
+            Err(bytes) => job.bytes_body(bytes.as_bytes(), content_type),
+        };
+    }
+    job.timeout_seconds = args.timeout_seconds;
+    job.success_statuses.clone_from(&args.success_statuses);
+    job.sign_with.clone_from(&args.sign);
+    if let Some(target) = &args.save_to {
+        let (bucket, key) = target
+            .strip_prefix("s3://")
+            .and_then(|place| place.split_once('/'))
+            .filter(|(bucket, key)| !bucket.is_empty() && !key.is_empty())
+            .ok_or_else(|| {
+                InputError(format!(
+                    "`--save-to` takes `s3://bucket/key`, not `{target}`"
+                ))
+            })?;
+        job = job.save_to(bucket, key);
+    }
+    let envelope = Envelope::new(Job::Http(job));
+    Ok(match &args.id {
+        Some(id) => envelope.with_id(id),
+        None => envelope,
+    })
+}
+
+/// True for `jobs enqueue http --dry-run`.
+fn dry_run(args: &EnqueueArgs) -> bool {
+    matches!(&args.kind, Some(EnqueueKind::Http(http)) if http.dry_run)
+}
+
+/// The headers `--dry-run` shows: those the handler sets from the job, in the
+/// order sent, then for a signed call the two it makes at each try, as
+/// placeholders (the signature covers the time of the try).
+fn planned_headers(job: &HttpJob, job_id: &str) -> Vec<(String, String)> {
+    let mut headers = job.planned_headers(job_id);
+    if let Some(reference) = &job.sign_with {
+        headers.push((
+            "webhook-timestamp".into(),
+            "<unix seconds at send time>".into(),
+        ));
+        headers.push((
+            "webhook-signature".into(),
+            format!("v1,<HMAC-SHA256 with the secret at {reference}, at send time>"),
+        ));
+    }
+    headers
+}
+
+/// The request as `--dry-run` prints it: `METHOD URL`, a `name: value` line
+/// per header, then a blank line and the body (a text body as it is, bytes as
+/// their count).
+fn dry_run_text(job: &HttpJob, job_id: &str) -> String {
+    let mut text = format!("{} {}\n", job.method, job.url);
+    for (name, value) in planned_headers(job, job_id) {
+        text.push_str(&format!("{name}: {value}\n"));
+    }
+    match &job.body {
+        None => {}
+        Some(HttpBody {
+            text: Some(body), ..
+        }) => {
+            text.push('\n');
+            text.push_str(body);
+            if !body.ends_with('\n') {
+                text.push('\n');
+            }
+        }
+        Some(_) => {
+            let bytes = job.body_bytes().map_or(0, |bytes| bytes.len());
+            text.push_str(&format!("\n<{bytes} bytes, base64 in the job>\n"));
+        }
+    }
+    text
+}
+
+/// Prints a checked job's request, and sends nothing.
+fn print_dry_run(envelope: &Envelope, output: Output) -> ExitCode {
+    let Job::Http(job) = &envelope.job else {
+        eprintln!("error: `--dry-run` shows an `http` job's request");
+        return ExitCode::from(EXIT_INVALID);
+    };
+    match output {
+        Output::Json => {
+            let headers: Vec<_> = planned_headers(job, &envelope.id)
+                .into_iter()
+                .map(|(name, value)| serde_json::json!({"name": name, "value": value}))
+                .collect();
+            print_json(&serde_json::json!({"sent": 0, "dry_run": {
+                "job_id": envelope.id, "kind": envelope.kind(),
+                "method": job.method, "url": job.url, "headers": headers, "body": job.body,
+            }}));
+        }
+        Output::Text => print!("{}", dry_run_text(job, &envelope.id)),
+    }
+    eprintln!("nothing was sent (--dry-run)");
+    ExitCode::SUCCESS
 }
 
 fn guess_content_type(path: &Path) -> &'static str {
@@ -1125,6 +1296,19 @@ async fn enqueue(
                 return refuse(e.0);
             }
             let (envelope, options) = shape(*envelope);
+            if dry_run(&args) {
+                // The same checks as a send, and the same refusal.
+                if let Err(errors) =
+                    producer::send::queue::check(&envelope, options, args.max_message_bytes)
+                {
+                    return refuse_job(EnqueueError::Invalid {
+                        index: 0,
+                        job_id: envelope.id,
+                        errors,
+                    });
+                }
+                return print_dry_run(&envelope, output);
+            }
             let url = match routing.url_for(&sqs, &envelope.job).await {
                 Ok(url) => url,
                 Err(e) => return refuse(e),
@@ -1595,6 +1779,212 @@ mod tests {
                 .starts_with("say what to enqueue, one way only"),
             "{err}"
         );
+    }
+
+    fn http_input(arguments: &[&str]) -> Result<Input, InputError> {
+        let cli = Cli::try_parse_from(["jobs", "enqueue", "http"].iter().chain(arguments))
+            .expect("parses");
+        let Command::Enqueue(args) = cli.command else {
+            panic!("not enqueue")
+        };
+        input(&args)
+    }
+
+    fn http_job(arguments: &[&str]) -> (String, HttpJob) {
+        let Ok(Input::One(envelope)) = http_input(arguments) else {
+            panic!("not one job")
+        };
+        let Job::Http(job) = envelope.job else {
+            panic!("not http")
+        };
+        (envelope.id, job)
+    }
+
+    #[test]
+    fn http_dry_run_shows_the_request_with_its_idempotency_key_and_signature() {
+        let (id, job) = http_job(&[
+            "--url",
+            "https://partner.example/hooks/orders",
+            "--header",
+            "X-Shop:  north ",
+            "--json-body",
+            r#"{"order": 42}"#,
+            "--sign",
+            "ssm:/jobs/webhooks/partner",
+            "--id",
+            "order-42",
+            "--dry-run",
+        ]);
+        assert_eq!(id, "order-42");
+        assert_eq!(
+            dry_run_text(&job, &id),
+            "POST https://partner.example/hooks/orders\n\
+             x-shop: north\n\
+             content-type: application/json\n\
+             idempotency-key: order-42\n\
+             webhook-id: order-42\n\
+             webhook-timestamp: <unix seconds at send time>\n\
+             webhook-signature: v1,<HMAC-SHA256 with the secret at ssm:/jobs/webhooks/partner, at send time>\n\
+             \n\
+             {\"order\": 42}\n"
+        );
+        let (id, unsigned) = http_job(&["--url", "https://a.example/", "--method", "delete"]);
+        assert_eq!(unsigned.method, "DELETE");
+        assert_eq!(
+            dry_run_text(&unsigned, &id),
+            format!("DELETE https://a.example/\nidempotency-key: {id}\n")
+        );
+    }
+
+    #[test]
+    fn a_body_file_is_text_when_utf8_else_base64() {
+        let dir = std::env::temp_dir().join(format!("jobs-cli-http-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let text = dir.join("order.csv");
+        std::fs::write(&text, "order,total\n42,19.99\n").expect("write");
+        let binary = dir.join("blob.bin");
+        std::fs::write(&binary, [0u8, 1, 2, 0xff]).expect("write");
+        let (id, job) = http_job(&[
+            "--url",
+            "https://a.example/in",
+            "--method",
+            "PUT",
+            "--body-file",
+            text.to_str().expect("utf-8"),
+            "--content-type",
+            "text/csv",
+        ]);
+        let body = job.body.clone().expect("a body");
+        assert_eq!(body.text.as_deref(), Some("order,total\n42,19.99\n"));
+        assert_eq!(body.content_type.as_deref(), Some("text/csv"));
+        assert!(dry_run_text(&job, &id).ends_with("\n\norder,total\n42,19.99\n"));
+        let (id, job) = http_job(&[
+            "--url",
+            "https://a.example/in",
+            "--body-file",
+            binary.to_str().expect("utf-8"),
+        ]);
+        let body = job.body.clone().expect("a body");
+        assert_eq!(body.base64.as_deref(), Some("AAEC/w=="));
+        assert_eq!(
+            body.content_type.as_deref(),
+            Some("application/octet-stream")
+        );
+        assert!(
+            dry_run_text(&job, &id).ends_with("\n\n<4 bytes, base64 in the job>\n"),
+            "{}",
+            dry_run_text(&job, &id)
+        );
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn a_header_without_a_colon_is_refused_naming_header() {
+        let Err(err) = http_input(&["--url", "https://a.example/", "--header", "X-Shop north"])
+        else {
+            panic!("refused")
+        };
+        assert!(err.to_string().contains("`--header`"), "{err}");
+        let Err(err) = http_input(&[
+            "--url",
+            "https://a.example/",
+            "--header",
+            "X-Shop: a",
+            "--header",
+            "X-Shop: b",
+        ]) else {
+            panic!("refused")
+        };
+        assert!(err.to_string().contains("`--header`"), "{err}");
+    }
+
+    #[test]
+    fn a_json_body_that_is_not_json_is_refused_naming_json_body() {
+        let Err(err) = http_input(&["--url", "https://a.example/", "--json-body", "{order: 42"])
+        else {
+            panic!("refused")
+        };
+        assert!(err.to_string().contains("`--json-body`"), "{err}");
+        let Err(err) = http_input(&["--url", "https://a.example/", "--save-to", "bucket/key"])
+        else {
+            panic!("refused")
+        };
+        assert!(err.to_string().contains("`--save-to`"), "{err}");
+    }
+
+    #[test]
+    fn the_body_options_exclude_each_other() {
+        let both = Cli::try_parse_from([
+            "jobs",
+            "enqueue",
+            "http",
+            "--url",
+            "https://a.example/",
+            "--json-body",
+            "{}",
+            "--body-file",
+            "x",
+        ]);
+        assert!(both.is_err());
+        let type_alone = Cli::try_parse_from([
+            "jobs",
+            "enqueue",
+            "http",
+            "--url",
+            "https://a.example/",
+            "--content-type",
+            "text/plain",
+        ]);
+        assert!(type_alone.is_err());
+    }
+
+    #[tokio::test]
+    async fn http_dry_run_sends_nothing_and_a_broken_job_exits_2() {
+        use aws_sdk_sqs::operation::send_message::SendMessageOutput;
+        use aws_smithy_mocks::{mock, mock_client};
+
+        let rule = mock!(aws_sdk_sqs::Client::send_message)
+            .then_output(|| SendMessageOutput::builder().message_id("m").build());
+        let sqs = mock_client!(aws_sdk_sqs, [&rule]);
+        let config = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .http_client(producer::aws::https_client())
+            .region(aws_config::Region::new("us-east-1"))
+            .build();
+        let run_with = |extra: &[&str]| {
+            let arguments = [
+                "jobs",
+                "enqueue",
+                "--queue-url",
+                "http://queue",
+                "http",
+                "--url",
+                "https://partner.example/hooks/orders",
+                "--sign",
+                "ssm:/jobs/webhooks/partner",
+                "--dry-run",
+            ]
+            .iter()
+            .chain(extra);
+            let cli = Cli::try_parse_from(arguments).expect("parses");
+            run(
+                cli,
+                Clients {
+                    sqs: sqs.clone(),
+                    ..Clients::new(&config)
+                },
+            )
+        };
+        assert_eq!(run_with(&[]).await, ExitCode::SUCCESS);
+        assert_eq!(
+            run_with(&["--timeout-seconds", "0"]).await,
+            ExitCode::from(EXIT_INVALID)
+        );
+        assert_eq!(
+            run_with(&["--header", "Host: metadata.internal"]).await,
+            ExitCode::from(EXIT_INVALID)
+        );
+        assert_eq!(rule.num_calls(), 0, "a dry run sends nothing");
     }
 
     #[tokio::test]

@@ -149,6 +149,149 @@ fn both_refuse_the_same_broken_messages() {
     }
 }
 
+/// The sample whose file name ends with `name`.
+fn sample(name: &str) -> Value {
+    samples()
+        .into_iter()
+        .find(|(p, _)| p.ends_with(name))
+        .unwrap_or_else(|| panic!("{name}"))
+        .1
+}
+
+/// `base` with `job.field` set to `value`.
+fn with(base: &Value, field: &str, value: Value) -> Value {
+    let mut v = base.clone();
+    v["job"][field] = value;
+    v
+}
+
+/// `base` without `job.field`.
+fn without(base: &Value, field: &str) -> Value {
+    let mut v = base.clone();
+    v["job"]
+        .as_object_mut()
+        .expect("job is an object")
+        .remove(field);
+    v
+}
+
+/// `base` with its `job` changed by `change`.
+fn http_job(base: &Value, change: impl FnOnce(&mut serde_json::Map<String, Value>)) -> Value {
+    let mut v = base.clone();
+    change(v["job"].as_object_mut().expect("job is an object"));
+    v
+}
+
+#[test]
+fn both_refuse_the_same_broken_http_jobs() {
+    let validator = validator();
+    let http = sample("http.json");
+    let broken = [
+        with(&http, "retries", json!(3)),
+        without(&http, "url"),
+        with(&http, "url", json!("ftp://partner.example/x")),
+        with(&http, "url", json!("https://user:pw@partner.example/")),
+        with(&http, "url", json!("https://partner.example/#top")),
+        with(&http, "url", json!("https://partner.example/a b")),
+        with(&http, "method", json!("FETCH")),
+        with(&http, "method", json!("post")),
+        with(&http, "timeout_seconds", json!(0)),
+        with(&http, "timeout_seconds", json!(901)),
+        with(&http, "success_statuses", json!([404, 99])),
+        with(&http, "sign_with", json!("arn:aws:ssm:x")),
+        with(&http, "sign_with", json!("ssm:jobs/partner")),
+        with(&http, "sign_with", json!("ssm:/jobs//partner")),
+        with(&http, "headers", json!({"Host": "metadata.internal"})),
+        with(&http, "headers", json!({"Idempotency-KEY": "mine"})),
+        with(&http, "headers", json!({"bad name": "x"})),
+        with(&http, "headers", json!({"x-split": "a\r\nInjected: yes"})),
+        with(
+            &http,
+            "headers",
+            Value::Object((0..65).map(|i| (format!("x-h{i}"), json!("v"))).collect()),
+        ),
+        with(&http, "body", json!({"text": "a", "base64": "YQ=="})),
+        with(&http, "body", json!({"content_type": "text/plain"})),
+        with(&http, "body", json!({"base64": "not base64!"})),
+        with(&http, "body", json!({"text": "a", "content_type": "json"})),
+        with(&http, "body", json!({"text": "a", "extra": 1})),
+        with(&http, "method", json!("GET")),
+        http_job(&http, |j| {
+            j.insert("method".into(), json!("HEAD"));
+            j.remove("body");
+            j.insert(
+                "save_to".into(),
+                json!({"bucket": "jobs-local-uploads", "key": "k"}),
+            );
+        }),
+        with(
+            &http,
+            "save_to",
+            json!({"bucket": "Bad_Bucket", "key": "k"}),
+        ),
+        with(
+            &http,
+            "save_to",
+            json!({"bucket": "jobs-local-uploads", "key": "../x"}),
+        ),
+        with(&http, "save_to", json!({"bucket": "jobs-local-uploads"})),
+    ];
+    for value in broken {
+        assert!(!validator.is_valid(&value), "the schema accepts {value}");
+        assert!(!rust_accepts(&value), "the Rust type accepts {value}");
+    }
+}
+
+#[test]
+fn both_accept_the_same_http_jobs() {
+    let validator = validator();
+    let http = sample("http.json");
+    let valid = [
+        http_job(&http, |j| {
+            j.clear();
+            j.insert("url".into(), json!("https://partner.example"));
+        }),
+        http_job(&http, |j| {
+            j.insert("method".into(), json!("GET"));
+            j.remove("body");
+            j.insert("url".into(), json!("HTTP://[::1]:9000/a@b?token=x&y=%20"));
+            j.insert(
+                "save_to".into(),
+                json!({"bucket": "jobs-local-uploads", "key": "answers/42.json"}),
+            );
+        }),
+        http_job(&http, |j| {
+            j.insert("method".into(), json!("DELETE"));
+            j.insert("success_statuses".into(), json!([404, 410]));
+            j.insert(
+                "headers".into(),
+                json!({"Authorization": "Bearer x\ty", "X-Shop": ""}),
+            );
+        }),
+        http_job(&http, |j| {
+            j.insert("method".into(), json!("PUT"));
+            j.insert(
+                "body".into(),
+                json!({"base64": "AAEC/w==", "content_type": "application/octet-stream"}),
+            );
+            j.insert("timeout_seconds".into(), json!(900));
+            j.insert(
+                "sign_with".into(),
+                json!("ssm:/aws/reference/secretsmanager/partner-hook"),
+            );
+        }),
+        with(&http, "body", json!({"text": ""})),
+    ];
+    for value in valid {
+        let errors: Vec<String> = validator
+            .iter_errors(&value)
+            .map(|e| e.to_string())
+            .collect();
+        assert!(errors.is_empty(), "the schema refuses {value}: {errors:?}");
+        assert!(rust_accepts(&value), "the Rust type refuses {value}");
+    }
+}
+
 /// The ```json blocks of the README and of `docs/` that are job envelopes.
 fn documented_envelopes() -> Vec<(String, Value)> {
     let mut pages = vec![repo().join("README.md")];
