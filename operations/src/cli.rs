@@ -572,11 +572,20 @@ fn dry_run(args: &EnqueueArgs) -> bool {
     matches!(&args.kind, Some(EnqueueKind::Http(http)) if http.dry_run)
 }
 
-/// The headers `--dry-run` shows: those the handler sets from the job, in the
-/// order sent, then for a signed call the two it makes at each try, as
-/// placeholders (the signature covers the time of the try).
+/// The headers `--dry-run` shows, in the order the handler sends them:
+/// `host` and `user-agent`, those it sets from the job, for a signed call the
+/// two it makes at each try (as placeholders: the signature covers the time of
+/// the try), and `content-length`.
 fn planned_headers(job: &HttpJob, job_id: &str) -> Vec<(String, String)> {
-    let mut headers = job.planned_headers(job_id);
+    let mut headers = Vec::new();
+    if let Ok(target) = producer::contract::http::parse_url(&job.url) {
+        headers.push(("host".to_owned(), target.host_header()));
+    }
+    headers.push((
+        "user-agent".to_owned(),
+        producer::contract::http::USER_AGENT.to_owned(),
+    ));
+    headers.extend(job.planned_headers(job_id));
     if let Some(reference) = &job.sign_with {
         headers.push((
             "webhook-timestamp".into(),
@@ -586,6 +595,10 @@ fn planned_headers(job: &HttpJob, job_id: &str) -> Vec<(String, String)> {
             "webhook-signature".into(),
             format!("v1,<HMAC-SHA256 with the secret at {reference}, at send time>"),
         ));
+    }
+    let body_len = job.body_bytes().map_or(0, |bytes| bytes.len());
+    if let Some(length) = producer::contract::http::content_length(&job.method, body_len) {
+        headers.push(("content-length".to_owned(), length.to_string()));
     }
     headers
 }
@@ -1819,12 +1832,15 @@ mod tests {
         assert_eq!(
             dry_run_text(&job, &id),
             "POST https://partner.example/hooks/orders\n\
+             host: partner.example\n\
+             user-agent: jobs-handler/0.1.0\n\
              x-shop: north\n\
              content-type: application/json\n\
              idempotency-key: order-42\n\
              webhook-id: order-42\n\
              webhook-timestamp: <unix seconds at send time>\n\
              webhook-signature: v1,<HMAC-SHA256 with the secret at ssm:/jobs/webhooks/partner, at send time>\n\
+             content-length: 13\n\
              \n\
              {\"order\": 42}\n"
         );
@@ -1832,7 +1848,9 @@ mod tests {
         assert_eq!(unsigned.method, "DELETE");
         assert_eq!(
             dry_run_text(&unsigned, &id),
-            format!("DELETE https://a.example/\nidempotency-key: {id}\n")
+            format!(
+                "DELETE https://a.example/\nhost: a.example\nuser-agent: jobs-handler/0.1.0\nidempotency-key: {id}\n"
+            )
         );
     }
 

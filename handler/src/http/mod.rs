@@ -33,7 +33,7 @@ use http_body_util::{BodyExt as _, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use producer::aws::ErrorClass;
-use producer::contract::http::{HttpJob, SaveTo, Target, parse_url};
+use producer::contract::http::{HttpJob, SaveTo, Target, USER_AGENT, content_length, parse_url};
 use sha2::{Digest as _, Sha256};
 
 pub use http::{HeaderMap, HeaderValue};
@@ -52,7 +52,6 @@ pub const SNIPPET_BYTES: usize = 300;
 pub const SAVE_PART_BYTES: usize = 8 << 20;
 /// Kept free of a Lambda invocation's time left, to report the outcome.
 const DEADLINE_MARGIN: Duration = Duration::from_secs(2);
-const USER_AGENT: &str = concat!("jobs-handler/", env!("CARGO_PKG_VERSION"));
 
 /// Resolves host names for calls. The default asks the system's resolver;
 /// tests give one of their own, so that no lookup leaves the machine.
@@ -328,8 +327,8 @@ impl HttpClient {
                 .header("webhook-timestamp", timestamp.to_string())
                 .header("webhook-signature", signature);
         }
-        if !body.is_empty() || matches!(method, "POST" | "PUT" | "PATCH") {
-            request = request.header(http::header::CONTENT_LENGTH, body.len());
+        if let Some(length) = content_length(method, body.len()) {
+            request = request.header(http::header::CONTENT_LENGTH, length);
         }
         let request = request.body(Full::new(body)).map_err(|e| {
             http_error(

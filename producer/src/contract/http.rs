@@ -34,6 +34,8 @@ pub const MAX_URL_BYTES: usize = 8192;
 pub const MAX_HEADERS: usize = 64;
 /// The methods a job may use.
 pub const METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+/// The `User-Agent` of every call.
+pub const USER_AGENT: &str = concat!("jobs-handler/", env!("CARGO_PKG_VERSION"));
 /// What a signing secret reference starts with.
 pub const SECRET_SCHEME: &str = "ssm:";
 
@@ -252,6 +254,12 @@ impl HttpJob {
         }
         headers
     }
+}
+
+/// The `Content-Length` a request of `method` carries: with a body, and with
+/// an empty one for the methods that expect a body.
+pub fn content_length(method: &str, body_len: usize) -> Option<usize> {
+    (body_len > 0 || matches!(method, "POST" | "PUT" | "PATCH")).then_some(body_len)
 }
 
 /// The parts of an absolute `http` or `https` URL the handler needs.
