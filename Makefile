@@ -90,7 +90,7 @@ build:
 	$(CARGO) build --workspace --all-targets --locked
 
 unit:
-	$(CARGO) test --workspace --locked --lib --bins --test schema --test faults --test dependencies --test metrics
+	$(CARGO) test --workspace --locked --lib --bins --test schema --test faults --test dependencies --test metrics --test http_guard
 
 # The benchmark (bench/README.md): builds the release binaries (and the arm64 zip unless
 # BENCH_SKIP_ZIP=1), then runs bench/run.py, under a local AWS when section A runs.
