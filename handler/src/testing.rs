@@ -184,6 +184,7 @@ impl<J> Inline<J> {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .extend(self.answers);
         let jobs = Jobs::fake();
+        let aws = self.aws.unwrap_or_else(offline_clients);
         let parts = RunParts {
             job: JobInfo {
                 id: self.id,
@@ -193,14 +194,12 @@ impl<J> Inline<J> {
                 not_before: None,
                 message_id: "inline-message".into(),
             },
-            aws: Arc::new(self.aws.unwrap_or_else(offline_clients)),
+            // Recorded runs never call it; it is here because the real path needs one.
+            http: Arc::new(HttpClient::new(HttpSettings::default(), aws.ssm.clone())),
+            aws: Arc::new(aws),
             effects: Effects::Recorded(recorded.clone()),
             jobs: Arc::new(jobs.clone()),
             deadline: None,
-            http: Arc::new(HttpClient::new(
-                HttpSettings::default(),
-                offline_clients().ssm,
-            )),
         };
         let job = self.job;
         let run = async {
