@@ -382,7 +382,6 @@ impl Handler {
             .build();
         Handler::with_clients(
             AwsClients {
-                ssm: aws_sdk_ssm::Client::new(&config),
                 config,
                 ses,
                 s3,
@@ -405,7 +404,7 @@ impl Handler {
             .expect("the built-in kinds are registered once each");
         let http = Arc::new(crate::http::HttpClient::new(
             settings.http.clone(),
-            aws.ssm.clone(),
+            &aws.config,
         ));
         Handler {
             http,

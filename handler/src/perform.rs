@@ -146,8 +146,6 @@ pub struct AwsClients {
     pub ses: aws_sdk_sesv2::Client,
     pub s3: aws_sdk_s3::Client,
     pub sqs: aws_sdk_sqs::Client,
-    /// Reads the signing secrets of `http` jobs.
-    pub ssm: aws_sdk_ssm::Client,
 }
 
 impl AwsClients {
@@ -158,7 +156,6 @@ impl AwsClients {
             ses: aws_sdk_sesv2::Client::new(config),
             s3: producer::aws::s3_client(config),
             sqs: aws_sdk_sqs::Client::new(config),
-            ssm: aws_sdk_ssm::Client::new(config),
         }
     }
 }

@@ -195,7 +195,7 @@ impl<J> Inline<J> {
                 message_id: "inline-message".into(),
             },
             // Recorded runs never call it; it is here because the real path needs one.
-            http: Arc::new(HttpClient::new(HttpSettings::default(), aws.ssm.clone())),
+            http: Arc::new(HttpClient::new(HttpSettings::default(), &aws.config)),
             aws: Arc::new(aws),
             effects: Effects::Recorded(recorded.clone()),
             jobs: Arc::new(jobs.clone()),

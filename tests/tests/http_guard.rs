@@ -55,7 +55,7 @@ fn client(resolver: Arc<dyn Resolve>) -> HttpClient {
             secrets_prefix: None,
             resolver,
         },
-        handler::testing::offline_clients().ssm,
+        &handler::testing::offline_clients().config,
     )
 }
 
@@ -281,5 +281,116 @@ async fn a_call_that_does_not_answer_in_time_is_transient() -> Result<()> {
         ("http_timeout", ErrorClass::Transient)
     );
     held.abort();
+    Ok(())
+}
+
+/// The signing secrets' `GetParameter` is made without the SSM client: it must
+/// be the request that client sends (the `awsJson1.1` target, SigV4 with the
+/// configuration's credentials and region), and SSM's error answers must be
+/// sorted as the SDK's errors are. The end-to-end tests read real secrets from
+/// LocalStack's SSM; this one checks the request on the wire and the errors
+/// LocalStack would not give.
+#[tokio::test]
+async fn signing_secrets_are_read_with_a_signed_get_parameter() -> Result<()> {
+    use handler::http::sign::Secrets;
+    let server = TestServer::start().await?;
+    let config = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("eu-west-1"))
+        .endpoint_url(server.url(1, ""))
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(
+                aws_sdk_sqs::config::Credentials::new(
+                    "AKIDSIGNING",
+                    "secret-key",
+                    Some("session".into()),
+                    None,
+                    "test",
+                ),
+            ),
+        )
+        .build();
+    let secrets = Secrets::new(&config, None);
+    let answer = |value: &str| {
+        Reply::new(
+            200,
+            serde_json::json!({"Parameter": {"Name": "n", "Type": "SecureString", "Value": value}})
+                .to_string(),
+        )
+    };
+    let failure = |status: u16, code: &str| {
+        Reply::new(
+            status,
+            serde_json::json!({"__type": code, "message": "as SSM says"}).to_string(),
+        )
+    };
+    server.reply("/", answer("whsec_c2VjcmV0LWtleQ=="));
+    secrets.key("/jobs/webhooks/a").await?;
+    secrets.key("/jobs/webhooks/a").await?;
+    let requests = server.requests_to("/");
+    assert_eq!(requests.len(), 1, "the second read comes from the cache");
+    let request = &requests[0];
+    assert_eq!(request.method, "POST");
+    assert_eq!(
+        request.header("x-amz-target"),
+        Some("AmazonSSM.GetParameter")
+    );
+    assert_eq!(
+        request.header("content-type"),
+        Some("application/x-amz-json-1.1")
+    );
+    assert_eq!(request.header("x-amz-security-token"), Some("session"));
+    let authorization = request.header("authorization").unwrap_or_default();
+    assert!(
+        authorization.starts_with("AWS4-HMAC-SHA256 Credential=AKIDSIGNING/")
+            && authorization.contains("/eu-west-1/ssm/aws4_request")
+            && authorization.contains(
+                "SignedHeaders=content-type;host;x-amz-date;x-amz-security-token;x-amz-target"
+            ),
+        "{authorization}"
+    );
+    let body: serde_json::Value = serde_json::from_slice(&request.body)?;
+    assert_eq!(
+        body,
+        serde_json::json!({"Name": "/jobs/webhooks/a", "WithDecryption": true})
+    );
+
+    for (reply, class, said) in [
+        (
+            failure(400, "ParameterNotFound"),
+            ErrorClass::Permanent,
+            "400 ParameterNotFound: as SSM says",
+        ),
+        (
+            failure(400, "AccessDeniedException"),
+            ErrorClass::Permanent,
+            "400 AccessDeniedException",
+        ),
+        (
+            failure(400, "ThrottlingException"),
+            ErrorClass::Transient,
+            "400 ThrottlingException",
+        ),
+        (
+            failure(500, "InternalServerError"),
+            ErrorClass::Transient,
+            "500 InternalServerError",
+        ),
+        (
+            answer("not base64!"),
+            ErrorClass::Permanent,
+            "not a Standard Webhooks secret",
+        ),
+    ] {
+        server.reply("/", reply);
+        let error = secrets.key("/jobs/webhooks/b").await.expect_err("refused");
+        assert_eq!(
+            (error.code(), error.class()),
+            ("http_secret", class),
+            "{error}"
+        );
+        assert!(error.to_string().contains(said), "{error}");
+        assert!(error.to_string().contains("`/jobs/webhooks/b`"), "{error}");
+    }
     Ok(())
 }

@@ -1020,8 +1020,7 @@ fn the_handler_reads_only_the_webhook_secrets_its_setting_allows_and_no_other_po
         .behavior_version(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new("us-east-1"))
         .build();
-    let clients = handler::AwsClients::from_config(&config);
-    let secrets = Secrets::new(clients.ssm, Some(format!("/{prefix}")));
+    let secrets = Secrets::new(&config, Some(format!("/{prefix}")));
     let iam_reads_parameter = |name: &str| {
         ssm_resources
             .iter()

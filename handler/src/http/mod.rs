@@ -19,6 +19,7 @@
 
 pub mod guard;
 pub mod sign;
+pub mod ssm;
 
 use std::fmt;
 use std::future::Future;
@@ -169,11 +170,13 @@ pub struct Saved {
 }
 
 impl HttpClient {
-    pub fn new(settings: HttpSettings, ssm: aws_sdk_ssm::Client) -> Self {
+    /// A client whose signing secrets are read with the credentials and
+    /// endpoints of `config`.
+    pub fn new(settings: HttpSettings, config: &aws_config::SdkConfig) -> Self {
         HttpClient {
             allow: settings.allow,
             resolver: settings.resolver,
-            secrets: Secrets::new(ssm, settings.secrets_prefix),
+            secrets: Secrets::new(config, settings.secrets_prefix),
         }
     }
 
@@ -338,36 +341,7 @@ impl HttpClient {
                 format!("cannot build the request to `{shown}`: {e}"),
             )
         })?;
-        let tcp = connect(&addresses, target.port, &shown).await?;
-        if target.https {
-            let server_name = match target.host.parse::<IpAddr>() {
-                Ok(ip) => rustls::pki_types::ServerName::IpAddress(ip.into()),
-                Err(_) => {
-                    rustls::pki_types::ServerName::try_from(target.host.clone()).map_err(|e| {
-                        http_error(
-                            "http_request",
-                            ErrorClass::Permanent,
-                            None,
-                            format!("`{}` is not a host name TLS can check: {e}", target.host),
-                        )
-                    })?
-                }
-            };
-            let tls = tokio_rustls::TlsConnector::from(tls_config())
-                .connect(server_name, tcp)
-                .await
-                .map_err(|e| {
-                    http_error(
-                        "http_tls",
-                        ErrorClass::Transient,
-                        None,
-                        format!("TLS with `{shown}` failed: {e}"),
-                    )
-                })?;
-            exchange(TokioIo::new(tls), request, &shown).await
-        } else {
-            exchange(TokioIo::new(tcp), request, &shown).await
-        }
+        send_to(&addresses, target, request, &shown).await
     }
 
     /// Every address of the target's host, checked: one refused address
@@ -523,6 +497,46 @@ fn http_error(
         status,
         message,
         retry_after: None,
+    }
+}
+
+/// Sends `request` on a connection of its own to the first of `addresses` that
+/// answers, over TLS for an `https` target.
+async fn send_to(
+    addresses: &[IpAddr],
+    target: &Target,
+    request: hyper::Request<Full<Bytes>>,
+    shown: &str,
+) -> Result<hyper::Response<Incoming>, JobError> {
+    let tcp = connect(addresses, target.port, shown).await?;
+    if target.https {
+        let server_name = match target.host.parse::<IpAddr>() {
+            Ok(ip) => rustls::pki_types::ServerName::IpAddress(ip.into()),
+            Err(_) => {
+                rustls::pki_types::ServerName::try_from(target.host.clone()).map_err(|e| {
+                    http_error(
+                        "http_request",
+                        ErrorClass::Permanent,
+                        None,
+                        format!("`{}` is not a host name TLS can check: {e}", target.host),
+                    )
+                })?
+            }
+        };
+        let tls = tokio_rustls::TlsConnector::from(tls_config())
+            .connect(server_name, tcp)
+            .await
+            .map_err(|e| {
+                http_error(
+                    "http_tls",
+                    ErrorClass::Transient,
+                    None,
+                    format!("TLS with `{shown}` failed: {e}"),
+                )
+            })?;
+        exchange(TokioIo::new(tls), request, shown).await
+    } else {
+        exchange(TokioIo::new(tcp), request, shown).await
     }
 }
 

@@ -7,7 +7,7 @@
 //! Standard Webhooks secret, `whsec_` and base64 (the prefix optional); the
 //! job names it (`ssm:/path`), never carries it. Secrets Manager secrets are
 //! read through SSM's `/aws/reference/secretsmanager/NAME` path, so one client
-//! serves both. Each secret is read once per warm container and kept for
+//! serves both ([`ssm`](super::ssm)). Each secret is read once per warm container and kept for
 //! [`SECRET_TTL`], so a rotated secret is in use within that time.
 
 use std::collections::HashMap;
@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use producer::aws::ErrorClass;
 
+use super::ssm::ParameterStore;
 use crate::error::JobError;
 
 /// How long a secret read from SSM is used before it is read again.
@@ -72,16 +73,17 @@ impl SigningKey {
 /// Reads signing secrets from SSM and keeps them for [`SECRET_TTL`].
 #[derive(Debug, Clone)]
 pub struct Secrets {
-    ssm: aws_sdk_ssm::Client,
+    ssm: ParameterStore,
     /// Parameters outside this path (and its Secrets Manager form) are refused.
     prefix: Option<String>,
     cache: Arc<Mutex<HashMap<String, (Instant, SigningKey)>>>,
 }
 
 impl Secrets {
-    pub fn new(ssm: aws_sdk_ssm::Client, prefix: Option<String>) -> Self {
+    /// Secrets read with the credentials and endpoints of `config`.
+    pub fn new(config: &aws_config::SdkConfig, prefix: Option<String>) -> Self {
         Secrets {
-            ssm,
+            ssm: ParameterStore::new(config),
             prefix,
             cache: Arc::default(),
         }
@@ -112,23 +114,15 @@ impl Secrets {
         if let Some(key) = self.cached(parameter) {
             return Ok(key);
         }
-        let output = self
-            .ssm
-            .get_parameter()
-            .name(parameter)
-            .with_decryption(true)
-            .send()
-            .await
-            .map_err(|e| {
-                secret_error(
-                    producer::aws::classify(&e),
-                    format!(
-                        "cannot read the signing secret `{parameter}`: {}",
-                        producer::aws::describe(&e)
-                    ),
-                )
-            })?;
-        let value = output.parameter.and_then(|p| p.value).unwrap_or_default();
+        let value = self.ssm.get_decrypted(parameter).await.map_err(|e| {
+            secret_error(
+                e.class,
+                format!(
+                    "cannot read the signing secret `{parameter}`: {}",
+                    e.message
+                ),
+            )
+        })?;
         let key = SigningKey::from_secret(&value).ok_or_else(|| {
             secret_error(
                 ErrorClass::Permanent,
@@ -194,13 +188,10 @@ mod tests {
 
     #[test]
     fn only_parameters_under_the_prefix_may_be_named() {
-        let config = aws_sdk_ssm::Config::builder()
-            .behavior_version(aws_sdk_ssm::config::BehaviorVersion::latest())
+        let config = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
             .build();
-        let secrets = Secrets::new(
-            aws_sdk_ssm::Client::from_conf(config),
-            Some("/jobs/webhooks/".into()),
-        );
+        let secrets = Secrets::new(&config, Some("/jobs/webhooks/".into()));
         assert!(secrets.allowed("/jobs/webhooks/partner"));
         assert!(secrets.allowed("/aws/reference/secretsmanager/jobs/webhooks/partner"));
         assert!(!secrets.allowed("/prod/database/password"));
