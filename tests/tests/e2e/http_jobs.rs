@@ -275,6 +275,29 @@ Webhook(sys.argv[1]).verify(request["body"], request["headers"], json_parse=Fals
 print("verified")
 "#;
 
+/// Runs `python -c SCRIPT ARGS…` of the local stack's tools with `input` as
+/// JSON on its standard input.
+fn tools_python(
+    script_and_args: &[&str],
+    input: &serde_json::Value,
+) -> Result<std::process::Output> {
+    let python = repo_root().join(".venv/tools/bin/python");
+    let mut child = std::process::Command::new(&python)
+        .arg("-c")
+        .args(script_and_args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("run {}", python.display()))?;
+    {
+        use std::io::Write as _;
+        let mut stdin = child.stdin.take().context("stdin")?;
+        stdin.write_all(input.to_string().as_bytes())?;
+    }
+    Ok(child.wait_with_output()?)
+}
+
 /// Whether the Standard Webhooks Python library accepts `request` under `secret`.
 fn verifies(request: &Request, secret: &str) -> Result<bool> {
     let headers: serde_json::Map<String, serde_json::Value> = request
@@ -286,20 +309,7 @@ fn verifies(request: &Request, secret: &str) -> Result<bool> {
         "body": String::from_utf8(request.body.clone())?,
         "headers": headers,
     });
-    let python = repo_root().join(".venv/tools/bin/python");
-    let mut verify = std::process::Command::new(&python)
-        .args(["-c", VERIFY, secret])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("run {}", python.display()))?;
-    {
-        use std::io::Write as _;
-        let mut stdin = verify.stdin.take().context("stdin")?;
-        stdin.write_all(input.to_string().as_bytes())?;
-    }
-    let output = verify.wait_with_output()?;
+    let output = tools_python(&[VERIFY, secret], &input)?;
     let stderr = String::from_utf8_lossy(&output.stderr);
     if !output.status.success() && !stderr.contains("WebhookVerificationError") {
         bail!("the verifier failed: {stderr}");
@@ -555,20 +565,7 @@ async fn the_secret_read_is_signed_as_botocore_signs_it() -> Result<()> {
         "headers": headers, "key": key, "secret": secret, "token": token,
         "service": "ssm", "region": "eu-central-1",
     });
-    let python = repo_root().join(".venv/tools/bin/python");
-    let mut botocore = std::process::Command::new(&python)
-        .args(["-c", BOTOCORE_SIGNATURE])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("run {}", python.display()))?;
-    {
-        use std::io::Write as _;
-        let mut stdin = botocore.stdin.take().context("stdin")?;
-        stdin.write_all(input.to_string().as_bytes())?;
-    }
-    let output = botocore.wait_with_output()?;
+    let output = tools_python(&[BOTOCORE_SIGNATURE], &input)?;
     if !output.status.success() {
         bail!(
             "botocore failed: {}",
