@@ -73,6 +73,8 @@ fn delivery(body: String) -> Delivery {
         queue_arn: None,
         body,
         receive_count: 1,
+        job_id: None,
+        payload_size: None,
     }
 }
 

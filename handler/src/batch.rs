@@ -6,11 +6,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
 use aws_config::SdkConfig;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata as _;
 use futures::StreamExt as _;
 use producer::Envelope;
 use producer::aws::ErrorClass;
+use producer::contract::pointer::{MAX_PAYLOAD_BYTES, PAYLOAD_SIZE, PayloadPointer};
 use producer::contract::validate::parse_rfc3339;
-use producer::send::queue::string_attribute;
+use producer::send::queue::{number_attribute, string_attribute};
 use producer::send::routes::DEFAULT_QUEUE;
 
 use crate::backoff::Backoff;
@@ -77,9 +79,16 @@ pub struct Delivery {
     /// the URL is looked up (once per queue) only when a job needs it, to back
     /// off or to carry a job forward, so a cold start makes no extra call.
     pub queue_arn: Option<String>,
+    /// The message's body: an envelope, or a pointer to one stored in S3
+    /// ([`producer::contract::pointer`]).
     pub body: String,
     /// SQS's `ApproximateReceiveCount`: 1 on the first delivery.
     pub receive_count: u32,
+    /// The `jobs.id` attribute, when the producer set it.
+    pub job_id: Option<String>,
+    /// The `ExtendedPayloadSize` attribute of a pointer message (or its older
+    /// name, `SQSLargePayloadSize`): the stored envelope's size.
+    pub payload_size: Option<u64>,
 }
 
 /// What became of one message.
@@ -475,21 +484,29 @@ impl Handler {
 
     async fn process_until(&self, delivery: &Delivery, deadline: Option<SystemTime>) -> Outcome {
         let started = Instant::now();
-        let (result, identity) = match Envelope::decode(&delivery.body) {
-            Ok(envelope) => {
-                let identity = JobIdentity {
-                    id: envelope.id.clone(),
-                    kind: envelope.kind().to_owned(),
-                };
-                (
-                    self.run_when_due(delivery, envelope, deadline).await,
-                    identity,
-                )
+        let pointer = PayloadPointer::from_body(&delivery.body);
+        let (result, identity) = match &pointer {
+            None => {
+                self.decode_and_run(delivery, &delivery.body, deadline)
+                    .await
             }
-            Err(e) => (
-                Err(Failure::from(JobError::Decode(e))),
-                JobIdentity::peek(&delivery.body),
-            ),
+            Some(pointer) => match self.open_payload(delivery, pointer).await {
+                Ok(Some(body)) => self.decode_and_run(delivery, &body, deadline).await,
+                Ok(None) => (
+                    Ok(Progress::Duplicate),
+                    JobIdentity {
+                        id: delivery.job_id.clone().unwrap_or_default(),
+                        kind: String::new(),
+                    },
+                ),
+                Err(error) => (
+                    Err(Failure::from(error)),
+                    JobIdentity {
+                        id: delivery.job_id.clone().unwrap_or_default(),
+                        kind: String::new(),
+                    },
+                ),
+            },
         };
         // A job another delivery is running can go on when that lease ends.
         let come_back_in = match &result {
@@ -549,6 +566,9 @@ impl Handler {
             Some(delay) => self.hide_for(delivery, delay).await,
             None => None,
         };
+        if let Some(pointer) = &pointer {
+            self.settle_payload(pointer, &outcome).await;
+        }
         let kind = if identity.kind.is_empty() {
             "unknown"
         } else {
@@ -607,6 +627,148 @@ impl Handler {
             ),
         }
         outcome
+    }
+
+    /// Decodes an envelope and runs its job when due.
+    async fn decode_and_run(
+        &self,
+        delivery: &Delivery,
+        body: &str,
+        deadline: Option<SystemTime>,
+    ) -> (Result<Progress, Failure>, JobIdentity) {
+        match Envelope::decode(body) {
+            Ok(envelope) => {
+                let identity = JobIdentity {
+                    id: envelope.id.clone(),
+                    kind: envelope.kind().to_owned(),
+                };
+                (
+                    self.run_when_due(delivery, envelope, deadline).await,
+                    identity,
+                )
+            }
+            Err(e) => (
+                Err(Failure::from(JobError::Decode(e))),
+                JobIdentity::peek(body),
+            ),
+        }
+    }
+
+    /// The envelope a pointer message points to, read from S3; `None` when the
+    /// ledger already has the job (named by the message's `jobs.id`) done, so
+    /// that a redelivery of a finished job needs no body. Pointers from other
+    /// libraries carry no `jobs.id`: their body is read first.
+    async fn open_payload(
+        &self,
+        delivery: &Delivery,
+        pointer: &PayloadPointer,
+    ) -> Result<Option<String>, JobError> {
+        if let (Some(ledger), Some(job_id)) = (&self.ledger, &delivery.job_id)
+            && ledger.is_done(job_id).await?
+        {
+            return Ok(None);
+        }
+        let payload_error = |code, class, message: String| JobError::Payload {
+            code,
+            class,
+            message,
+        };
+        if let Some(size) = delivery.payload_size
+            && size > MAX_PAYLOAD_BYTES
+        {
+            return Err(payload_error(
+                "payload_too_large",
+                ErrorClass::Permanent,
+                format!(
+                    "the stored envelope at `{}` is {size} bytes; at most {MAX_PAYLOAD_BYTES} (2 GB) are read",
+                    pointer.url()
+                ),
+            ));
+        }
+        let object = self
+            .aws
+            .s3
+            .get_object()
+            .bucket(&pointer.bucket)
+            .key(&pointer.key)
+            .send()
+            .await
+            .map_err(|e| {
+                let missing = e.as_service_error().is_some_and(|e| e.is_no_such_key())
+                    || e.code() == Some("NoSuchBucket");
+                if missing {
+                    payload_error(
+                        "payload_missing",
+                        ErrorClass::Permanent,
+                        format!(
+                            "the job's envelope is not at `{}`: {}",
+                            pointer.url(),
+                            producer::aws::describe(&e)
+                        ),
+                    )
+                } else {
+                    payload_error(
+                        "payload_unreadable",
+                        producer::aws::classify(&e),
+                        format!(
+                            "cannot read the job's envelope at `{}`: {}",
+                            pointer.url(),
+                            producer::aws::describe(&e)
+                        ),
+                    )
+                }
+            })?;
+        let bytes = object.body.collect().await.map_err(|e| {
+            payload_error(
+                "payload_unreadable",
+                ErrorClass::Transient,
+                format!(
+                    "reading the job's envelope at `{}` stopped: {e}",
+                    pointer.url()
+                ),
+            )
+        })?;
+        String::from_utf8(bytes.into_bytes().to_vec())
+            .map(Some)
+            .map_err(|_| {
+                payload_error(
+                    "payload_unreadable",
+                    ErrorClass::Permanent,
+                    format!(
+                        "the job's envelope at `{}` is not UTF-8 text",
+                        pointer.url()
+                    ),
+                )
+            })
+    }
+
+    /// Deletes a pointer message's stored envelope once its job is settled for
+    /// good (done, skipped, a duplicate), and only with the ledger on: without
+    /// it, a redelivery must still find its body, so bodies wait for the
+    /// bucket's lifecycle rule. A dead letter keeps its body for a redrive.
+    async fn settle_payload(&self, pointer: &PayloadPointer, outcome: &Outcome) {
+        let settled = matches!(
+            outcome,
+            Outcome::Done | Outcome::Skipped { .. } | Outcome::Duplicate
+        );
+        if !settled || self.ledger.is_none() {
+            return;
+        }
+        if let Err(e) = self
+            .aws
+            .s3
+            .delete_object()
+            .bucket(&pointer.bucket)
+            .key(&pointer.key)
+            .send()
+            .await
+        {
+            tracing::warn!(
+                payload = %pointer.url(),
+                error = %producer::aws::describe(&e),
+                "could not delete a settled job's stored envelope; the bucket's lifecycle rule will"
+            );
+        }
     }
 
     /// How long a failed message should stay hidden: until a busy claim's
@@ -864,7 +1026,9 @@ impl Handler {
             });
         };
         let delay = due_in_seconds.min(u64::from(self.settings.max_delay_seconds));
-        self.sqs
+        // The body as it came: a pointer stays a pointer, with its size.
+        let mut request = self
+            .sqs
             .send_message()
             .queue_url(&queue_url)
             .message_body(&delivery.body)
@@ -876,7 +1040,11 @@ impl Handler {
             .message_attributes(
                 dead_letter_attributes::JOB_KIND,
                 string_attribute(envelope.kind()),
-            )
+            );
+        if let Some(size) = delivery.payload_size {
+            request = request.message_attributes(PAYLOAD_SIZE, number_attribute(size));
+        }
+        request
             .send()
             .await
             .map_err(|e| JobError::aws("sqs_carry_forward", &e))?;
@@ -968,6 +1136,11 @@ impl Handler {
         }
         if !identity.kind.is_empty() {
             request = request.message_attributes(attr::JOB_KIND, string_attribute(&identity.kind));
+        }
+        // A pointer message keeps its pointer and size, and its stored
+        // envelope stays for a redrive: the tenth attribute, which SQS allows.
+        if let Some(size) = delivery.payload_size {
+            request = request.message_attributes(PAYLOAD_SIZE, number_attribute(size));
         }
         request
             .send()

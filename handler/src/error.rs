@@ -63,6 +63,13 @@ pub enum JobError {
     Panicked(String),
     /// An HTTP call (an `http` job, `Context::http`) was refused, failed, or
     /// answered with a status that is not a success.
+    /// A pointer message's stored envelope could not be read.
+    #[error("{message}")]
+    Payload {
+        code: &'static str,
+        class: ErrorClass,
+        message: String,
+    },
     #[error("{message}")]
     Http {
         /// `http_status`, `http_refused`, `http_timeout`, `http_connect`, …
@@ -116,6 +123,7 @@ impl JobError {
             JobError::Aws { class, .. }
             | JobError::AwsCall { class, .. }
             | JobError::Failed { class, .. }
+            | JobError::Payload { class, .. }
             | JobError::Http { class, .. } => *class,
         }
     }
@@ -131,7 +139,7 @@ impl JobError {
             JobError::AwsCall { .. } => "aws_call",
             JobError::Failed { .. } => "job_failed",
             JobError::Panicked(_) => "job_panicked",
-            JobError::Http { code, .. } => code,
+            JobError::Http { code, .. } | JobError::Payload { code, .. } => code,
         }
     }
 

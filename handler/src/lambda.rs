@@ -49,6 +49,16 @@ pub fn delivery_from_record(
         .get("ApproximateReceiveCount")
         .and_then(|n| n.parse().ok())
         .unwrap_or(1);
+    let attribute = |name: &str| {
+        record
+            .message_attributes
+            .get(name)
+            .and_then(|a| a.string_value.clone())
+    };
+    let job_id = attribute(producer::contract::attributes::JOB_ID);
+    let payload_size = attribute(producer::contract::pointer::PAYLOAD_SIZE)
+        .or_else(|| attribute(producer::contract::pointer::LEGACY_PAYLOAD_SIZE))
+        .and_then(|size| size.parse().ok());
     Ok(Delivery {
         message_id,
         receipt_handle: record.receipt_handle,
@@ -56,6 +66,8 @@ pub fn delivery_from_record(
         queue_arn: record.event_source_arn,
         body: record.body.unwrap_or_default(),
         receive_count,
+        job_id,
+        payload_size,
     })
 }
 
@@ -143,5 +155,41 @@ impl Handler {
             .ok()?
             .insert(arn.to_owned(), url.clone());
         Some(url)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A pointer message's size and job id come from its attributes, in the
+    /// shape Lambda gives them (the repository's sample event, with the
+    /// Extended Client's attribute added).
+    #[test]
+    fn a_records_job_id_and_payload_size_come_from_its_attributes() {
+        let mut event: serde_json::Value =
+            serde_json::from_str(include_str!("../../events/upload.json")).expect("sample event");
+        event["Records"][0]["messageAttributes"]["ExtendedPayloadSize"] =
+            serde_json::json!({"stringValue": "5242880", "dataType": "Number"});
+        let event: SqsEvent = serde_json::from_value(event).expect("an SQS event");
+        let record = event.records.into_iter().next().expect("one record");
+        let delivery = delivery_from_record(0, record.clone(), None).expect("named");
+        assert_eq!(delivery.job_id.as_deref(), Some("event-upload-1"));
+        assert_eq!(delivery.payload_size, Some(5_242_880));
+
+        let mut legacy = record;
+        let size = legacy
+            .message_attributes
+            .remove("ExtendedPayloadSize")
+            .expect("set above");
+        legacy
+            .message_attributes
+            .insert("SQSLargePayloadSize".into(), size);
+        legacy.message_attributes.remove("jobs.id");
+        let delivery = delivery_from_record(0, legacy, None).expect("named");
+        assert_eq!(
+            (delivery.job_id, delivery.payload_size),
+            (None, Some(5_242_880))
+        );
     }
 }

@@ -260,6 +260,13 @@ impl Ledger {
         })
     }
 
+    /// Whether the job already took effect: read before fetching a stored
+    /// envelope, so that a redelivery of a finished job needs no body.
+    pub async fn is_done(&self, job_id: &str) -> Result<bool, JobError> {
+        let record = self.read(job_id).await?;
+        Ok(state_of(&record) == Some(STATE_DONE))
+    }
+
     async fn read(&self, job_id: &str) -> Result<HashMap<String, AttributeValue>, JobError> {
         producer::contract::ledger::read(&self.dynamodb, &self.settings.table, job_id)
             .await

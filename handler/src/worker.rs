@@ -995,6 +995,17 @@ fn delivery_of(message: Message, queue_url: &str) -> Option<Delivery> {
         .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
         .and_then(|n| n.parse().ok())
         .unwrap_or(1);
+    let attribute = |name: &str| {
+        message
+            .message_attributes
+            .as_ref()
+            .and_then(|a| a.get(name))
+            .and_then(|a| a.string_value.clone())
+    };
+    let job_id = attribute(producer::contract::attributes::JOB_ID);
+    let payload_size = attribute(producer::contract::pointer::PAYLOAD_SIZE)
+        .or_else(|| attribute(producer::contract::pointer::LEGACY_PAYLOAD_SIZE))
+        .and_then(|size| size.parse().ok());
     Some(Delivery {
         message_id: message.message_id?,
         receipt_handle: Some(message.receipt_handle?),
@@ -1002,6 +1013,8 @@ fn delivery_of(message: Message, queue_url: &str) -> Option<Delivery> {
         queue_arn: None,
         body: message.body.unwrap_or_default(),
         receive_count,
+        job_id,
+        payload_size,
     })
 }
 
@@ -1172,6 +1185,8 @@ mod tests {
             queue_arn: None,
             body: String::new(),
             receive_count: 1,
+            job_id: None,
+            payload_size: None,
         };
         (delivery, place)
     }

@@ -35,6 +35,8 @@ fn delivery(body: String, receive_count: u32) -> Delivery {
         queue_arn: None,
         body,
         receive_count,
+        job_id: None,
+        payload_size: None,
     }
 }
 

@@ -34,6 +34,8 @@ pub mod documentation {
     pub struct Console;
     #[doc = include_str!("../../docs/http.md")]
     pub struct Http;
+    #[doc = include_str!("../../docs/large-jobs.md")]
+    pub struct LargeJobs;
 }
 
 use std::collections::HashMap;

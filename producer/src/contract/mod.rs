@@ -9,4 +9,5 @@ pub mod envelope;
 pub mod http;
 pub mod job_type;
 pub mod ledger;
+pub mod pointer;
 pub mod validate;

@@ -137,6 +137,8 @@ pub struct Jobs {
     max_message_bytes: usize,
     #[cfg(feature = "schedules")]
     schedules: Option<crate::send::schedules::ScheduleBook>,
+    #[cfg(feature = "large")]
+    payloads: Option<crate::send::payloads::PayloadStore>,
 }
 
 #[derive(Debug, Clone)]
@@ -186,6 +188,8 @@ impl Jobs {
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             #[cfg(feature = "schedules")]
             schedules: None,
+            #[cfg(feature = "large")]
+            payloads: None,
         }
     }
 
@@ -205,6 +209,8 @@ impl Jobs {
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             #[cfg(feature = "schedules")]
             schedules: None,
+            #[cfg(feature = "large")]
+            payloads: None,
         }
     }
 
@@ -216,6 +222,8 @@ impl Jobs {
         let jobs = Jobs::new(aws_sdk_sqs::Client::new(config));
         #[cfg(feature = "schedules")]
         let jobs = jobs.with_schedules(crate::send::schedules::ScheduleBook::from_env(config));
+        #[cfg(feature = "large")]
+        let jobs = jobs.with_payloads(crate::send::payloads::PayloadStore::from_env(config));
         match QueueRoutes::from_env() {
             Ok(routes) => jobs.with_env_default(&routes).with_routes(routes),
             Err(error) => Jobs {
@@ -231,6 +239,8 @@ impl Jobs {
         let jobs = Jobs::new(aws_sdk_sqs::Client::new(config));
         #[cfg(feature = "schedules")]
         let jobs = jobs.with_schedules(crate::send::schedules::ScheduleBook::from_env(config));
+        #[cfg(feature = "large")]
+        let jobs = jobs.with_payloads(crate::send::payloads::PayloadStore::from_env(config));
         Ok(jobs.with_env_default(&routes).with_routes(routes))
     }
 
@@ -243,6 +253,16 @@ impl Jobs {
         schedules: Option<crate::send::schedules::ScheduleBook>,
     ) -> Self {
         self.schedules = schedules;
+        self
+    }
+
+    /// Sends envelopes over a queue's limit through S3 (feature `large`, see
+    /// [`crate::send::payloads`]; [`Jobs::from_env`] does it when
+    /// `JOBS_PAYLOAD_BUCKET` is set). A fake client with a store checks jobs
+    /// as the real one does, and keeps them whole.
+    #[cfg(feature = "large")]
+    pub fn with_payloads(mut self, payloads: Option<crate::send::payloads::PayloadStore>) -> Self {
+        self.payloads = payloads;
         self
     }
 
@@ -337,16 +357,25 @@ impl Jobs {
                     Queue::new(sqs.clone(), url).with_max_message_bytes(self.max_message_bytes);
                 #[cfg(feature = "schedules")]
                 let queue = queue.with_schedules(self.schedules.clone());
+                #[cfg(feature = "large")]
+                let queue = queue.with_payloads(self.payloads.clone());
                 queue.enqueue(&envelope, send).await
             }
             Backend::Fake(taken) => {
-                crate::send::queue::check(&envelope, send, self.max_message_bytes).map_err(
-                    |errors| EnqueueError::Invalid {
-                        index: 0,
-                        job_id: envelope.id.clone(),
-                        errors,
-                    },
-                )?;
+                #[cfg(feature = "large")]
+                let checked = crate::send::queue::check_through(
+                    &envelope,
+                    send,
+                    self.max_message_bytes,
+                    self.payloads.as_ref(),
+                );
+                #[cfg(not(feature = "large"))]
+                let checked = crate::send::queue::check(&envelope, send, self.max_message_bytes);
+                checked.map_err(|errors| EnqueueError::Invalid {
+                    index: 0,
+                    job_id: envelope.id.clone(),
+                    errors,
+                })?;
                 let mut taken = taken
                     .lock()
                     .unwrap_or_else(|poisoned| poisoned.into_inner());

@@ -4,6 +4,8 @@
 //! before anything is sent.
 
 pub mod client;
+#[cfg(feature = "large")]
+pub mod payloads;
 pub mod queue;
 pub mod routes;
 #[cfg(feature = "schedules")]

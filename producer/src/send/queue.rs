@@ -8,6 +8,7 @@ use futures::StreamExt as _;
 
 use crate::aws::{ErrorClass, classify, describe};
 use crate::contract::envelope::{Envelope, Job};
+use crate::contract::pointer::{MAX_PAYLOAD_BYTES, PAYLOAD_SIZE, PayloadPointer};
 use crate::contract::validate::{FieldError, MAX_DELAY_SECONDS, ValidationErrors, check_delay};
 
 /// The environment variable read for the queue URL when none is given.
@@ -44,8 +45,14 @@ impl SendOptions {
 struct Prepared {
     job_id: String,
     kind: String,
+    /// The envelope, until it is stored; then the pointer to it.
     body: String,
     delay_seconds: u32,
+    /// Its envelope goes to S3 and the message carries a pointer
+    /// ([`crate::send::payloads`]); the message's body will be this long.
+    offload: Option<usize>,
+    /// Where the envelope was stored, and its size.
+    stored: Option<(PayloadPointer, usize)>,
     /// The job's own time, when it has one.
     #[cfg(feature = "schedules")]
     not_before: Option<SystemTime>,
@@ -63,14 +70,19 @@ impl Prepared {
 }
 
 impl Prepared {
-    fn attributes(&self) -> [(&'static str, MessageAttributeValue); 2] {
-        [
+    fn attributes(&self) -> Vec<(&'static str, MessageAttributeValue)> {
+        let mut attributes = vec![
             (ATTR_JOB_ID, string_attribute(&self.job_id)),
             (ATTR_JOB_KIND, string_attribute(&self.kind)),
-        ]
+        ];
+        if let Some((_, size)) = &self.stored {
+            attributes.push((PAYLOAD_SIZE, number_attribute(*size as u64)));
+        }
+        attributes
     }
 
-    /// Size as SQS counts it: the body plus each attribute's name, type and value.
+    /// Size as SQS counts it: the body plus each attribute's name, type and
+    /// value; for an envelope that goes to S3, its pointer's.
     fn size(&self) -> usize {
         let attributes: usize = [
             (ATTR_JOB_ID, self.job_id.len()),
@@ -79,8 +91,29 @@ impl Prepared {
         .iter()
         .map(|(name, len)| name.len() + "String".len() + len)
         .sum();
-        self.body.len() + attributes
+        match self.offload {
+            Some(pointer_len) => {
+                let envelope_len = self
+                    .stored
+                    .as_ref()
+                    .map_or(self.body.len(), |(_, size)| *size);
+                pointer_len
+                    + attributes
+                    + PAYLOAD_SIZE.len()
+                    + "Number".len()
+                    + envelope_len.to_string().len()
+            }
+            None => self.body.len() + attributes,
+        }
     }
+}
+
+/// What [`prepare`] needs to know of a payload store: envelopes over the
+/// limit, or all of them, go to S3, and their pointers are this long.
+#[derive(Debug, Clone, Copy)]
+struct OffloadPlan {
+    pointer_len: usize,
+    always: bool,
 }
 
 /// Why a job was not sent.
@@ -166,6 +199,8 @@ pub struct Queue {
     sends_in_flight: usize,
     #[cfg(feature = "schedules")]
     schedules: Option<crate::send::schedules::ScheduleBook>,
+    #[cfg(feature = "large")]
+    payloads: Option<crate::send::payloads::PayloadStore>,
 }
 
 impl Queue {
@@ -177,7 +212,54 @@ impl Queue {
             sends_in_flight: DEFAULT_SENDS_IN_FLIGHT,
             #[cfg(feature = "schedules")]
             schedules: None,
+            #[cfg(feature = "large")]
+            payloads: None,
         }
+    }
+
+    /// Stores envelopes over the queue's limit (or all of them, see
+    /// [`PayloadStore::always`](crate::send::payloads::PayloadStore::always))
+    /// in S3 and sends pointers to them (feature `large`).
+    #[cfg(feature = "large")]
+    pub fn with_payloads(mut self, payloads: Option<crate::send::payloads::PayloadStore>) -> Self {
+        self.payloads = payloads;
+        self
+    }
+
+    fn offload_plan(&self, job_id: &str) -> Option<OffloadPlan> {
+        #[cfg(feature = "large")]
+        if let Some(store) = &self.payloads {
+            return Some(OffloadPlan {
+                pointer_len: store.pointer_len(job_id),
+                always: store.stores_every_envelope(),
+            });
+        }
+        let _ = job_id;
+        None
+    }
+
+    /// Stores the envelope of a job that goes through S3, and points to it.
+    async fn store_payload(&self, job: Prepared) -> Result<Prepared, (ErrorClass, String)> {
+        #[cfg(feature = "large")]
+        if let (Some(store), Some(_)) = (&self.payloads, job.offload) {
+            let pointer = store.store(&job.job_id, &job.body).await?;
+            let size = job.body.len();
+            return Ok(Prepared {
+                body: pointer.to_body(),
+                stored: Some((pointer, size)),
+                ..job
+            });
+        }
+        Ok(job)
+    }
+
+    /// Removes the stored envelope of a job whose message was not sent.
+    async fn unstore_payload(&self, job: &Prepared) {
+        #[cfg(feature = "large")]
+        if let (Some(store), Some((pointer, _))) = (&self.payloads, &job.stored) {
+            store.remove(pointer).await;
+        }
+        let _ = job;
     }
 
     /// Lists every job sent with a time or a delay in the ledger, for the
@@ -243,7 +325,12 @@ impl Queue {
         envelope: &Envelope,
         options: SendOptions,
     ) -> Result<Prepared, ValidationErrors> {
-        prepare(envelope, options, self.max_message_bytes)
+        prepare(
+            envelope,
+            options,
+            self.max_message_bytes,
+            self.offload_plan(&envelope.id),
+        )
     }
 
     /// Sends one job; returns its id and the SQS message id.
@@ -259,6 +346,10 @@ impl Queue {
                 job_id: envelope.id.clone(),
                 errors,
             })?;
+        let prepared = self
+            .store_payload(prepared)
+            .await
+            .map_err(|(class, message)| EnqueueError::Send { class, message })?;
         let mut request = self
             .sqs
             .send_message()
@@ -270,10 +361,16 @@ impl Queue {
         }
         #[cfg(feature = "schedules")]
         let sent_at = SystemTime::now();
-        let output = request.send().await.map_err(|err| EnqueueError::Send {
-            class: classify(&err),
-            message: describe(&err),
-        })?;
+        let output = match request.send().await {
+            Ok(output) => output,
+            Err(err) => {
+                self.unstore_payload(&prepared).await;
+                return Err(EnqueueError::Send {
+                    class: classify(&err),
+                    message: describe(&err),
+                });
+            }
+        };
         #[cfg(feature = "schedules")]
         self.list_scheduled([&prepared], sent_at).await;
         Ok(Sent {
@@ -377,6 +474,25 @@ impl Queue {
 
     async fn send_chunk(&self, chunk: Vec<(usize, Prepared)>) -> BatchReport {
         let mut report = BatchReport::default();
+        let mut stored = Vec::with_capacity(chunk.len());
+        for (index, job) in chunk {
+            let (job_id, kind) = (job.job_id.clone(), job.kind.clone());
+            match self.store_payload(job).await {
+                Ok(job) => stored.push((index, job)),
+                Err((class, message)) => report.failed.push(FailedJob {
+                    index,
+                    job_id,
+                    kind,
+                    code: "PayloadNotStored".into(),
+                    message,
+                    sender_fault: class == ErrorClass::Permanent,
+                }),
+            }
+        }
+        let chunk = stored;
+        if chunk.is_empty() {
+            return report;
+        }
         let mut entries = Vec::with_capacity(chunk.len());
         for (index, job) in &chunk {
             let mut entry = SendMessageBatchRequestEntry::builder()
@@ -479,6 +595,11 @@ impl Queue {
                 }
             }
         }
+        for (index, job) in &chunk {
+            if report.failed.iter().any(|f| f.index == *index) {
+                self.unstore_payload(job).await;
+            }
+        }
         report
     }
 }
@@ -520,7 +641,22 @@ pub fn check(
     options: SendOptions,
     max_message_bytes: usize,
 ) -> Result<(), ValidationErrors> {
-    prepare(envelope, options, max_message_bytes).map(drop)
+    prepare(envelope, options, max_message_bytes, None).map(drop)
+}
+
+/// As [`check`], for a queue whose envelopes over the limit go to `store`.
+#[cfg(feature = "large")]
+pub(crate) fn check_through(
+    envelope: &Envelope,
+    options: SendOptions,
+    max_message_bytes: usize,
+    store: Option<&crate::send::payloads::PayloadStore>,
+) -> Result<(), ValidationErrors> {
+    let plan = store.map(|store| OffloadPlan {
+        pointer_len: store.pointer_len(&envelope.id),
+        always: store.stores_every_envelope(),
+    });
+    prepare(envelope, options, max_message_bytes, plan).map(drop)
 }
 
 /// Checks a job and its send options and measures its message, as SQS will.
@@ -528,6 +664,7 @@ fn prepare(
     envelope: &Envelope,
     options: SendOptions,
     max_message_bytes: usize,
+    offload: Option<OffloadPlan>,
 ) -> Result<Prepared, ValidationErrors> {
     let mut errors = match envelope.validate() {
         Ok(()) => Vec::new(),
@@ -536,24 +673,45 @@ fn prepare(
     if let Err(e) = check_delay(options.delay_seconds) {
         errors.push(e);
     }
-    let prepared = Prepared {
+    let mut prepared = Prepared {
         job_id: envelope.id.clone(),
         kind: envelope.kind().to_owned(),
         body: envelope.to_json(),
         delay_seconds: options.delay_seconds,
+        offload: None,
+        stored: None,
         #[cfg(feature = "schedules")]
         not_before: envelope.due_at(),
     };
     let limit = max_message_bytes.saturating_sub(DEAD_LETTER_HEADROOM_BYTES);
+    if let Some(plan) = offload
+        && (plan.always || prepared.size() > limit)
+    {
+        if prepared.body.len() as u64 > MAX_PAYLOAD_BYTES {
+            errors.push(FieldError::new(
+                largest_field(&envelope.job),
+                format!(
+                    "makes the envelope {} bytes; one stored in S3 may have {MAX_PAYLOAD_BYTES} (2 GB, as the SQS Extended Client's)",
+                    prepared.body.len()
+                ),
+            ));
+        }
+        prepared.offload = Some(plan.pointer_len);
+    }
     if prepared.size() > limit {
         errors.push(FieldError::new(
             largest_field(&envelope.job),
             format!(
-                "makes the message {} bytes; the queue takes {} (its maximum of {} less {} kept for dead-letter reasons)",
+                "makes the message {} bytes; the queue takes {} (its maximum of {} less {} kept for dead-letter reasons){}",
                 prepared.size(),
                 limit,
                 max_message_bytes,
-                DEAD_LETTER_HEADROOM_BYTES
+                DEAD_LETTER_HEADROOM_BYTES,
+                if offload.is_some() {
+                    ""
+                } else {
+                    "; a larger job goes through S3 when a payload bucket is set (`JOBS_PAYLOAD_BUCKET`, feature `large`)"
+                }
             ),
         ));
     }
@@ -571,6 +729,15 @@ pub fn queue_name_of(queue_url: &str) -> &str {
         .rsplit('/')
         .next()
         .unwrap_or_default()
+}
+
+/// A `Number` message attribute.
+pub fn number_attribute(value: u64) -> MessageAttributeValue {
+    MessageAttributeValue::builder()
+        .data_type("Number")
+        .string_value(value.to_string())
+        .build()
+        .expect("data_type is set, the only required field")
 }
 
 /// A `String` message attribute.
@@ -682,6 +849,84 @@ mod tests {
             .expect_err("too large");
         assert_eq!(errors.fields().collect::<Vec<_>>(), ["job.body_base64"]);
         assert!(errors.to_string().contains("20000"), "{errors}");
+        assert!(
+            errors.to_string().contains("JOBS_PAYLOAD_BUCKET"),
+            "the error says how larger jobs can go: {errors}"
+        );
+    }
+
+    /// A job over the queue's limit goes through S3 with a payload store: its
+    /// envelope stored, a pointer and its size sent. When SQS then refuses the
+    /// message, the stored envelope is removed: nothing is left half-sent.
+    #[cfg(feature = "large")]
+    #[tokio::test]
+    async fn a_large_job_goes_through_s3_and_a_refused_one_leaves_no_envelope() {
+        use crate::contract::pointer::PayloadPointer;
+        use crate::send::payloads::PayloadStore;
+        use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+        use aws_smithy_runtime_api::http::StatusCode;
+        use aws_smithy_types::body::SdkBody;
+        use aws_smithy_types::retry::RetryConfig;
+
+        let put = mock!(aws_sdk_s3::Client::put_object)
+            .then_output(|| aws_sdk_s3::operation::put_object::PutObjectOutput::builder().build());
+        let delete = mock!(aws_sdk_s3::Client::delete_object).then_output(|| {
+            aws_sdk_s3::operation::delete_object::DeleteObjectOutput::builder().build()
+        });
+        let s3 = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&put, &delete]);
+        let pointer_sent = mock!(aws_sdk_sqs::Client::send_message)
+            .match_requests(|request| {
+                let pointer = PayloadPointer::from_body(request.message_body().unwrap_or_default());
+                let size = request
+                    .message_attributes()
+                    .and_then(|a| a.get(PAYLOAD_SIZE))
+                    .and_then(|v| v.string_value());
+                pointer.is_some_and(|p| p.bucket == "payloads" && p.key.starts_with("payloads/"))
+                    && size.is_some_and(|size| size.parse::<usize>().is_ok_and(|n| n > 16_000))
+            })
+            .then_output(|| {
+                aws_sdk_sqs::operation::send_message::SendMessageOutput::builder()
+                    .message_id("m-1")
+                    .build()
+            });
+        let refused = mock!(aws_sdk_sqs::Client::send_message).then_http_response(|| {
+            HttpResponse::new(
+                StatusCode::try_from(400).expect("status"),
+                SdkBody::from(r#"{"__type":"InvalidMessageContents","message":"refused"}"#),
+            )
+        });
+        let sqs = mock_client!(
+            aws_sdk_sqs,
+            RuleMode::Sequential,
+            [&pointer_sent, &refused],
+            |b| b.retry_config(RetryConfig::disabled())
+        );
+        let queue = Queue::new(sqs, "http://queue")
+            .with_max_message_bytes(20_000)
+            .with_payloads(Some(PayloadStore::new(s3, "payloads")));
+        let upload = Envelope::new(Job::Upload(UploadJob::from_bytes(
+            "bucket",
+            "k",
+            &[7u8; 12_000],
+        )));
+        assert!(queue.check(&upload, SendOptions::default()).is_ok());
+        let sent = queue
+            .enqueue(&upload, SendOptions::default())
+            .await
+            .expect("sent through s3");
+        assert_eq!(sent.message_id, "m-1");
+        assert_eq!((put.num_calls(), delete.num_calls()), (1, 0));
+
+        let error = queue
+            .enqueue(&upload, SendOptions::default())
+            .await
+            .expect_err("sqs refused the message");
+        assert!(matches!(error, EnqueueError::Send { .. }), "{error}");
+        assert_eq!(
+            (put.num_calls(), delete.num_calls()),
+            (2, 1),
+            "the refused message's envelope was removed"
+        );
     }
 
     #[test]

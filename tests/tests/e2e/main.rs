@@ -11,6 +11,7 @@ mod events;
 mod http_jobs;
 mod idempotency;
 mod lambda_binary;
+mod large_jobs;
 mod library;
 mod named_queues;
 mod operations;

@@ -465,6 +465,8 @@ async fn a_permanent_failure_stays_queued_while_the_dlq_is_missing() -> Result<(
         queue_arn: None,
         body: message.body.clone().unwrap_or_default(),
         receive_count: 1,
+        job_id: None,
+        payload_size: None,
     };
     let outcome = handler.process(&delivery).await;
     assert!(

@@ -125,6 +125,8 @@ async fn a_call_that_never_answers_is_cut_off_and_the_job_retried() -> Result<()
         queue_arn: None,
         body: local.text_mail("never answered").to_json(),
         receive_count: 1,
+        job_id: None,
+        payload_size: None,
     };
     let outcome = tokio::time::timeout(Duration::from_secs(60), handler.process(&delivery))
         .await

@@ -1,0 +1,104 @@
+//! Large messages through S3, in the SQS Extended Client's own format, so the
+//! Java and Python Extended Client libraries and this crate read each other's
+//! messages.
+//!
+//! A message whose envelope is stored in S3 carries, as its body,
+//!
+//! ```json
+//! ["software.amazon.payloadoffloading.PayloadS3Pointer",{"s3BucketName":"b","s3Key":"k"}]
+//! ```
+//!
+//! and the `ExtendedPayloadSize` attribute (a `Number`: the stored body's size
+//! in bytes). Older Java clients wrote `com.amazon.sqs.javamessaging.MessageS3Pointer`
+//! and `SQSLargePayloadSize`; both are read, the current ones written. SQS
+//! allows ten attributes on a message and the Extended Clients reserve one for
+//! theirs, which is why ours stay within
+//! [`MAX_ATTRIBUTES`](super::attributes::MAX_ATTRIBUTES).
+
+use serde::{Deserialize, Serialize};
+
+/// The pointer's class name, as the current Extended Clients write it.
+pub const POINTER_CLASS: &str = "software.amazon.payloadoffloading.PayloadS3Pointer";
+/// The class name older Java clients wrote.
+pub const LEGACY_POINTER_CLASS: &str = "com.amazon.sqs.javamessaging.MessageS3Pointer";
+/// The attribute that marks a pointer message and gives the stored body's size.
+pub const PAYLOAD_SIZE: &str = "ExtendedPayloadSize";
+/// The same attribute, as older clients named it.
+pub const LEGACY_PAYLOAD_SIZE: &str = "SQSLargePayloadSize";
+/// The largest body the Extended Clients store: 2 GB.
+pub const MAX_PAYLOAD_BYTES: u64 = 2 * 1024 * 1024 * 1024;
+
+/// Where a message's body is stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PayloadPointer {
+    #[serde(rename = "s3BucketName")]
+    pub bucket: String,
+    #[serde(rename = "s3Key")]
+    pub key: String,
+}
+
+impl PayloadPointer {
+    pub fn new(bucket: impl Into<String>, key: impl Into<String>) -> Self {
+        PayloadPointer {
+            bucket: bucket.into(),
+            key: key.into(),
+        }
+    }
+
+    /// The pointer in a message body, if the body is one (of either class).
+    /// Any other body, an envelope included, is `None`.
+    pub fn from_body(body: &str) -> Option<Self> {
+        // Cheap test first: every envelope is a JSON object.
+        if !body.trim_start().starts_with('[') {
+            return None;
+        }
+        let (class, pointer): (String, PayloadPointer) = serde_json::from_str(body).ok()?;
+        (class == POINTER_CLASS || class == LEGACY_POINTER_CLASS).then_some(pointer)
+    }
+
+    /// The message body that points here.
+    pub fn to_body(&self) -> String {
+        serde_json::json!([POINTER_CLASS, {"s3BucketName": self.bucket, "s3Key": self.key}])
+            .to_string()
+    }
+
+    /// `s3://bucket/key`, for messages and logs.
+    pub fn url(&self) -> String {
+        format!("s3://{}/{}", self.bucket, self.key)
+    }
+}
+
+/// Whether an attribute name marks a pointer message.
+pub fn is_payload_size_attribute(name: &str) -> bool {
+    name == PAYLOAD_SIZE || name == LEGACY_PAYLOAD_SIZE
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pointers_of_both_classes_are_read_and_the_current_one_written() {
+        let pointer = PayloadPointer::new("payloads", "jobs/1b2c");
+        let body = pointer.to_body();
+        assert_eq!(
+            body,
+            r#"["software.amazon.payloadoffloading.PayloadS3Pointer",{"s3BucketName":"payloads","s3Key":"jobs/1b2c"}]"#
+        );
+        assert_eq!(PayloadPointer::from_body(&body), Some(pointer.clone()));
+        let legacy = r#"[ "com.amazon.sqs.javamessaging.MessageS3Pointer", {"s3BucketName": "payloads", "s3Key": "jobs/1b2c"} ]"#;
+        assert_eq!(PayloadPointer::from_body(legacy), Some(pointer));
+        for other in [
+            r#"{"id":"1","kind":"mail"}"#,
+            r#"["some.other.Class",{"s3BucketName":"b","s3Key":"k"}]"#,
+            r#"["software.amazon.payloadoffloading.PayloadS3Pointer",{"s3BucketName":"b"}]"#,
+            "[",
+            "",
+        ] {
+            assert_eq!(PayloadPointer::from_body(other), None, "{other}");
+        }
+        assert!(is_payload_size_attribute("ExtendedPayloadSize"));
+        assert!(is_payload_size_attribute("SQSLargePayloadSize"));
+        assert!(!is_payload_size_attribute("jobs.id"));
+    }
+}

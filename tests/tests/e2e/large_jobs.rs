@@ -1,0 +1,290 @@
+//! Jobs larger than a message, through S3 in the SQS Extended Client's format:
+//! a 5 MiB upload job stored, run and cleaned up; a pointer to a missing
+//! envelope dead-lettered with its reason, the pointer and its size kept; and
+//! without the ledger, a stored job delivered twice runs twice, its envelope
+//! kept for the second delivery.
+
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use handler::batch::dead_letter_attributes as attr;
+use integration_tests::{LocalAws, attribute, run_worker_until, unique_suffix};
+use producer::contract::pointer::{PAYLOAD_SIZE, PayloadPointer};
+use producer::send::payloads::{PAYLOAD_PREFIX, PayloadStore};
+use producer::{Envelope, Job, SendOptions, UploadJob};
+use sha2::{Digest as _, Sha256};
+
+const WAIT: Duration = Duration::from_secs(90);
+
+/// A bucket of its own for one test's stored envelopes.
+async fn payload_bucket(local: &LocalAws) -> Result<String> {
+    let bucket = format!("payloads-{}", unique_suffix()).to_lowercase();
+    local
+        .s3
+        .create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .context("create the payload bucket")?;
+    Ok(bucket)
+}
+
+/// One message of the queue, with its attributes, left hidden for 30 s.
+async fn receive_one(local: &LocalAws, url: &str) -> Result<aws_sdk_sqs::types::Message> {
+    let output = local
+        .sqs
+        .receive_message()
+        .queue_url(url)
+        .wait_time_seconds(5)
+        .message_attribute_names("All")
+        .send()
+        .await?;
+    output
+        .messages
+        .unwrap_or_default()
+        .into_iter()
+        .next()
+        .context("a message on the queue")
+}
+
+async fn stored_keys(local: &LocalAws, bucket: &str) -> Result<Vec<String>> {
+    let listed = local
+        .s3
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix(PAYLOAD_PREFIX)
+        .send()
+        .await?;
+    Ok(listed
+        .contents()
+        .iter()
+        .filter_map(|o| o.key().map(str::to_owned))
+        .collect())
+}
+
+#[tokio::test]
+async fn a_5_mib_upload_goes_through_s3_takes_effect_and_leaves_nothing_stored() -> Result<()> {
+    let local = LocalAws::connect().await?;
+    let queues = local.fresh_queues("large", 3, 30).await?;
+    let payloads = payload_bucket(&local).await?;
+    let bytes: Vec<u8> = (0..5 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+    let key = format!("large/{}.bin", unique_suffix());
+    let envelope = Envelope::new(Job::Upload(UploadJob::from_bytes(
+        &local.bucket,
+        &key,
+        &bytes,
+    )));
+    let store = PayloadStore::new(local.s3.clone(), &payloads);
+    local
+        .queue(&queues.url)
+        .with_payloads(Some(store))
+        .enqueue(&envelope, SendOptions::default())
+        .await?;
+
+    // What went on the queue is a pointer of the Extended Client's format.
+    let message = &receive_one(&local, &queues.url).await?;
+    let pointer = PayloadPointer::from_body(message.body().unwrap_or_default())
+        .context("the body is a pointer")?;
+    assert_eq!(pointer.bucket, payloads);
+    let envelope_len = envelope.to_json().len();
+    assert_eq!(
+        attribute(message, PAYLOAD_SIZE),
+        Some(envelope_len.to_string())
+    );
+    assert_eq!(
+        attribute(message, attr::JOB_ID),
+        Some(envelope.id.clone()),
+        "the job id travels beside the pointer"
+    );
+    local
+        .sqs
+        .change_message_visibility()
+        .queue_url(&queues.url)
+        .receipt_handle(message.receipt_handle().unwrap_or_default())
+        .visibility_timeout(0)
+        .send()
+        .await?;
+
+    let handler = local
+        .handler(&queues.dlq_url, None)
+        .with_ledger(local.ledger(Duration::from_secs(60))?);
+    let stats = run_worker_until(handler, &local, &queues.url, WAIT, || async {
+        Ok(
+            (local.queue_depth(&queues.url).await? == 0 && local.object_exists(&key).await?)
+                .then_some(()),
+        )
+    })
+    .await?;
+    assert_eq!((stats.done, stats.dead_lettered), (1, 0), "{stats:?}");
+    let uploaded = local
+        .s3
+        .get_object()
+        .bucket(&local.bucket)
+        .key(&key)
+        .send()
+        .await?
+        .body
+        .collect()
+        .await?
+        .into_bytes();
+    assert_eq!(
+        hex::encode(Sha256::digest(&uploaded)),
+        hex::encode(Sha256::digest(&bytes)),
+        "the uploaded bytes are the job's"
+    );
+    assert_eq!(
+        stored_keys(&local, &payloads).await?,
+        Vec::<String>::new(),
+        "the settled job's envelope was deleted"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_pointer_to_a_missing_envelope_is_dead_lettered_with_its_reason() -> Result<()> {
+    let local = LocalAws::connect().await?;
+    let queues = local.fresh_queues("large-missing", 3, 30).await?;
+    let payloads = payload_bucket(&local).await?;
+    let pointer = PayloadPointer::new(
+        &payloads,
+        format!("{PAYLOAD_PREFIX}gone/{}", unique_suffix()),
+    );
+    local
+        .sqs
+        .send_message()
+        .queue_url(&queues.url)
+        .message_body(pointer.to_body())
+        .message_attributes(
+            PAYLOAD_SIZE,
+            producer::send::queue::number_attribute(2_000_000),
+        )
+        .send()
+        .await?;
+    let handler = local.handler(&queues.dlq_url, None);
+    let stats = run_worker_until(handler, &local, &queues.url, WAIT, || async {
+        Ok((local.queue_depth(&queues.dlq_url).await? >= 1).then_some(()))
+    })
+    .await?;
+    assert_eq!(stats.dead_lettered, 1, "{stats:?}");
+    let letters = local.drain(&queues.dlq_url).await?;
+    let letter = letters.first().context("the dead letter")?;
+    assert_eq!(
+        letter.body(),
+        Some(pointer.to_body().as_str()),
+        "the pointer is kept"
+    );
+    assert_eq!(attribute(letter, PAYLOAD_SIZE).as_deref(), Some("2000000"));
+    assert_eq!(
+        attribute(letter, attr::ERROR_CODE).as_deref(),
+        Some("payload_missing")
+    );
+    let reason = attribute(letter, attr::ERROR_MESSAGE).unwrap_or_default();
+    assert!(reason.contains(&pointer.url()), "{reason}");
+    assert_eq!(
+        attribute(letter, attr::ERROR_CLASS).as_deref(),
+        Some("permanent")
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn without_the_ledger_a_stored_job_delivered_twice_runs_twice() -> Result<()> {
+    let local = LocalAws::connect().await?;
+    let queues = local.fresh_queues("large-twice", 3, 30).await?;
+    let payloads = payload_bucket(&local).await?;
+    let marker = unique_suffix();
+    let envelope = local.text_mail(format!("twice through s3 {marker}"));
+    // Every envelope through S3, whatever its size.
+    let store = PayloadStore::new(local.s3.clone(), &payloads).always(true);
+    local
+        .queue(&queues.url)
+        .with_payloads(Some(store))
+        .enqueue(&envelope, SendOptions::default())
+        .await?;
+    // SQS delivers a message at least once: the same message again.
+    let message = &receive_one(&local, &queues.url).await?;
+    let mut again = local
+        .sqs
+        .send_message()
+        .queue_url(&queues.url)
+        .message_body(message.body().unwrap_or_default());
+    for name in [PAYLOAD_SIZE, attr::JOB_ID, attr::JOB_KIND] {
+        if let Some(value) = message.message_attributes().and_then(|a| a.get(name)) {
+            again = again.message_attributes(name, value.clone());
+        }
+    }
+    again.send().await?;
+    local
+        .sqs
+        .change_message_visibility()
+        .queue_url(&queues.url)
+        .receipt_handle(message.receipt_handle().unwrap_or_default())
+        .visibility_timeout(0)
+        .send()
+        .await?;
+
+    let handler = local.handler(&queues.dlq_url, None);
+    let stats = run_worker_until(handler, &local, &queues.url, WAIT, || async {
+        Ok(
+            (local.queue_depth(&queues.url).await? == 0 && local.mails_with(&marker)?.len() == 2)
+                .then_some(()),
+        )
+    })
+    .await?;
+    assert_eq!((stats.done, stats.dead_lettered), (2, 0), "{stats:?}");
+    assert_eq!(local.queue_depth(&queues.dlq_url).await?, 0);
+    assert_eq!(
+        stored_keys(&local, &payloads).await?.len(),
+        1,
+        "without the ledger the envelope waits for the lifecycle rule"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_batch_sends_large_jobs_through_s3_beside_small_ones() -> Result<()> {
+    let local = LocalAws::connect().await?;
+    let queues = local.fresh_queues("large-batch", 3, 30).await?;
+    let payloads = payload_bucket(&local).await?;
+    let suffix = unique_suffix();
+    let sizes = [1_500_000usize, 1_024, 1_200_000];
+    let jobs: Vec<(Envelope, SendOptions)> = sizes
+        .iter()
+        .enumerate()
+        .map(|(i, size)| {
+            let bytes = vec![i as u8; *size];
+            let key = format!("large-batch/{suffix}/{i}.bin");
+            let job = Job::Upload(UploadJob::from_bytes(&local.bucket, key, &bytes));
+            (Envelope::new(job), SendOptions::default())
+        })
+        .collect();
+    let report = local
+        .queue(&queues.url)
+        .with_payloads(Some(PayloadStore::new(local.s3.clone(), &payloads)))
+        .enqueue_all(&jobs)
+        .await?;
+    assert!(report.all_sent(), "{report:?}");
+    assert_eq!(
+        stored_keys(&local, &payloads).await?.len(),
+        2,
+        "the two jobs over the limit were stored, the small one was not"
+    );
+    let handler = local
+        .handler(&queues.dlq_url, None)
+        .with_ledger(local.ledger(Duration::from_secs(60))?);
+    let stats = run_worker_until(handler, &local, &queues.url, WAIT, || async {
+        Ok((local.queue_depth(&queues.url).await? == 0).then_some(()))
+    })
+    .await?;
+    assert_eq!((stats.done, stats.dead_lettered), (3, 0), "{stats:?}");
+    for i in 0..sizes.len() {
+        assert!(
+            local
+                .object_exists(&format!("large-batch/{suffix}/{i}.bin"))
+                .await?,
+            "upload {i}"
+        );
+    }
+    assert!(stored_keys(&local, &payloads).await?.is_empty());
+    Ok(())
+}
