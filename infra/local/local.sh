@@ -216,6 +216,7 @@ export JOBS_QUEUE_URLS='$(output QueueUrls)'
 export JOBS_QUEUE_URL=$(output DefaultQueueUrl)
 export JOBS_DLQ_URL=$(output DefaultDeadLetterQueueUrl)
 export JOBS_BUCKET=$(output UploadBucketName)
+export JOBS_PAYLOAD_BUCKET=$(output PayloadBucketName)
 export JOBS_MAIL_FROM=$(output SenderAddress)
 export JOBS_MAX_RECEIVE_COUNT=$max_receive_count
 export JOBS_IDEMPOTENCY_TABLE=$table

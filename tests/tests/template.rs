@@ -339,6 +339,8 @@ fn policies_name_no_wildcard_action_and_no_wildcard_resource() {
         [
             "sqs:SendMessage",
             "sqs:GetQueueUrl",
+            "s3:PutObject",
+            "s3:DeleteObject",
             "dynamodb:PutItem",
             "dynamodb:GetItem",
             "dynamodb:BatchWriteItem"
@@ -451,9 +453,15 @@ fn the_policies_cover_every_queue_and_its_dead_letters() {
 }
 
 #[test]
-fn the_bucket_is_private_encrypted_owner_enforced_and_tls_only() {
+fn the_buckets_are_private_encrypted_owner_enforced_and_tls_only() {
     let t = template();
-    let p = props(&t, "UploadBucket");
+    for bucket in ["UploadBucket", "PayloadBucket"] {
+        bucket_is_private_encrypted_owner_enforced_and_tls_only(&t, bucket);
+    }
+}
+
+fn bucket_is_private_encrypted_owner_enforced_and_tls_only(t: &Value, bucket: &str) {
+    let p = props(t, bucket);
     for key in [
         "BlockPublicAcls",
         "BlockPublicPolicy",
@@ -463,20 +471,92 @@ fn the_bucket_is_private_encrypted_owner_enforced_and_tls_only() {
         assert_eq!(
             p["PublicAccessBlockConfiguration"][key],
             Value::Bool(true),
-            "{key}"
+            "{bucket} {key}"
         );
     }
-    assert!(!p["BucketEncryption"]["ServerSideEncryptionConfiguration"].is_null());
-    assert_eq!(
-        p["OwnershipControls"]["Rules"][0]["ObjectOwnership"],
-        "BucketOwnerEnforced"
-    );
-    let statements = list(&props(&t, "UploadBucketPolicy")["PolicyDocument"]["Statement"]);
     assert!(
-        statements
-            .iter()
-            .any(|s| s["Effect"] == "Deny"
-                && s["Condition"]["Bool"]["aws:SecureTransport"] == "false")
+        !p["BucketEncryption"]["ServerSideEncryptionConfiguration"].is_null(),
+        "{bucket}"
+    );
+    assert_eq!(
+        p["OwnershipControls"]["Rules"][0]["ObjectOwnership"], "BucketOwnerEnforced",
+        "{bucket}"
+    );
+    let policy = props(t, &format!("{bucket}Policy"));
+    assert_eq!(intrinsic(&policy["Bucket"], "!Ref"), bucket);
+    let statements = list(&policy["PolicyDocument"]["Statement"]);
+    assert!(
+        statements.iter().any(|s| s["Effect"] == "Deny"
+            && s["Action"] == "s3:*"
+            && s["Condition"]["Bool"]["aws:SecureTransport"] == "false"),
+        "{bucket}"
+    );
+}
+
+/// Stored envelopes are the producer's to write (and delete when SQS refuses
+/// the message) and the handler's to read and delete, under the prefix the
+/// code writes, and no other policy names the bucket. What is left expires
+/// only after the longest time a body may be needed: the horizon producers
+/// keep stored jobs within, then the queue's retention, then the dead-letter
+/// queue's.
+#[test]
+fn the_payload_bucket_is_the_producers_to_write_and_the_handlers_to_read_and_expires_after_its_last_use()
+ {
+    let t = template();
+    let rules = list(&props(&t, "PayloadBucket")["LifecycleConfiguration"]["Rules"]);
+    assert_eq!(rules.len(), 1);
+    let rule = rules[0];
+    assert_eq!(rule["Prefix"], producer::send::payloads::PAYLOAD_PREFIX);
+    let days = |seconds: &Value| number(seconds) / 86_400;
+    let horizon_days = producer::send::payloads::SCHEDULE_HORIZON.as_secs() / 86_400;
+    for (queue, dead_letters) in [
+        ("DefaultQueue", "DefaultDeadLetterQueue"),
+        ("MailersQueue", "MailersDeadLetterQueue"),
+    ] {
+        assert!(
+            number(&rule["ExpirationInDays"])
+                >= horizon_days
+                    + days(&props(&t, queue)["MessageRetentionPeriod"])
+                    + days(&props(&t, dead_letters)["MessageRetentionPeriod"]),
+            "{queue}"
+        );
+    }
+    let mut grants: Vec<(String, String, Vec<String>, String)> = allow_statements(&t)
+        .into_iter()
+        .filter(|(_, s)| {
+            serde_json::to_string(&s["Resource"]).is_ok_and(|r| r.contains("PayloadBucket"))
+        })
+        .map(|(owner, s)| {
+            let actions = list(&s["Action"])
+                .iter()
+                .map(|a| a.as_str().unwrap_or_default().to_owned())
+                .collect();
+            (
+                owner.to_owned(),
+                s["Sid"].as_str().unwrap_or_default().to_owned(),
+                actions,
+                sub_text(&s["Resource"]),
+            )
+        })
+        .collect();
+    grants.sort();
+    let objects = "${PayloadBucket.Arn}/payloads/*".to_owned();
+    assert_eq!(
+        grants,
+        [
+            (
+                "HandlerRole".to_owned(),
+                "ReadLargeJobs".to_owned(),
+                vec!["s3:GetObject".to_owned(), "s3:DeleteObject".to_owned()],
+                objects.clone()
+            ),
+            (
+                "ProducerPolicy".to_owned(),
+                "StoreLargeJobs".to_owned(),
+                vec!["s3:PutObject".to_owned(), "s3:DeleteObject".to_owned()],
+                objects
+            ),
+        ]
     );
 }
 

@@ -27,6 +27,11 @@ pub const PAYLOAD_SIZE: &str = "ExtendedPayloadSize";
 pub const LEGACY_PAYLOAD_SIZE: &str = "SQSLargePayloadSize";
 /// The largest body the Extended Clients store: 2 GB.
 pub const MAX_PAYLOAD_BYTES: u64 = 2 * 1024 * 1024 * 1024;
+/// How far ahead a job whose envelope is stored may be scheduled. The stack's
+/// payload bucket expires stored envelopes after this, plus a queue's
+/// retention (4 days) and its dead-letter queue's (14), so an envelope is
+/// never removed while its job may still run or be redriven.
+pub const SCHEDULE_HORIZON: std::time::Duration = std::time::Duration::from_secs(14 * 86_400);
 
 /// Where a message's body is stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -12,6 +12,7 @@ use sha2::Digest as _;
 
 use crate::aws::{ErrorClass, classify, describe};
 use crate::contract::pointer::PayloadPointer;
+pub use crate::contract::pointer::SCHEDULE_HORIZON;
 
 /// The bucket for stored envelopes; unset, nothing is stored and an envelope
 /// over the queue's limit is refused.

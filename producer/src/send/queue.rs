@@ -8,7 +8,7 @@ use futures::StreamExt as _;
 
 use crate::aws::{ErrorClass, classify, describe};
 use crate::contract::envelope::{Envelope, Job};
-use crate::contract::pointer::{MAX_PAYLOAD_BYTES, PAYLOAD_SIZE, PayloadPointer};
+use crate::contract::pointer::{MAX_PAYLOAD_BYTES, PAYLOAD_SIZE, PayloadPointer, SCHEDULE_HORIZON};
 use crate::contract::validate::{FieldError, MAX_DELAY_SECONDS, ValidationErrors, check_delay};
 
 /// The environment variable read for the queue URL when none is given.
@@ -696,6 +696,18 @@ fn prepare(
                 ),
             ));
         }
+        if let Some(due) = envelope.due_at()
+            && due > SystemTime::now() + SCHEDULE_HORIZON
+        {
+            errors.push(FieldError::new(
+                "not_before",
+                format!(
+                    "is more than {} days ahead; a job whose envelope goes through S3 may be scheduled at most that far, \
+                     or its stored envelope could expire before it runs",
+                    SCHEDULE_HORIZON.as_secs() / 86_400
+                ),
+            ));
+        }
         prepared.offload = Some(plan.pointer_len);
     }
     if prepared.size() > limit {
@@ -927,6 +939,42 @@ mod tests {
             (2, 1),
             "the refused message's envelope was removed"
         );
+    }
+
+    /// A stored envelope expires with the payload bucket's lifecycle rule, so
+    /// a job that would wait past the horizon is refused before anything is
+    /// stored or sent; a small job is not held to it.
+    #[cfg(feature = "large")]
+    #[test]
+    fn a_stored_job_may_be_scheduled_at_most_the_horizon_ahead() {
+        use crate::send::payloads::{PayloadStore, SCHEDULE_HORIZON};
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::Config::builder()
+                .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+                .build(),
+        );
+        let store = PayloadStore::new(s3, "payloads");
+        let day = std::time::Duration::from_secs(86_400);
+        let big = Envelope::new(Job::Upload(UploadJob::from_bytes(
+            "bucket",
+            "k",
+            &[7u8; 12_000],
+        )));
+        let small = mail(1);
+        let now = SystemTime::now();
+        for (job, at, stored, refused) in [
+            (&big, now + SCHEDULE_HORIZON - day, true, false),
+            (&big, now + SCHEDULE_HORIZON + day, true, true),
+            (&small, now + SCHEDULE_HORIZON + day, false, false),
+        ] {
+            let (scheduled, options) = schedule(job, at, now);
+            let checked = check_through(&scheduled, options, 20_000, Some(&store));
+            assert_eq!(checked.is_err(), refused, "stored {stored}: {checked:?}");
+            if let Err(errors) = checked {
+                assert_eq!(errors.fields().collect::<Vec<_>>(), ["not_before"]);
+                assert!(errors.to_string().contains("14 days"), "{errors}");
+            }
+        }
     }
 
     #[test]

@@ -288,3 +288,93 @@ async fn a_batch_sends_large_jobs_through_s3_beside_small_ones() -> Result<()> {
     assert!(stored_keys(&local, &payloads).await?.is_empty());
     Ok(())
 }
+
+/// AWS's Python SQS Extended Client (`amazon-sqs-extended-client` from PyPI,
+/// in the local stack's tools): `send` puts stdin's `body` on `queue_url`
+/// through S3 (always), `receive` prints the body it reads from `queue_url`.
+const EXTENDED_CLIENT: &str = r#"
+import json, os, sys
+from botocore.config import Config
+from sqs_extended_client import SQSExtendedClientSession
+r = json.load(sys.stdin)
+session = SQSExtendedClientSession(region_name=os.environ.get("AWS_REGION", "us-east-1"))
+endpoint = os.environ["AWS_ENDPOINT_URL"]
+sqs = session.client("sqs", endpoint_url=endpoint)
+sqs.s3_client = session.client("s3", endpoint_url=endpoint, config=Config(s3={"addressing_style": "path"}))
+sqs.large_payload_support = r["bucket"]
+sqs.always_through_s3 = True
+if sys.argv[1] == "send":
+    sqs.send_message(QueueUrl=r["queue_url"], MessageBody=r["body"])
+else:
+    got = sqs.receive_message(QueueUrl=r["queue_url"], MessageAttributeNames=["All"], WaitTimeSeconds=5)
+    print(got["Messages"][0]["Body"])
+"#;
+
+fn extended_client(local: &LocalAws, mode: &str, input: &serde_json::Value) -> Result<String> {
+    let python = integration_tests::repo_root().join(".venv/tools/bin/python");
+    let mut child = std::process::Command::new(&python)
+        .args(["-c", EXTENDED_CLIENT, mode])
+        .envs(local.env.child_env())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .with_context(|| format!("run {}", python.display()))?;
+    {
+        use std::io::Write as _;
+        let mut stdin = child.stdin.take().context("stdin")?;
+        stdin.write_all(input.to_string().as_bytes())?;
+    }
+    let output = child.wait_with_output()?;
+    anyhow::ensure!(
+        output.status.success(),
+        "the Python Extended Client failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok(String::from_utf8(output.stdout)?.trim_end().to_owned())
+}
+
+#[tokio::test]
+async fn the_python_extended_client_and_this_crate_read_each_others_messages() -> Result<()> {
+    let local = LocalAws::connect().await?;
+    let queues = local.fresh_queues("large-python", 3, 30).await?;
+    let payloads = payload_bucket(&local).await?;
+
+    // Written by the Python library, run by our handler: a pointer with no
+    // `jobs.id`, whose body is fetched first.
+    let marker = unique_suffix();
+    let from_python = local.text_mail(format!("from python {marker}"));
+    extended_client(
+        &local,
+        "send",
+        &serde_json::json!({"queue_url": queues.url, "bucket": payloads, "body": from_python.to_json()}),
+    )?;
+    let handler = local.handler(&queues.dlq_url, None);
+    let stats = run_worker_until(handler, &local, &queues.url, WAIT, || async {
+        Ok(
+            (local.queue_depth(&queues.url).await? == 0 && !local.mails_with(&marker)?.is_empty())
+                .then_some(()),
+        )
+    })
+    .await?;
+    assert_eq!((stats.done, stats.dead_lettered), (1, 0), "{stats:?}");
+
+    // Written by this crate, read by the Python library: the envelope whole.
+    // On a queue of its own, which no stopping worker's last poll can reach.
+    let queues = local.fresh_queues("large-python-read", 3, 30).await?;
+    let ours = local.text_mail(format!("from rust {}", unique_suffix()));
+    local
+        .queue(&queues.url)
+        .with_payloads(Some(
+            PayloadStore::new(local.s3.clone(), &payloads).always(true),
+        ))
+        .enqueue(&ours, SendOptions::default())
+        .await?;
+    let read = extended_client(
+        &local,
+        "receive",
+        &serde_json::json!({"queue_url": queues.url, "bucket": payloads}),
+    )?;
+    assert_eq!(read, ours.to_json());
+    Ok(())
+}
