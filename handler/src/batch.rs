@@ -91,6 +91,22 @@ pub struct Delivery {
     pub payload_size: Option<u64>,
 }
 
+impl Delivery {
+    /// The `jobs.id` and `ExtendedPayloadSize` (or `SQSLargePayloadSize`)
+    /// attributes, from a message's string attributes as `attribute` finds
+    /// them (a Lambda record's, or a received message's).
+    pub fn job_attributes(
+        attribute: impl Fn(&str) -> Option<String>,
+    ) -> (Option<String>, Option<u64>) {
+        use producer::contract::pointer::LEGACY_PAYLOAD_SIZE;
+        let job_id = attribute(producer::contract::attributes::JOB_ID);
+        let payload_size = attribute(PAYLOAD_SIZE)
+            .or_else(|| attribute(LEGACY_PAYLOAD_SIZE))
+            .and_then(|size| size.parse().ok());
+        (job_id, payload_size)
+    }
+}
+
 /// What became of one message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -490,23 +506,18 @@ impl Handler {
                 self.decode_and_run(delivery, &delivery.body, deadline)
                     .await
             }
-            Some(pointer) => match self.open_payload(delivery, pointer).await {
-                Ok(Some(body)) => self.decode_and_run(delivery, &body, deadline).await,
-                Ok(None) => (
-                    Ok(Progress::Duplicate),
-                    JobIdentity {
-                        id: delivery.job_id.clone().unwrap_or_default(),
-                        kind: String::new(),
-                    },
-                ),
-                Err(error) => (
-                    Err(Failure::from(error)),
-                    JobIdentity {
-                        id: delivery.job_id.clone().unwrap_or_default(),
-                        kind: String::new(),
-                    },
-                ),
-            },
+            Some(pointer) => {
+                // Known from the attributes alone until the body is read.
+                let identity = JobIdentity {
+                    id: delivery.job_id.clone().unwrap_or_default(),
+                    kind: String::new(),
+                };
+                match self.open_payload(delivery, pointer).await {
+                    Ok(Some(body)) => self.decode_and_run(delivery, &body, deadline).await,
+                    Ok(None) => (Ok(Progress::Duplicate), identity),
+                    Err(error) => (Err(Failure::from(error)), identity),
+                }
+            }
         };
         // A job another delivery is running can go on when that lease ends.
         let come_back_in = match &result {

@@ -49,16 +49,12 @@ pub fn delivery_from_record(
         .get("ApproximateReceiveCount")
         .and_then(|n| n.parse().ok())
         .unwrap_or(1);
-    let attribute = |name: &str| {
+    let (job_id, payload_size) = Delivery::job_attributes(|name| {
         record
             .message_attributes
             .get(name)
             .and_then(|a| a.string_value.clone())
-    };
-    let job_id = attribute(producer::contract::attributes::JOB_ID);
-    let payload_size = attribute(producer::contract::pointer::PAYLOAD_SIZE)
-        .or_else(|| attribute(producer::contract::pointer::LEGACY_PAYLOAD_SIZE))
-        .and_then(|size| size.parse().ok());
+    });
     Ok(Delivery {
         message_id,
         receipt_handle: record.receipt_handle,

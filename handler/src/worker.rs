@@ -995,17 +995,13 @@ fn delivery_of(message: Message, queue_url: &str) -> Option<Delivery> {
         .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
         .and_then(|n| n.parse().ok())
         .unwrap_or(1);
-    let attribute = |name: &str| {
+    let (job_id, payload_size) = Delivery::job_attributes(|name| {
         message
             .message_attributes
             .as_ref()
             .and_then(|a| a.get(name))
             .and_then(|a| a.string_value.clone())
-    };
-    let job_id = attribute(producer::contract::attributes::JOB_ID);
-    let payload_size = attribute(producer::contract::pointer::PAYLOAD_SIZE)
-        .or_else(|| attribute(producer::contract::pointer::LEGACY_PAYLOAD_SIZE))
-        .and_then(|size| size.parse().ok());
+    });
     Some(Delivery {
         message_id: message.message_id?,
         receipt_handle: Some(message.receipt_handle?),

@@ -378,3 +378,97 @@ async fn the_python_extended_client_and_this_crate_read_each_others_messages() -
     assert_eq!(read, ours.to_json());
     Ok(())
 }
+
+/// The mock test in `producer/src/send/queue.rs` shows the delete is made;
+/// here S3 and SQS are LocalStack's: the envelope is stored, SQS refuses the
+/// message (its queue does not exist), and nothing is left in the bucket.
+#[tokio::test]
+async fn a_message_sqs_refuses_leaves_no_stored_envelope() -> Result<()> {
+    let local = LocalAws::connect().await?;
+    let queues = local.fresh_queues("large-refused", 3, 30).await?;
+    let payloads = payload_bucket(&local).await?;
+    let missing_queue = format!("{}-never-made", queues.url);
+    let sent = local
+        .queue(&missing_queue)
+        .with_payloads(Some(
+            PayloadStore::new(local.s3.clone(), &payloads).always(true),
+        ))
+        .enqueue(&local.text_mail("refused"), SendOptions::default())
+        .await;
+    assert!(
+        matches!(sent, Err(producer::EnqueueError::Send { .. })),
+        "{sent:?}"
+    );
+    assert_eq!(
+        stored_keys(&local, &payloads).await?,
+        Vec::<String>::new(),
+        "the refused message's envelope was deleted"
+    );
+    Ok(())
+}
+
+/// With the ledger on, a settled job's envelope is deleted; a redelivery of
+/// its message (same pointer, same `jobs.id`) is then a duplicate found in the
+/// ledger, not a missing body.
+#[tokio::test]
+async fn a_redelivered_pointer_of_a_finished_job_is_a_duplicate_without_its_body() -> Result<()> {
+    let local = LocalAws::connect().await?;
+    let queues = local.fresh_queues("large-again", 3, 30).await?;
+    let payloads = payload_bucket(&local).await?;
+    let marker = unique_suffix();
+    let envelope = local.text_mail(format!("once through s3 {marker}"));
+    local
+        .queue(&queues.url)
+        .with_payloads(Some(
+            PayloadStore::new(local.s3.clone(), &payloads).always(true),
+        ))
+        .enqueue(&envelope, SendOptions::default())
+        .await?;
+    let message = receive_one(&local, &queues.url).await?;
+    let ledger = local.ledger(Duration::from_secs(60))?;
+    let handler = local
+        .handler(&queues.dlq_url, None)
+        .with_ledger(ledger.clone());
+    local
+        .sqs
+        .change_message_visibility()
+        .queue_url(&queues.url)
+        .receipt_handle(message.receipt_handle().unwrap_or_default())
+        .visibility_timeout(0)
+        .send()
+        .await?;
+    let first = run_worker_until(handler, &local, &queues.url, WAIT, || async {
+        Ok(
+            (local.queue_depth(&queues.url).await? == 0 && local.mails_with(&marker)?.len() == 1)
+                .then_some(()),
+        )
+    })
+    .await?;
+    assert_eq!(first.done, 1, "{first:?}");
+    assert!(
+        stored_keys(&local, &payloads).await?.is_empty(),
+        "deleted once done"
+    );
+
+    let mut again = local
+        .sqs
+        .send_message()
+        .queue_url(&queues.url)
+        .message_body(message.body().unwrap_or_default());
+    for (name, value) in message.message_attributes().into_iter().flatten() {
+        again = again.message_attributes(name, value.clone());
+    }
+    again.send().await?;
+    let handler = local.handler(&queues.dlq_url, None).with_ledger(ledger);
+    let second = run_worker_until(handler, &local, &queues.url, WAIT, || async {
+        Ok((local.queue_depth(&queues.url).await? == 0).then_some(()))
+    })
+    .await?;
+    assert_eq!(
+        (second.duplicates, second.dead_lettered),
+        (1, 0),
+        "{second:?}"
+    );
+    assert_eq!(local.mails_with(&marker)?.len(), 1, "one mail");
+    Ok(())
+}
