@@ -707,7 +707,7 @@ pub async fn run(cli: Cli, clients: Clients) -> ExitCode {
     let result = match cli.command {
         Command::Enqueue(args) => return enqueue(*args, sqs, &clients.dynamodb, output).await,
         Command::Stats(queues) => stats(&sqs, &clients.cloudwatch, &queues, output).await,
-        Command::Dlq(command) => dlq(&sqs, command, output).await,
+        Command::Dlq(command) => dlq(&sqs, &clients.doctor.s3, command, output).await,
         Command::Cancel { job_id, table } => {
             return cancel(&clients.dynamodb, table.as_deref(), &job_id, output).await;
         }
@@ -1000,6 +1000,7 @@ async fn stats(
 
 async fn dlq(
     sqs: &aws_sdk_sqs::Client,
+    s3: &aws_sdk_s3::Client,
     command: DlqCommand,
     output: Output,
 ) -> Result<ExitCode, String> {
@@ -1057,11 +1058,23 @@ async fn dlq(
                     break;
                 }
             }
-            let (queue, letter) =
+            let (queue, mut letter) =
                 found.ok_or_else(|| format!("no dead letter with job id or message id `{id}`"))?;
+            // A pointer message is shown with the envelope it points at.
+            let stored = ops::stored_body(s3, &letter)
+                .await
+                .map_err(|e| e.to_string())?;
+            let pointer = letter.body.clone();
+            if let Some(stored) = stored {
+                letter.body = stored;
+            }
             if output == Output::Json {
                 let mut json = dead_letter_json(&letter, true);
                 json["queue"] = queue.name.clone().into();
+                if let Some(stored) = &letter.payload {
+                    json["stored_at"] = stored.url().into();
+                    json["pointer"] = pointer.into();
+                }
                 print_json(&json);
                 return Ok(ExitCode::SUCCESS);
             }
@@ -1075,6 +1088,9 @@ async fn dlq(
             );
             println!("reason:      {}", letter.reason);
             println!("failed at:   {}", letter.failed_at);
+            if let Some(stored) = &letter.payload {
+                println!("stored at:   {}", stored.url());
+            }
             let body = serde_json::from_str::<serde_json::Value>(&letter.body)
                 .ok()
                 .and_then(|v| serde_json::to_string_pretty(&v).ok())
@@ -1147,9 +1163,28 @@ async fn dlq(
                     return Ok(ExitCode::from(EXIT_SEND_FAILED));
                 }
             }
-            for (dlq, dead) in chosen {
-                ops::purge(sqs, &dlq).await.map_err(|e| e.to_string())?;
-                println!("purged {dlq} ({dead} dead letters)");
+            let on_terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            for (dlq, _) in chosen {
+                let purged = ops::purge(sqs, s3, &dlq, |so_far| {
+                    if on_terminal {
+                        eprint!("\r{dlq}: {so_far} deleted");
+                    }
+                })
+                .await;
+                if on_terminal {
+                    eprintln!();
+                }
+                let purged = purged.map_err(|e| e.to_string())?;
+                println!(
+                    "purged {dlq}: {} dead letters, {} stored envelopes",
+                    purged.jobs.len(),
+                    purged.stored_bodies
+                );
+                for left in &purged.bodies_left {
+                    eprintln!(
+                        "warning: a stored envelope was left to the bucket's lifecycle rule: {left}"
+                    );
+                }
             }
             Ok(ExitCode::SUCCESS)
         }

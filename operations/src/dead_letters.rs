@@ -4,15 +4,18 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_sqs::types::{
-    ChangeMessageVisibilityBatchRequestEntry, Message, MessageSystemAttributeName,
-    QueueAttributeName,
+    ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry, Message,
+    MessageSystemAttributeName, QueueAttributeName,
 };
 use producer::contract::attributes::{
     ERROR_CLASS, ERROR_CODE, ERROR_MESSAGE, FAILED_AT, JOB_ID, JOB_KIND, RECEIVE_COUNT, SOURCE,
     parse_source,
 };
 use producer::contract::envelope::Envelope;
-use producer::send::queue::string_attribute;
+use producer::contract::pointer::{PayloadPointer, is_payload_size_attribute};
+use producer::send::queue::{number_attribute, string_attribute};
+
+use producer::aws::ErrorClass;
 
 use crate::{OpsError, ops_error};
 
@@ -35,6 +38,12 @@ pub struct DeadLetter {
     pub body: String,
     /// The queue it failed on (`jobs.source`), when the handler recorded it.
     pub source_queue: Option<String>,
+    /// Where its envelope is stored, when its body is an Extended Client
+    /// pointer; `body` is then the pointer, and [`stored_body`] reads the envelope.
+    pub payload: Option<PayloadPointer>,
+    /// The pointer's size attribute as sent (`ExtendedPayloadSize`, or the
+    /// older name), kept so that a redriven pointer is still one to every reader.
+    payload_size: Option<(String, String)>,
     receipt_handle: String,
 }
 
@@ -51,6 +60,17 @@ impl DeadLetter {
         };
         let body = message.body.clone().unwrap_or_default();
         let decoded = Envelope::decode(&body).ok();
+        let payload_size = message.message_attributes.as_ref().and_then(|attributes| {
+            attributes
+                .iter()
+                .find(|(name, _)| is_payload_size_attribute(name))
+                .map(|(name, value)| {
+                    (
+                        name.clone(),
+                        value.string_value().unwrap_or_default().to_owned(),
+                    )
+                })
+        });
         let or = |found: String, fallback: Option<String>| {
             if found.is_empty() {
                 fallback.unwrap_or_default()
@@ -74,6 +94,8 @@ impl DeadLetter {
             failed_at: attribute(FAILED_AT),
             attempts: attribute(RECEIVE_COUNT),
             source_queue: parse_source(&attribute(SOURCE)).0.map(str::to_owned),
+            payload: PayloadPointer::from_body(&body),
+            payload_size,
             message_id: message.message_id?,
             receipt_handle: message.receipt_handle?,
             body,
@@ -240,6 +262,13 @@ pub async fn redrive(
         if !letter.kind.is_empty() {
             send = send.message_attributes(JOB_KIND, string_attribute(&letter.kind));
         }
+        if let Some((name, size)) = &letter.payload_size {
+            let size = size
+                .parse()
+                .map(number_attribute)
+                .unwrap_or_else(|_| string_attribute(size));
+            send = send.message_attributes(name, size);
+        }
         if let Err(e) = send.send().await {
             release(sqs, dlq_url, &chosen).await;
             return Err(ops_error("SendMessage", destination)(e));
@@ -271,16 +300,87 @@ async fn take(
     Ok((chosen, others.len()))
 }
 
-/// Deletes the selected dead letters for good (reading at most `limit`) and
-/// returns their job ids. A failure part-way leaves the rest in the queue.
+/// What a delete or a purge removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Deleted {
+    /// Job ids (or message ids, for a message with no job id) deleted.
+    pub jobs: Vec<String>,
+    /// Stored envelopes deleted with their pointer messages.
+    pub stored_bodies: usize,
+    /// Stored envelopes whose message is gone but that S3 did not delete,
+    /// each with S3's answer; the bucket's lifecycle rule removes them later.
+    pub bodies_left: Vec<String>,
+}
+
+impl Deleted {
+    fn count(&mut self, letter: &DeadLetter) {
+        self.jobs.push(if letter.job_id.is_empty() {
+            letter.message_id.clone()
+        } else {
+            letter.job_id.clone()
+        });
+    }
+}
+
+/// Reads a pointer message's stored envelope from S3; `None` for a message
+/// that carries its envelope itself.
+pub async fn stored_body(
+    s3: &aws_sdk_s3::Client,
+    letter: &DeadLetter,
+) -> Result<Option<String>, OpsError> {
+    let Some(pointer) = &letter.payload else {
+        return Ok(None);
+    };
+    let object = s3
+        .get_object()
+        .bucket(&pointer.bucket)
+        .key(&pointer.key)
+        .send()
+        .await
+        .map_err(ops_error("GetObject", &pointer.url()))?;
+    let bytes = object.body.collect().await.map_err(|e| OpsError {
+        operation: "GetObject",
+        queue_url: pointer.url(),
+        class: ErrorClass::Transient,
+        message: format!("the stored envelope could not be read: {e}"),
+    })?;
+    Ok(Some(
+        String::from_utf8_lossy(&bytes.into_bytes()).into_owned(),
+    ))
+}
+
+/// Deletes a pointer message's stored envelope, once the message is gone.
+async fn delete_stored(s3: &aws_sdk_s3::Client, letter: &DeadLetter, deleted: &mut Deleted) {
+    let Some(pointer) = &letter.payload else {
+        return;
+    };
+    match s3
+        .delete_object()
+        .bucket(&pointer.bucket)
+        .key(&pointer.key)
+        .send()
+        .await
+    {
+        Ok(_) => deleted.stored_bodies += 1,
+        Err(e) => deleted
+            .bodies_left
+            .push(ops_error("DeleteObject", &pointer.url())(e).to_string()),
+    }
+}
+
+/// Deletes the selected dead letters for good (reading at most `limit`),
+/// each pointer message with its stored envelope. The message goes first, so
+/// a failure part-way never leaves a message whose envelope is gone; the rest
+/// stay in the queue.
 pub async fn delete(
     sqs: &aws_sdk_sqs::Client,
+    s3: &aws_sdk_s3::Client,
     dlq_url: &str,
     selection: &Selection,
     limit: usize,
-) -> Result<Vec<String>, OpsError> {
+) -> Result<Deleted, OpsError> {
     let (chosen, _) = take(sqs, dlq_url, selection, limit).await?;
-    let mut deleted = Vec::new();
+    let mut deleted = Deleted::default();
     for (i, letter) in chosen.iter().enumerate() {
         if let Err(e) = sqs
             .delete_message()
@@ -292,7 +392,8 @@ pub async fn delete(
             release(sqs, dlq_url, &chosen[i..]).await;
             return Err(ops_error("DeleteMessage", dlq_url)(e));
         }
-        deleted.push(letter.job_id.clone());
+        deleted.count(letter);
+        delete_stored(s3, letter, &mut deleted).await;
     }
     Ok(deleted)
 }
@@ -339,12 +440,79 @@ async fn start_move_task(
     }
 }
 
-/// Deletes every message in the dead-letter queue (SQS may take up to a minute).
-pub async fn purge(sqs: &aws_sdk_sqs::Client, dlq_url: &str) -> Result<(), OpsError> {
-    sqs.purge_queue()
-        .queue_url(dlq_url)
-        .send()
-        .await
-        .map_err(ops_error("PurgeQueue", dlq_url))?;
-    Ok(())
+/// How long messages read by a purge stay hidden before their deletion.
+const PURGE_HIDE_SECONDS: i32 = 60;
+
+/// Deletes every dead letter, each pointer message with its stored envelope,
+/// reading the queue until it answers empty. `PurgeQueue` would be quicker
+/// but cannot say which envelopes were stored, and would leave them. Messages
+/// another reader holds hidden at the time are not deleted. `progress` is
+/// called with the count so far after each batch.
+pub async fn purge(
+    sqs: &aws_sdk_sqs::Client,
+    s3: &aws_sdk_s3::Client,
+    dlq_url: &str,
+    mut progress: impl FnMut(usize),
+) -> Result<Deleted, OpsError> {
+    let mut deleted = Deleted::default();
+    loop {
+        let output = sqs
+            .receive_message()
+            .queue_url(dlq_url)
+            .max_number_of_messages(10)
+            .visibility_timeout(PURGE_HIDE_SECONDS)
+            .wait_time_seconds(1)
+            .message_attribute_names("All")
+            .send()
+            .await
+            .map_err(ops_error("ReceiveMessage", dlq_url))?;
+        let letters: Vec<DeadLetter> = output
+            .messages
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(DeadLetter::from_message)
+            .collect();
+        if letters.is_empty() {
+            return Ok(deleted);
+        }
+        let entries = letters
+            .iter()
+            .enumerate()
+            .filter_map(|(i, l)| {
+                DeleteMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(&l.receipt_handle)
+                    .build()
+                    .ok()
+            })
+            .collect();
+        let answer = sqs
+            .delete_message_batch()
+            .queue_url(dlq_url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .map_err(ops_error("DeleteMessageBatch", dlq_url))?;
+        if let Some(failed) = answer.failed.first() {
+            return Err(OpsError {
+                operation: "DeleteMessageBatch",
+                queue_url: dlq_url.to_owned(),
+                message: format!(
+                    "sqs did not delete a dead letter: {} ({})",
+                    failed.message.as_deref().unwrap_or("no reason given"),
+                    failed.code
+                ),
+                class: if failed.sender_fault {
+                    ErrorClass::Permanent
+                } else {
+                    ErrorClass::Transient
+                },
+            });
+        }
+        for letter in &letters {
+            deleted.count(letter);
+            delete_stored(s3, letter, &mut deleted).await;
+        }
+        progress(deleted.jobs.len());
+    }
 }

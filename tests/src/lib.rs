@@ -441,14 +441,11 @@ impl LocalAws {
     }
 
     pub async fn object_exists(&self, key: &str) -> Result<bool> {
-        match self
-            .s3
-            .head_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-        {
+        self.object_exists_in(&self.bucket, key).await
+    }
+
+    pub async fn object_exists_in(&self, bucket: &str, key: &str) -> Result<bool> {
+        match self.s3.head_object().bucket(bucket).key(key).send().await {
             Ok(_) => Ok(true),
             Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(false),
             Err(e) => Err(e.into()),

@@ -400,6 +400,10 @@ fn letter_fields(letter: &DeadLetter) -> Vec<(&'static str, String)> {
             letter.source_queue.clone().unwrap_or_default(),
         ),
         ("message id", letter.message_id.clone()),
+        (
+            "stored at",
+            letter.payload.as_ref().map(|p| p.url()).unwrap_or_default(),
+        ),
     ]
 }
 
@@ -444,11 +448,21 @@ async fn letter(State(pages): State<Arc<Pages>>, Query(query): Query<LetterQuery
             ),
         );
     };
+    // A pointer message is shown with the envelope it points at; if S3 does
+    // not give it, the pointer and S3's answer.
+    let body = match dead_letters::stored_body(&console.clients.s3, &letter).await {
+        Ok(Some(stored)) => pretty_body(&stored),
+        Ok(None) => pretty_body(&letter.body),
+        Err(e) => format!(
+            "{}\n\n(the stored envelope could not be read: {e})",
+            letter.body
+        ),
+    };
     let page = LetterPage {
         frame: pages.frame("dead", query.notice.as_deref()),
         queue_name: query.queue,
         fields: letter_fields(&letter),
-        body: pretty_body(&letter.body),
+        body,
         letter,
     };
     render(StatusCode::OK, &page)
@@ -627,19 +641,31 @@ async fn act(pages: &Pages, action: Action, change: Change) -> Response {
     };
     let notice = match change {
         Change::Retry => retry_selected(console, queue, &dlq_url, &selection).await,
-        Change::Delete => {
-            dead_letters::delete(&console.clients.sqs, &dlq_url, &selection, console.limit)
-                .await
-                .map(|deleted| match deleted.len() {
-                    0 => "nothing deleted: no such dead letter (retried or deleted already?)"
-                        .to_owned(),
-                    n => format!(
-                        "deleted {n} dead letter(s) of `{}`: {}",
-                        queue.name,
-                        deleted.join(", ")
-                    ),
-                })
-        }
+        Change::Delete => dead_letters::delete(
+            &console.clients.sqs,
+            &console.clients.s3,
+            &dlq_url,
+            &selection,
+            console.limit,
+        )
+        .await
+        .map(|deleted| match deleted.jobs.len() {
+            0 => "nothing deleted: no such dead letter (retried or deleted already?)".to_owned(),
+            n => {
+                let mut notice = format!(
+                    "deleted {n} dead letter(s) of `{}`: {}",
+                    queue.name,
+                    deleted.jobs.join(", ")
+                );
+                if deleted.stored_bodies > 0 {
+                    notice += &format!("; {} stored envelope(s) with them", deleted.stored_bodies);
+                }
+                for left in &deleted.bodies_left {
+                    notice += &format!("; left to the lifecycle rule: {left}");
+                }
+                notice
+            }
+        }),
     };
     match notice {
         Ok(notice) => {

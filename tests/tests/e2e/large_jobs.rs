@@ -472,3 +472,201 @@ async fn a_redelivered_pointer_of_a_finished_job_is_a_duplicate_without_its_body
     assert_eq!(local.mails_with(&marker)?.len(), 1, "one mail");
     Ok(())
 }
+
+/// The `jobs` CLI against the test's queues, with JSON output.
+fn jobs_json(
+    local: &LocalAws,
+    queues: &integration_tests::TestQueues,
+    args: &[&str],
+) -> Result<serde_json::Value> {
+    let mut all = vec!["--output".to_owned(), "json".to_owned()];
+    all.extend(args.iter().map(|a| (*a).to_owned()));
+    let output = integration_tests::run_jobs(
+        local,
+        &[
+            ("JOBS_QUEUE_URL", &queues.url),
+            ("JOBS_DLQ_URL", &queues.dlq_url),
+        ],
+        &all,
+    )?;
+    anyhow::ensure!(
+        output.status.success(),
+        "jobs {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).context("the CLI's JSON")
+}
+
+#[tokio::test]
+async fn a_dead_lettered_large_job_keeps_its_body_and_runs_after_a_redrive() -> Result<()> {
+    let local = LocalAws::connect().await?;
+    let queues = local.fresh_queues("large-redrive", 3, 30).await?;
+    let payloads = payload_bucket(&local).await?;
+    // The job's bucket does not exist yet, so the upload fails for good.
+    let target = format!("later-{}", unique_suffix()).to_lowercase();
+    let bytes: Vec<u8> = (0..2 * 1024 * 1024u32).map(|i| (i % 241) as u8).collect();
+    let key = format!("redriven/{}.bin", unique_suffix());
+    let envelope = Envelope::new(Job::Upload(UploadJob::from_bytes(&target, &key, &bytes)));
+    local
+        .queue(&queues.url)
+        .with_payloads(Some(PayloadStore::new(local.s3.clone(), &payloads)))
+        .enqueue(&envelope, SendOptions::default())
+        .await?;
+    let ledger = local.ledger(Duration::from_secs(60))?;
+    let handler = local
+        .handler(&queues.dlq_url, None)
+        .with_ledger(ledger.clone());
+    let stats = run_worker_until(handler, &local, &queues.url, WAIT, || async {
+        Ok((local.queue_depth(&queues.dlq_url).await? >= 1).then_some(()))
+    })
+    .await?;
+    assert_eq!((stats.done, stats.dead_lettered), (0, 1), "{stats:?}");
+    let kept = stored_keys(&local, &payloads).await?;
+    assert_eq!(kept.len(), 1, "the dead letter keeps its envelope");
+
+    // `jobs dlq show` reads the envelope the pointer names.
+    let shown = jobs_json(&local, &queues, &["dlq", "show", &envelope.id])?;
+    assert_eq!(shown["body"]["id"], envelope.id.as_str(), "{shown}");
+    assert_eq!(shown["body"]["job"]["key"], key.as_str(), "{shown}");
+    assert_eq!(
+        shown["stored_at"],
+        format!("s3://{payloads}/{}", kept[0]).as_str(),
+        "{shown}"
+    );
+
+    local
+        .s3
+        .create_bucket()
+        .bucket(&target)
+        .send()
+        .await
+        .context("create the job's bucket")?;
+    let output = integration_tests::run_jobs(
+        &local,
+        &[
+            ("JOBS_QUEUE_URL", &queues.url),
+            ("JOBS_DLQ_URL", &queues.dlq_url),
+        ],
+        &[
+            "dlq".into(),
+            "redrive".into(),
+            "--id".into(),
+            envelope.id.clone(),
+        ],
+    )?;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // Sent back as it was: the pointer, with its size beside it.
+    let message = &receive_one(&local, &queues.url).await?;
+    assert!(PayloadPointer::from_body(message.body().unwrap_or_default()).is_some());
+    assert_eq!(
+        attribute(message, PAYLOAD_SIZE),
+        Some(envelope.to_json().len().to_string())
+    );
+    local
+        .sqs
+        .change_message_visibility()
+        .queue_url(&queues.url)
+        .receipt_handle(message.receipt_handle().unwrap_or_default())
+        .visibility_timeout(0)
+        .send()
+        .await?;
+
+    let handler = local.handler(&queues.dlq_url, None).with_ledger(ledger);
+    let stats = run_worker_until(handler, &local, &queues.url, WAIT, || async {
+        Ok((local.queue_depth(&queues.url).await? == 0
+            && local.object_exists_in(&target, &key).await?)
+            .then_some(()))
+    })
+    .await?;
+    assert_eq!((stats.done, stats.dead_lettered), (1, 0), "{stats:?}");
+    let uploaded = local
+        .s3
+        .get_object()
+        .bucket(&target)
+        .key(&key)
+        .send()
+        .await?
+        .body
+        .collect()
+        .await?
+        .into_bytes();
+    assert!(
+        uploaded.as_ref() == bytes.as_slice(),
+        "the redriven job's bytes"
+    );
+    assert_eq!(local.queue_depth(&queues.dlq_url).await?, 0);
+    assert_eq!(
+        stored_keys(&local, &payloads).await?,
+        Vec::<String>::new(),
+        "settled after the redrive, its envelope is deleted"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn deleting_or_purging_stored_dead_letters_deletes_their_envelopes() -> Result<()> {
+    let local = LocalAws::connect().await?;
+    let queues = local.fresh_queues("large-purge", 3, 30).await?;
+    let payloads = payload_bucket(&local).await?;
+    // Three stored jobs straight into the dead-letter queue, and a small one
+    // carried inline.
+    let dead = local.queue(&queues.dlq_url).with_payloads(Some(
+        PayloadStore::new(local.s3.clone(), &payloads).always(true),
+    ));
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        let envelope = local.text_mail(format!("dead and stored {n}"));
+        dead.enqueue(&envelope, SendOptions::default()).await?;
+        ids.push(envelope.id);
+    }
+    local
+        .queue(&queues.dlq_url)
+        .enqueue(&local.text_mail("dead and inline"), SendOptions::default())
+        .await?;
+    assert_eq!(stored_keys(&local, &payloads).await?.len(), 3);
+
+    // The console's Delete: one dead letter and its envelope.
+    let deleted = operations::dead_letters::delete(
+        &local.sqs,
+        &local.s3,
+        &queues.dlq_url,
+        &operations::dead_letters::Selection::Id(ids[0].clone()),
+        100,
+    )
+    .await?;
+    assert_eq!(deleted.jobs, vec![ids[0].clone()]);
+    assert_eq!((deleted.stored_bodies, deleted.bodies_left.len()), (1, 0));
+    let left = stored_keys(&local, &payloads).await?;
+    assert_eq!(left.len(), 2, "{left:?}");
+    assert!(
+        left.iter().all(|k| !k.contains(&ids[0])),
+        "the deleted job's envelope is gone: {left:?}"
+    );
+
+    // `jobs dlq purge`: the rest, envelopes included.
+    let output = integration_tests::run_jobs(
+        &local,
+        &[
+            ("JOBS_QUEUE_URL", &queues.url),
+            ("JOBS_DLQ_URL", &queues.dlq_url),
+        ],
+        &["dlq".into(), "purge".into(), "--yes".into()],
+    )?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("3 dead letters, 2 stored envelopes"),
+        "{stdout}"
+    );
+    assert_eq!(local.queue_depth(&queues.dlq_url).await?, 0);
+    assert_eq!(stored_keys(&local, &payloads).await?, Vec::<String>::new());
+    Ok(())
+}
