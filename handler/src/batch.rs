@@ -38,6 +38,8 @@ const MAX_REASON_CHARS: usize = 1000;
 struct JobIdentity {
     id: String,
     kind: String,
+    /// An upload's staged `source`, removed once the job settles.
+    staged: Option<PayloadPointer>,
 }
 
 impl JobIdentity {
@@ -53,6 +55,7 @@ impl JobIdentity {
         JobIdentity {
             id: text("id"),
             kind: text("kind"),
+            staged: None,
         }
     }
 }
@@ -197,6 +200,10 @@ pub struct Settings {
     /// What `http` jobs may reach (`JOBS_HTTP_ALLOW`), where their secrets
     /// may be read from, and how names are resolved.
     pub http: crate::http::HttpSettings,
+    /// An upload's `source` larger than this is copied with a multipart copy,
+    /// in parts of this size (`JOBS_MULTIPART_COPY_BYTES`; 5 GiB, the most one
+    /// `CopyObject` copies, by default).
+    pub multipart_copy_above: u64,
 }
 
 impl Settings {
@@ -207,6 +214,8 @@ impl Settings {
     pub const MAX_DELAY_ENV: &str = "JOBS_MAX_DELAY_SECONDS";
     pub const CALL_TIMEOUT_ENV: &str = "JOBS_CALL_TIMEOUT_SECONDS";
     pub const DEFAULT_CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+    pub const MULTIPART_COPY_ENV: &str = "JOBS_MULTIPART_COPY_BYTES";
+    pub const DEFAULT_MULTIPART_COPY_ABOVE: u64 = 5 * 1024 * 1024 * 1024;
 
     /// Defaults, with a dead-letter queue for messages whose queue has no
     /// redrive policy.
@@ -224,6 +233,7 @@ impl Settings {
             routes: Default::default(),
             metrics_namespace: None,
             http: crate::http::HttpSettings::default(),
+            multipart_copy_above: Self::DEFAULT_MULTIPART_COPY_ABOVE,
         }
     }
 
@@ -298,6 +308,18 @@ impl Settings {
                 )
             }),
             http: crate::http::HttpSettings::from_env().map_err(SettingsError::Http)?,
+            multipart_copy_above: match std::env::var(Self::MULTIPART_COPY_ENV) {
+                Ok(v) if !v.is_empty() => {
+                    v.parse()
+                        .ok()
+                        .filter(|n| *n > 0)
+                        .ok_or(SettingsError::NotAPositiveNumber(
+                            Self::MULTIPART_COPY_ENV,
+                            v,
+                        ))?
+                }
+                _ => Self::DEFAULT_MULTIPART_COPY_ABOVE,
+            },
         })
     }
 }
@@ -511,6 +533,7 @@ impl Handler {
                 let identity = JobIdentity {
                     id: delivery.job_id.clone().unwrap_or_default(),
                     kind: String::new(),
+                    staged: None,
                 };
                 match self.open_payload(delivery, pointer).await {
                     Ok(Some(body)) => self.decode_and_run(delivery, &body, deadline).await,
@@ -577,8 +600,9 @@ impl Handler {
             Some(delay) => self.hide_for(delivery, delay).await,
             None => None,
         };
-        if let Some(pointer) = &pointer {
-            self.settle_payload(pointer, &outcome).await;
+        // Stored envelopes and staged files go once their job is settled.
+        for stored in pointer.iter().chain(&identity.staged) {
+            self.settle_payload(stored, &outcome).await;
         }
         let kind = if identity.kind.is_empty() {
             "unknown"
@@ -652,6 +676,7 @@ impl Handler {
                 let identity = JobIdentity {
                     id: envelope.id.clone(),
                     kind: envelope.kind().to_owned(),
+                    staged: envelope.staged_source(),
                 };
                 (
                     self.run_when_due(delivery, envelope, deadline).await,
@@ -953,6 +978,7 @@ impl Handler {
             jobs: Arc::clone(&self.enqueuer),
             deadline,
             http: Arc::clone(&self.http),
+            multipart_copy_above: self.settings.multipart_copy_above,
         };
         let performed = tokio::select! {
             performed = catching_panics(self.kinds.run(envelope.job, &parts)) => performed,

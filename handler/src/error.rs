@@ -61,15 +61,16 @@ pub enum JobError {
     /// A job's `perform` panicked. The job alone fails; it is tried again.
     #[error("the job panicked: {0}")]
     Panicked(String),
-    /// An HTTP call (an `http` job, `Context::http`) was refused, failed, or
-    /// answered with a status that is not a success.
-    /// A pointer message's stored envelope could not be read.
+    /// A job's bytes in S3 are missing, unreadable, or not what the job says:
+    /// a pointer message's stored envelope, an upload's `source`.
     #[error("{message}")]
     Payload {
         code: &'static str,
         class: ErrorClass,
         message: String,
     },
+    /// An HTTP call (an `http` job, `Context::http`) was refused, failed, or
+    /// answered with a status that is not a success.
     #[error("{message}")]
     Http {
         /// `http_status`, `http_refused`, `http_timeout`, `http_connect`, …

@@ -213,6 +213,8 @@ impl Upload {
 pub enum Effect {
     Mail(MailJob),
     Upload(Upload),
+    /// An upload job whose bytes are copied from its `source`.
+    Copy(UploadJob),
     Http(HttpJob),
 }
 
@@ -254,6 +256,8 @@ pub(crate) struct RunParts {
     pub(crate) deadline: Option<SystemTime>,
     /// The client of `http` jobs and `Context::http`.
     pub(crate) http: Arc<HttpClient>,
+    /// Sources larger than this are copied in parts (`JOBS_MULTIPART_COPY_BYTES`).
+    pub(crate) multipart_copy_above: u64,
 }
 
 /// What a job's `perform` gets: its own details, the application's state, the
@@ -441,6 +445,23 @@ impl<S: Send + Sync> Perform<S> for HttpJob {
 
 impl<S: Send + Sync> Perform<S> for UploadJob {
     async fn perform(self, cx: &Context<'_, S>) -> Result<Done, JobError> {
+        if let Some(source) = &self.source {
+            match &cx.parts.effects {
+                Effects::Aws => {
+                    effects::copy_object(
+                        &cx.parts.aws.s3,
+                        &self,
+                        source,
+                        cx.parts.multipart_copy_above,
+                    )
+                    .await?
+                }
+                Effects::Recorded(recorder) => {
+                    recorder.push(Effect::Copy(self));
+                }
+            }
+            return Ok(Done::done());
+        }
         // Decoded once, and checked against its SHA-256: the bytes written are
         // the bytes checked.
         let body = producer::contract::validate::upload_body(&self)?;

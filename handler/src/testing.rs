@@ -59,7 +59,7 @@ impl Performed {
             .iter()
             .filter_map(|e| match e {
                 Effect::Mail(mail) => Some(mail),
-                Effect::Upload(_) | Effect::Http(_) => None,
+                Effect::Upload(_) | Effect::Copy(_) | Effect::Http(_) => None,
             })
             .collect()
     }
@@ -69,7 +69,18 @@ impl Performed {
             .iter()
             .filter_map(|e| match e {
                 Effect::Upload(upload) => Some(upload),
-                Effect::Mail(_) | Effect::Http(_) => None,
+                Effect::Mail(_) | Effect::Copy(_) | Effect::Http(_) => None,
+            })
+            .collect()
+    }
+
+    /// The upload jobs it would copy from S3 (a `source`); none were copied.
+    pub fn copies(&self) -> Vec<&producer::UploadJob> {
+        self.effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Copy(upload) => Some(upload),
+                Effect::Mail(_) | Effect::Upload(_) | Effect::Http(_) => None,
             })
             .collect()
     }
@@ -80,7 +91,7 @@ impl Performed {
             .iter()
             .filter_map(|e| match e {
                 Effect::Http(call) => Some(call),
-                Effect::Mail(_) | Effect::Upload(_) => None,
+                Effect::Mail(_) | Effect::Upload(_) | Effect::Copy(_) => None,
             })
             .collect()
     }
@@ -196,6 +207,7 @@ impl<J> Inline<J> {
             },
             // Recorded runs never call it; it is here because the real path needs one.
             http: Arc::new(HttpClient::new(HttpSettings::default(), &aws.config)),
+            multipart_copy_above: crate::batch::Settings::DEFAULT_MULTIPART_COPY_ABOVE,
             aws: Arc::new(aws),
             effects: Effects::Recorded(recorded.clone()),
             jobs: Arc::new(jobs.clone()),

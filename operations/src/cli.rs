@@ -12,15 +12,16 @@ use clap::{Args, Parser, Subcommand};
 use crate::dead_letters as ops;
 use crate::lines::JsonLines;
 use crate::schema::PayloadSchema;
-use producer::contract::envelope::{Envelope, Job, MailJob, UploadJob};
+use producer::contract::envelope::{Envelope, Job, MailJob, UploadJob, UploadSource};
 use producer::contract::http::{HttpBody, HttpJob};
 use producer::contract::validate::parse_rfc3339;
+use producer::send::payloads::{PayloadStore, StageError};
 use producer::send::routes::{QUEUE_URLS_ENV, QueueRoutes};
 
 use crate::queues::JobQueue;
 use producer::send::queue::{
     BatchReport, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_SENDS_IN_FLIGHT, EnqueueError, FailedJob,
-    QUEUE_URL_ENV, Queue, SendOptions, SentJob, queue_name_of, schedule,
+    QUEUE_URL_ENV, Queue, SendOptions, SentJob, fits_inline, queue_name_of, schedule,
 };
 
 /// Exit code when the input was refused and nothing was sent.
@@ -251,6 +252,11 @@ pub struct EnqueueArgs {
     /// listed there, for the console's Scheduled tab (Run now, Cancel).
     #[arg(long, env = producer::contract::ledger::TABLE_ENV, global = true)]
     pub table: Option<String>,
+    /// The payload bucket: envelopes over the queue's limit are stored there
+    /// (the SQS Extended Client's format), and an upload's file too large to
+    /// travel in the message is staged there for the handler to copy.
+    #[arg(long, env = producer::send::payloads::PAYLOAD_BUCKET_ENV, global = true, value_name = "BUCKET")]
+    pub payload_bucket: Option<String>,
     /// Seconds before the job may run (0–900).
     #[arg(long, default_value_t = 0, global = true)]
     pub delay: u32,
@@ -319,7 +325,9 @@ pub struct UploadArgs {
     pub bucket: String,
     #[arg(long)]
     pub key: String,
-    /// The file to upload; its bytes travel in the message.
+    /// The file to upload. Its bytes travel in the message when they fit;
+    /// a larger file is staged in the payload bucket (`--payload-bucket`),
+    /// streamed, and copied by the handler.
     #[arg(long)]
     pub file: PathBuf,
     /// Media type; guessed from the file name when left out.
@@ -392,10 +400,17 @@ const ONE_ENVELOPE_MAX_BYTES: u64 = 4 * 1024 * 1024;
 
 /// Turns the arguments into the input, reading files as needed.
 pub fn input(args: &EnqueueArgs) -> Result<Input, InputError> {
+    input_with(args, None)
+}
+
+/// The input, with an upload's file staged in S3 already when `staged` says where.
+fn input_with(args: &EnqueueArgs, staged: Option<UploadSource>) -> Result<Input, InputError> {
     match (&args.json, &args.kind) {
         (Some(path), None) => json_input(path),
         (None, Some(EnqueueKind::Mail(mail))) => Ok(Input::One(Box::new(mail_envelope(mail)?))),
-        (None, Some(EnqueueKind::Upload(upload))) => Ok(Input::One(Box::new(upload_envelope(upload)?))),
+        (None, Some(EnqueueKind::Upload(upload))) => {
+            Ok(Input::One(Box::new(upload_envelope(upload, staged)?)))
+        }
         (None, Some(EnqueueKind::Http(http))) => Ok(Input::One(Box::new(http_envelope(http)?))),
         _ => Err(InputError(
             "say what to enqueue, one way only: `jobs enqueue mail …`, `jobs enqueue upload …`, `jobs enqueue http …` or `jobs enqueue --json FILE`".into(),
@@ -494,9 +509,14 @@ fn mail_envelope(args: &MailArgs) -> Result<Envelope, InputError> {
     })
 }
 
-fn upload_envelope(args: &UploadArgs) -> Result<Envelope, InputError> {
-    let bytes = read_file(&args.file)?;
-    let mut upload = UploadJob::from_bytes(&args.bucket, &args.key, &bytes);
+fn upload_envelope(
+    args: &UploadArgs,
+    staged: Option<UploadSource>,
+) -> Result<Envelope, InputError> {
+    let mut upload = match staged {
+        Some(source) => UploadJob::from_source(&args.bucket, &args.key, source),
+        None => UploadJob::from_bytes(&args.bucket, &args.key, &read_file(&args.file)?),
+    };
     upload.content_type = Some(
         args.content_type
             .clone()
@@ -705,7 +725,9 @@ pub async fn run(cli: Cli, clients: Clients) -> ExitCode {
     let output = cli.output;
     let sqs = clients.sqs;
     let result = match cli.command {
-        Command::Enqueue(args) => return enqueue(*args, sqs, &clients.dynamodb, output).await,
+        Command::Enqueue(args) => {
+            return enqueue(*args, sqs, &clients.doctor.s3, &clients.dynamodb, output).await;
+        }
         Command::Stats(queues) => stats(&sqs, &clients.cloudwatch, &queues, output).await,
         Command::Dlq(command) => dlq(&sqs, &clients.doctor.s3, command, output).await,
         Command::Cancel { job_id, table } => {
@@ -1270,6 +1292,90 @@ fn dead_letter_json(letter: &ops::DeadLetter, with_body: bool) -> serde_json::Va
 async fn enqueue(
     args: EnqueueArgs,
     sqs: aws_sdk_sqs::Client,
+    s3: &aws_sdk_s3::Client,
+    dynamodb: &aws_sdk_dynamodb::Client,
+    output: Output,
+) -> ExitCode {
+    let payloads = args
+        .payload_bucket
+        .as_deref()
+        .filter(|bucket| !bucket.is_empty())
+        .map(|bucket| PayloadStore::new(s3.clone(), bucket));
+    let staged = match stage_upload(&args, payloads.as_ref()).await {
+        Ok(staged) => staged,
+        Err(e) => {
+            if output == Output::Json {
+                print_json(&serde_json::json!({"sent": 0, "refused": {"message": e.to_string()}}));
+            }
+            eprintln!("error: {e}");
+            eprintln!("nothing was sent");
+            return ExitCode::from(if e.is_transient() {
+                EXIT_SEND_FAILED
+            } else {
+                EXIT_INVALID
+            });
+        }
+    };
+    let exit = enqueue_staged(
+        args,
+        sqs,
+        payloads.clone(),
+        staged.clone(),
+        dynamodb,
+        output,
+    )
+    .await;
+    // A job refused after its file was staged leaves nothing behind.
+    if exit != ExitCode::SUCCESS
+        && let (Some(store), Some(source)) = (&payloads, &staged)
+    {
+        store
+            .remove_staged(&Envelope::new(Job::Upload(UploadJob::from_source(
+                &source.bucket,
+                &source.key,
+                source.clone(),
+            ))))
+            .await;
+    }
+    exit
+}
+
+/// Stages an upload's file in the payload bucket when it is too large to
+/// travel in the message, with its progress on a terminal.
+async fn stage_upload(
+    args: &EnqueueArgs,
+    payloads: Option<&PayloadStore>,
+) -> Result<Option<UploadSource>, StageError> {
+    let (Some(EnqueueKind::Upload(upload)), Some(store), None) = (&args.kind, payloads, &args.json)
+    else {
+        return Ok(None);
+    };
+    let size = std::fs::metadata(&upload.file)
+        .map_err(|source| StageError::Read {
+            path: upload.file.clone(),
+            source,
+        })?
+        .len();
+    if fits_inline(size, args.max_message_bytes) {
+        return Ok(None);
+    }
+    const MIB: u64 = 1024 * 1024;
+    let mut progress = Progress::new("staging", Some(size.div_ceil(MIB) as usize)).counting("MiB");
+    let staged = store
+        .stage_file_with_progress(&upload.file, |done| {
+            let done = (done / MIB) as usize;
+            progress.advance(done.saturating_sub(progress.done));
+        })
+        .await;
+    progress.finish();
+    staged.map(Some)
+}
+
+async fn enqueue_staged(
+    args: EnqueueArgs,
+    sqs: aws_sdk_sqs::Client,
+    payloads: Option<PayloadStore>,
+    staged: Option<UploadSource>,
     dynamodb: &aws_sdk_dynamodb::Client,
     output: Output,
 ) -> ExitCode {
@@ -1305,7 +1411,7 @@ async fn enqueue(
         eprintln!("nothing was sent");
         ExitCode::from(EXIT_INVALID)
     };
-    let input = match input(&args) {
+    let input = match input_with(&args, staged) {
         Ok(input) => input,
         Err(e) => return refuse(e.0),
     };
@@ -1327,7 +1433,10 @@ async fn enqueue(
             .with_max_message_bytes(args.max_message_bytes)
             .with_sends_in_flight(args.sends_in_flight)
             .with_schedules(schedules.clone())
+            .with_payloads(payloads.clone())
     };
+    // The checks of a send, before any queue is chosen.
+    let checker = queue_for(String::new());
     let at = match when(&args) {
         Ok(at) => at,
         Err(e) => return refuse(e.0),
@@ -1346,9 +1455,7 @@ async fn enqueue(
             let (envelope, options) = shape(*envelope);
             if dry_run(&args) {
                 // The same checks as a send, and the same refusal.
-                if let Err(errors) =
-                    producer::send::queue::check(&envelope, options, args.max_message_bytes)
-                {
+                if let Err(errors) = checker.check(&envelope, options) {
                     return refuse_job(EnqueueError::Invalid {
                         index: 0,
                         job_id: envelope.id,
@@ -1398,9 +1505,7 @@ async fn enqueue(
             return refuse(e.0);
         }
         let (envelope, options) = shape(envelope);
-        if let Err(errors) =
-            producer::send::queue::check(&envelope, options, args.max_message_bytes)
-        {
+        if let Err(errors) = checker.check(&envelope, options) {
             return refuse_job(EnqueueError::Invalid {
                 index: count,
                 job_id: envelope.id,
@@ -1685,6 +1790,8 @@ impl SendReport {
 /// ten times a second.
 struct Progress {
     label: &'static str,
+    /// What is counted: `jobs`, or `MiB` for a file being staged.
+    unit: &'static str,
     total: Option<usize>,
     done: usize,
     started: std::time::Instant,
@@ -1697,12 +1804,18 @@ impl Progress {
         use std::io::IsTerminal as _;
         Progress {
             label,
+            unit: "jobs",
             total,
             done: 0,
             started: std::time::Instant::now(),
             drawn: None,
             terminal: std::io::stderr().is_terminal(),
         }
+    }
+
+    fn counting(mut self, unit: &'static str) -> Self {
+        self.unit = unit;
+        self
     }
 
     fn shown(&self) -> bool {
@@ -1728,16 +1841,17 @@ impl Progress {
                 let width = 30;
                 let filled = (self.done * width).checked_div(total).unwrap_or(width);
                 format!(
-                    "{} [{}{}] {}/{} jobs, {:.0}/s",
+                    "{} [{}{}] {}/{} {}, {:.0}/s",
                     self.label,
                     "#".repeat(filled.min(width)),
                     "-".repeat(width - filled.min(width)),
                     self.done,
                     total,
+                    self.unit,
                     rate
                 )
             }
-            None => format!("{} {} jobs, {:.0}/s", self.label, self.done, rate),
+            None => format!("{} {} {}, {:.0}/s", self.label, self.done, self.unit, rate),
         };
         eprint!("\r\x1b[K{line}");
     }

@@ -35,7 +35,7 @@ pub mod send;
 
 pub use contract::envelope::{
     CustomJob, DecodeError, ENVELOPE_VERSION, Envelope, HttpJob, Job, MailJob, MailTemplate,
-    UploadJob,
+    UploadJob, UploadSource,
 };
 pub use contract::job_type::{JobType, job_of, schema_of};
 pub use contract::validate::{FieldError, ValidationErrors};

@@ -142,6 +142,45 @@ fn both_refuse_the_same_broken_messages() {
         edit(upload, "/job/bucket", json!("Bad_Bucket")),
         edit(upload, "/job/sha256", json!("XYZ")),
         edit(upload, "/job/content_type", json!("text/csv\r\nX-Evil: 1")),
+        // Bytes both inline and in S3, or in neither.
+        {
+            let mut v = upload.clone();
+            v["job"]["source"] = sample("upload-source.json")["job"]["source"].clone();
+            v
+        },
+        without(upload, "sha256"),
+        without(&sample("upload-source.json"), "source"),
+        with(
+            &sample("upload-source.json"),
+            "sha256",
+            upload["job"]["sha256"].clone(),
+        ),
+        edit(
+            &sample("upload-source.json"),
+            "/job/source/crc64nvme",
+            json!("AAAA"),
+        ),
+        edit(
+            &sample("upload-source.json"),
+            "/job/source/crc64nvme",
+            json!("not base64!!"),
+        ),
+        edit(
+            &sample("upload-source.json"),
+            "/job/source/key",
+            json!("../x"),
+        ),
+        edit(
+            &sample("upload-source.json"),
+            "/job/source/bucket",
+            json!("Bad_Bucket"),
+        ),
+        edit(
+            &sample("upload-source.json"),
+            "/job/source/size",
+            json!(5_497_558_138_881_u64),
+        ),
+        edit(&sample("upload-source.json"), "/job/source/size", json!(-1)),
     ];
     for value in broken {
         assert!(!validator.is_valid(&value), "the schema accepts {value}");

@@ -340,6 +340,7 @@ fn policies_name_no_wildcard_action_and_no_wildcard_resource() {
             "sqs:SendMessage",
             "sqs:GetQueueUrl",
             "s3:PutObject",
+            "s3:AbortMultipartUpload",
             "s3:DeleteObject",
             "dynamodb:PutItem",
             "dynamodb:GetItem",
@@ -545,6 +546,12 @@ fn the_payload_bucket_is_the_producers_to_write_and_the_handlers_to_read_and_exp
         grants,
         [
             (
+                "ConsolePolicy".to_owned(),
+                "ShowAndDeleteStoredDeadLetters".to_owned(),
+                vec!["s3:GetObject".to_owned(), "s3:DeleteObject".to_owned()],
+                objects.clone()
+            ),
+            (
                 "HandlerRole".to_owned(),
                 "ReadLargeJobs".to_owned(),
                 vec!["s3:GetObject".to_owned(), "s3:DeleteObject".to_owned()],
@@ -553,7 +560,11 @@ fn the_payload_bucket_is_the_producers_to_write_and_the_handlers_to_read_and_exp
             (
                 "ProducerPolicy".to_owned(),
                 "StoreLargeJobs".to_owned(),
-                vec!["s3:PutObject".to_owned(), "s3:DeleteObject".to_owned()],
+                vec![
+                    "s3:PutObject".to_owned(),
+                    "s3:AbortMultipartUpload".to_owned(),
+                    "s3:DeleteObject".to_owned()
+                ],
                 objects
             ),
         ]

@@ -172,7 +172,8 @@ pub struct MailTemplate {
     pub data: serde_json::Map<String, serde_json::Value>,
 }
 
-/// An object written to S3 with `PutObject`; the bytes travel inline.
+/// An object written to S3: with `PutObject` when its bytes travel inline,
+/// or copied server-side from the object `source` names (bytes of any size).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UploadJob {
@@ -182,10 +183,57 @@ pub struct UploadJob {
     pub content_type: Option<String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub metadata: BTreeMap<String, String>,
-    /// The object's bytes, standard base64 with padding.
+    /// The object's bytes, standard base64 with padding; none with `source`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub body_base64: String,
-    /// SHA-256 of the decoded bytes, 64 lowercase hex digits. S3 checks it on write.
+    /// SHA-256 of the decoded bytes, 64 lowercase hex digits. S3 checks it on
+    /// write. None with `source`, whose own checksum S3 checks.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub sha256: String,
+    /// Bytes already in S3, copied from there instead of carried in the message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<UploadSource>,
+}
+
+/// An S3 object an upload job copies, with the checksum its copy must have.
+///
+/// The checksum is CRC64NVME over the whole object: unlike SHA-256, S3 keeps
+/// it whole for a multipart upload or copy, so one value checks an object of
+/// any size however it was written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UploadSource {
+    pub bucket: String,
+    pub key: String,
+    /// The object's size in bytes.
+    pub size: u64,
+    /// CRC64NVME of the whole object, as S3 writes it in
+    /// `x-amz-checksum-crc64nvme`: base64 of its 8 bytes, big-endian.
+    pub crc64nvme: String,
+    /// Written by the producer for this job alone (`payloads/staged/…` in the
+    /// payload bucket): deleted once the job settles, as stored envelopes are.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub staged: bool,
+}
+
+impl Envelope {
+    /// The staged object of an upload job (a `source` with `staged`), if the
+    /// job has one: what is removed once the job settles, or when its message
+    /// is refused.
+    pub fn staged_source(&self) -> Option<crate::contract::pointer::PayloadPointer> {
+        match &self.job {
+            Job::Upload(upload) => {
+                upload
+                    .source
+                    .as_ref()
+                    .filter(|source| source.staged)
+                    .map(|source| {
+                        crate::contract::pointer::PayloadPointer::new(&source.bucket, &source.key)
+                    })
+            }
+            _ => None,
+        }
+    }
 }
 
 impl UploadJob {
@@ -198,6 +246,24 @@ impl UploadJob {
             metadata: BTreeMap::new(),
             body_base64: base64::engine::general_purpose::STANDARD.encode(bytes),
             sha256: sha256_hex(bytes),
+            source: None,
+        }
+    }
+
+    /// An upload that copies the object `source` names.
+    pub fn from_source(
+        bucket: impl Into<String>,
+        key: impl Into<String>,
+        source: UploadSource,
+    ) -> Self {
+        UploadJob {
+            bucket: bucket.into(),
+            key: key.into(),
+            content_type: None,
+            metadata: BTreeMap::new(),
+            body_base64: String::new(),
+            sha256: String::new(),
+            source: Some(source),
         }
     }
 

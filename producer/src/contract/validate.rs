@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::SystemTime;
 
-use crate::contract::envelope::{Envelope, Job, MailJob, MailTemplate, UploadJob};
+use crate::contract::envelope::{Envelope, Job, MailJob, MailTemplate, UploadJob, UploadSource};
 
 /// SES v2 accepts at most 50 destinations (to + cc + bcc) per message.
 pub const MAX_RECIPIENTS: usize = 50;
@@ -16,6 +16,8 @@ pub const MAX_RECIPIENTS: usize = 50;
 pub const MAX_KEY_BYTES: usize = 1024;
 /// S3 user metadata: names and values together at most 2 KB.
 pub const MAX_METADATA_BYTES: usize = 2048;
+/// The largest S3 object, and so the largest upload by `source`: 5 TiB.
+pub const MAX_OBJECT_BYTES: u64 = 5 * 1024 * 1024 * 1024 * 1024;
 /// SQS `DelaySeconds` range.
 pub const MAX_DELAY_SECONDS: u32 = 900;
 pub const MAX_ID_CHARS: usize = 128;
@@ -510,6 +512,10 @@ fn check_upload(errors: &mut Collector, upload: &UploadJob, body: UploadBody) {
         upload.content_type.as_deref(),
         &upload.metadata,
     );
+    if let Some(source) = &upload.source {
+        check_source(errors, upload, source);
+        return;
+    }
     match body {
         UploadBody::Check => {
             if let Err(body_errors) = upload_body(upload) {
@@ -524,6 +530,47 @@ fn check_upload(errors: &mut Collector, upload: &UploadJob, body: UploadBody) {
     }
 }
 
+/// An upload's `source`: an object S3 can copy, with a checksum in S3's
+/// form, and no inline bytes beside it.
+fn check_source(errors: &mut Collector, upload: &UploadJob, source: &UploadSource) {
+    if !upload.body_base64.is_empty() || !upload.sha256.is_empty() {
+        errors.push(
+            "job.source",
+            "cannot go with `job.body_base64` or `job.sha256`: an upload's bytes are inline or in S3, not both",
+        );
+    }
+    if let Err(problem) = bucket_problem(&source.bucket) {
+        errors.push(
+            "job.source.bucket",
+            format!(
+                "`{}` is not a valid S3 bucket name: {problem}",
+                source.bucket
+            ),
+        );
+    }
+    check_key_field(errors, "job.source.key", &source.key);
+    if source.size > MAX_OBJECT_BYTES {
+        errors.push(
+            "job.source.size",
+            format!(
+                "is {} bytes; an S3 object is at most {MAX_OBJECT_BYTES} (5 TiB)",
+                source.size
+            ),
+        );
+    }
+    let crc_ok = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        &source.crc64nvme,
+    )
+    .is_ok_and(|raw| raw.len() == 8);
+    if !crc_ok {
+        errors.push(
+            "job.source.crc64nvme",
+            "must be a CRC64NVME as S3 gives it: base64 of 8 bytes, such as `AAAAAAAAAAA=`",
+        );
+    }
+}
+
 /// What a `job.sha256` that is not a SHA-256 in hex is told.
 pub const DIGEST_FORMAT: &str = "must be 64 lowercase hex digits";
 
@@ -535,27 +582,31 @@ fn digest_is_hex(digest: &str) -> bool {
 }
 
 fn check_key(errors: &mut Collector, key: &str) {
+    check_key_field(errors, "job.key", key);
+}
+
+fn check_key_field(errors: &mut Collector, field: &str, key: &str) {
     if key.is_empty() {
-        errors.push("job.key", "is empty");
+        errors.push(field, "is empty");
         return;
     }
     if key.len() > MAX_KEY_BYTES {
         errors.push(
-            "job.key",
+            field,
             format!("is {} bytes; S3 allows {MAX_KEY_BYTES}", key.len()),
         );
     }
     if key.starts_with('/') {
-        errors.push("job.key", "starts with `/`");
+        errors.push(field, "starts with `/`");
     }
     if key
         .split('/')
         .any(|segment| segment == ".." || segment == ".")
     {
-        errors.push("job.key", "has a `.` or `..` path segment");
+        errors.push(field, "has a `.` or `..` path segment");
     }
     if key.chars().any(char::is_control) {
-        errors.push("job.key", "contains a control character");
+        errors.push(field, "contains a control character");
     }
 }
 

@@ -10,9 +10,16 @@
 use base64::Engine as _;
 use sha2::Digest as _;
 
+use std::path::{Path, PathBuf};
+
+use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumType, CompletedMultipartUpload, CompletedPart};
+use tokio::io::AsyncReadExt as _;
+
 use crate::aws::{ErrorClass, classify, describe};
+use crate::contract::envelope::{Envelope, UploadSource};
 use crate::contract::pointer::PayloadPointer;
 pub use crate::contract::pointer::SCHEDULE_HORIZON;
+use crate::contract::validate::MAX_OBJECT_BYTES;
 
 /// The bucket for stored envelopes; unset, nothing is stored and an envelope
 /// over the queue's limit is refused.
@@ -22,6 +29,63 @@ pub const PAYLOAD_MODE_ENV: &str = "JOBS_PAYLOAD_MODE";
 /// Where stored envelopes go in the bucket (the stack's lifecycle rule
 /// applies to this prefix).
 pub const PAYLOAD_PREFIX: &str = "payloads/";
+/// Where staged files go, under [`PAYLOAD_PREFIX`] so that the same grants
+/// and lifecycle rule apply.
+pub const STAGED_PREFIX: &str = "payloads/staged/";
+/// The part size of a staged file's multipart upload (larger for files over
+/// 80 GB, to stay within S3's 10,000 parts). One part is in memory at a time.
+pub const STAGE_PART_BYTES: u64 = 8 * 1024 * 1024;
+const MAX_PARTS: u64 = 10_000;
+
+/// Why a file could not be staged. Nothing is left in S3 but what S3 itself
+/// failed to delete (which the lifecycle rule removes).
+#[derive(Debug, thiserror::Error)]
+pub enum StageError {
+    #[error("cannot read `{path}`: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("`{path}` is {size} bytes; an S3 object is at most {MAX_OBJECT_BYTES} (5 TiB)")]
+    TooLarge { path: PathBuf, size: u64 },
+    #[error("`{path}` changed while it was read: {read} bytes read of {expected}")]
+    Changed {
+        path: PathBuf,
+        read: u64,
+        expected: u64,
+    },
+    #[error("s3 did not stage the file: {message}")]
+    S3 { class: ErrorClass, message: String },
+}
+
+impl StageError {
+    /// Whether staging again may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            StageError::S3 {
+                class: ErrorClass::Transient,
+                ..
+            }
+        )
+    }
+}
+
+/// CRC64NVME as S3 writes it: base64 of the 8 bytes, big-endian.
+pub fn crc64nvme_base64(crc: u64) -> String {
+    base64::engine::general_purpose::STANDARD.encode(crc.to_be_bytes())
+}
+
+fn crc64nvme() -> crc_fast::Digest {
+    crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc64Nvme)
+}
+
+/// CRC64NVME of bytes, in S3's form.
+pub fn crc64nvme_of(bytes: &[u8]) -> String {
+    let mut digest = crc64nvme();
+    digest.update(bytes);
+    crc64nvme_base64(digest.finalize())
+}
 
 /// Where large envelopes are stored.
 #[derive(Debug, Clone)]
@@ -124,4 +188,218 @@ impl PayloadStore {
             .send()
             .await;
     }
+
+    /// Writes a file to `payloads/staged/<uuid>` for an upload job to copy,
+    /// streamed: one part of [`STAGE_PART_BYTES`] in memory at a time. Its
+    /// CRC64NVME is computed on the way and given to S3, which checks it
+    /// over the whole object (a multipart upload of checksum type
+    /// `FULL_OBJECT`). A failure aborts the upload.
+    pub async fn stage_file(&self, path: &Path) -> Result<UploadSource, StageError> {
+        self.stage_file_with_progress(path, |_| {}).await
+    }
+
+    /// As [`PayloadStore::stage_file`], calling `progress` with the bytes
+    /// sent so far after each part.
+    pub async fn stage_file_with_progress(
+        &self,
+        path: &Path,
+        mut progress: impl FnMut(u64),
+    ) -> Result<UploadSource, StageError> {
+        let read_error = |source| StageError::Read {
+            path: path.to_owned(),
+            source,
+        };
+        let mut file = tokio::fs::File::open(path).await.map_err(read_error)?;
+        let size = file.metadata().await.map_err(read_error)?.len();
+        if size > MAX_OBJECT_BYTES {
+            return Err(StageError::TooLarge {
+                path: path.to_owned(),
+                size,
+            });
+        }
+        let key = format!("{STAGED_PREFIX}{}", uuid::Uuid::new_v4());
+        let part_bytes =
+            STAGE_PART_BYTES.max(size.div_ceil(MAX_PARTS).next_multiple_of(1024 * 1024));
+        let s3_error = |what: &str, e: &dyn std::fmt::Display, class| StageError::S3 {
+            class,
+            message: format!("{what} `s3://{}/{key}`: {e}", self.bucket),
+        };
+        let mut whole = crc64nvme();
+        if size <= part_bytes {
+            let bytes = read_part(&mut file, size, path, 0, &mut whole).await?;
+            let crc = crc64nvme_base64(whole.finalize());
+            self.s3
+                .put_object()
+                .bucket(&self.bucket)
+                .key(&key)
+                .checksum_crc64_nvme(&crc)
+                .body(aws_sdk_s3::primitives::ByteStream::from(bytes))
+                .send()
+                .await
+                .map_err(|e| s3_error("PutObject", &describe(&e), classify(&e)))?;
+            progress(size);
+            return Ok(self.staged(key, size, crc));
+        }
+        let upload_id = self
+            .s3
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(&key)
+            .checksum_algorithm(ChecksumAlgorithm::Crc64Nvme)
+            .checksum_type(ChecksumType::FullObject)
+            .send()
+            .await
+            .map_err(|e| s3_error("CreateMultipartUpload", &describe(&e), classify(&e)))?
+            .upload_id
+            .unwrap_or_default();
+        let uploaded = self
+            .upload_parts(
+                &mut file,
+                path,
+                &key,
+                &upload_id,
+                size,
+                part_bytes,
+                &mut whole,
+                &mut progress,
+            )
+            .await;
+        let completed = match uploaded {
+            Ok(parts) => {
+                let crc = crc64nvme_base64(whole.finalize());
+                self.s3
+                    .complete_multipart_upload()
+                    .bucket(&self.bucket)
+                    .key(&key)
+                    .upload_id(&upload_id)
+                    .checksum_crc64_nvme(&crc)
+                    .checksum_type(ChecksumType::FullObject)
+                    .mpu_object_size(size as i64)
+                    .multipart_upload(
+                        CompletedMultipartUpload::builder()
+                            .set_parts(Some(parts))
+                            .build(),
+                    )
+                    .send()
+                    .await
+                    .map(|_| crc)
+                    .map_err(|e| s3_error("CompleteMultipartUpload", &describe(&e), classify(&e)))
+            }
+            Err(e) => Err(e),
+        };
+        match completed {
+            Ok(crc) => Ok(self.staged(key, size, crc)),
+            Err(e) => {
+                // What S3 fails to abort, the lifecycle rule's abort of
+                // incomplete uploads removes.
+                let _ = self
+                    .s3
+                    .abort_multipart_upload()
+                    .bucket(&self.bucket)
+                    .key(&key)
+                    .upload_id(&upload_id)
+                    .send()
+                    .await;
+                Err(e)
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn upload_parts(
+        &self,
+        file: &mut tokio::fs::File,
+        path: &Path,
+        key: &str,
+        upload_id: &str,
+        size: u64,
+        part_bytes: u64,
+        whole: &mut crc_fast::Digest,
+        progress: &mut impl FnMut(u64),
+    ) -> Result<Vec<CompletedPart>, StageError> {
+        let mut parts = Vec::new();
+        let mut offset = 0;
+        while offset < size {
+            let length = part_bytes.min(size - offset);
+            let bytes = read_part(file, length, path, offset, whole).await?;
+            let part_crc = crc64nvme_of(&bytes);
+            let part_number = parts.len() as i32 + 1;
+            let output = self
+                .s3
+                .upload_part()
+                .bucket(&self.bucket)
+                .key(key)
+                .upload_id(upload_id)
+                .part_number(part_number)
+                .checksum_crc64_nvme(&part_crc)
+                .body(aws_sdk_s3::primitives::ByteStream::from(bytes))
+                .send()
+                .await
+                .map_err(|e| StageError::S3 {
+                    class: classify(&e),
+                    message: format!(
+                        "UploadPart {part_number} of `s3://{}/{key}`: {}",
+                        self.bucket,
+                        describe(&e)
+                    ),
+                })?;
+            parts.push(
+                CompletedPart::builder()
+                    .part_number(part_number)
+                    .set_e_tag(output.e_tag)
+                    .checksum_crc64_nvme(part_crc)
+                    .build(),
+            );
+            offset += length;
+            progress(offset);
+        }
+        Ok(parts)
+    }
+
+    fn staged(&self, key: String, size: u64, crc64nvme: String) -> UploadSource {
+        UploadSource {
+            bucket: self.bucket.clone(),
+            key,
+            size,
+            crc64nvme,
+            staged: true,
+        }
+    }
+
+    /// Removes a staged file whose job was refused. A failure is left to the
+    /// bucket's lifecycle rule.
+    pub async fn remove_staged(&self, envelope: &Envelope) {
+        if let Some(staged) = envelope.staged_source() {
+            self.remove(&staged).await;
+        }
+    }
+}
+
+/// Reads the next `length` bytes of a file being staged, into the whole
+/// file's checksum.
+async fn read_part(
+    file: &mut tokio::fs::File,
+    length: u64,
+    path: &Path,
+    offset: u64,
+    whole: &mut crc_fast::Digest,
+) -> Result<Vec<u8>, StageError> {
+    let mut bytes = Vec::with_capacity(length as usize);
+    let read = (&mut *file)
+        .take(length)
+        .read_to_end(&mut bytes)
+        .await
+        .map_err(|source| StageError::Read {
+            path: path.to_owned(),
+            source,
+        })? as u64;
+    if read != length {
+        return Err(StageError::Changed {
+            path: path.to_owned(),
+            read: offset + read,
+            expected: offset + length,
+        });
+    }
+    whole.update(&bytes);
+    Ok(bytes)
 }

@@ -333,8 +333,21 @@ impl Queue {
         )
     }
 
-    /// Sends one job; returns its id and the SQS message id.
+    /// Sends one job; returns its id and the SQS message id. A refused job's
+    /// staged file (an upload's `source` with `staged`) is removed with it.
     pub async fn enqueue(
+        &self,
+        envelope: &Envelope,
+        options: SendOptions,
+    ) -> Result<Sent, EnqueueError> {
+        let sent = self.enqueue_one(envelope, options).await;
+        if sent.is_err() {
+            self.remove_staged([envelope]).await;
+        }
+        sent
+    }
+
+    async fn enqueue_one(
         &self,
         envelope: &Envelope,
         options: SendOptions,
@@ -394,27 +407,78 @@ impl Queue {
     /// before the first call, so an invalid one means nothing was sent. After
     /// that, each job's fate is reported on its own: SQS can accept some entries
     /// of a call and refuse others.
+    /// Staged files of jobs that were not sent are removed.
     pub async fn enqueue_all(
         &self,
         jobs: &[(Envelope, SendOptions)],
     ) -> Result<BatchReport, EnqueueError> {
         let mut prepared = Vec::with_capacity(jobs.len());
         for (index, (envelope, options)) in jobs.iter().enumerate() {
-            let job = self
-                .prepare(envelope, *options)
-                .map_err(|errors| EnqueueError::Invalid {
-                    index,
-                    job_id: envelope.id.clone(),
-                    errors,
-                })?;
-            prepared.push((index, job));
+            match self.prepare(envelope, *options) {
+                Ok(job) => prepared.push((index, job)),
+                Err(errors) => {
+                    self.remove_staged(jobs.iter().map(|(e, _)| e)).await;
+                    return Err(EnqueueError::Invalid {
+                        index,
+                        job_id: envelope.id.clone(),
+                        errors,
+                    });
+                }
+            }
         }
         let mut report = BatchReport::default();
         self.send_prepared(prepared, |chunk| report.merge(chunk))
             .await;
         report.sent.sort_by_key(|s| s.index);
         report.failed.sort_by_key(|f| f.index);
+        self.remove_staged(
+            report
+                .failed
+                .iter()
+                .filter_map(|failed| jobs.get(failed.index).map(|(e, _)| e)),
+        )
+        .await;
         Ok(report)
+    }
+
+    /// Removes the staged files of jobs that were not sent.
+    async fn remove_staged<'a>(&self, envelopes: impl IntoIterator<Item = &'a Envelope>) {
+        #[cfg(feature = "large")]
+        if let Some(store) = &self.payloads {
+            for envelope in envelopes {
+                store.remove_staged(envelope).await;
+            }
+        }
+        #[cfg(not(feature = "large"))]
+        let _ = envelopes;
+    }
+
+    /// An upload job for a file: its bytes inline when its message fits the
+    /// queue, else the file staged in the payload bucket (streamed, see
+    /// [`PayloadStore::stage_file`](crate::send::payloads::PayloadStore::stage_file))
+    /// for the job to copy. Without a payload bucket, a file too large is
+    /// read inline all the same and refused at send, naming `JOBS_PAYLOAD_BUCKET`.
+    #[cfg(feature = "large")]
+    pub async fn upload_job_for_file(
+        &self,
+        bucket: &str,
+        key: &str,
+        path: &std::path::Path,
+    ) -> Result<crate::UploadJob, crate::send::payloads::StageError> {
+        let read_error = |source| crate::send::payloads::StageError::Read {
+            path: path.to_owned(),
+            source,
+        };
+        let size = std::fs::metadata(path).map_err(read_error)?.len();
+        match &self.payloads {
+            Some(store) if !fits_inline(size, self.max_message_bytes) => Ok(
+                crate::UploadJob::from_source(bucket, key, store.stage_file(path).await?),
+            ),
+            _ => {
+                let bytes = std::fs::read(path).map_err(read_error)?;
+                Ok(crate::UploadJob::from_bytes(bucket, key, &bytes))
+            }
+        }
     }
 
     /// Sends jobs as an iterator yields them, each with its index, ten per call
@@ -659,6 +723,14 @@ pub(crate) fn check_through(
     prepare(envelope, options, max_message_bytes, plan).map(drop)
 }
 
+/// Whether an upload of `size` bytes fits inline in a message of the queue:
+/// its base64 (a third more), with room for the rest of the envelope.
+pub fn fits_inline(size: u64, max_message_bytes: usize) -> bool {
+    const ENVELOPE_ROOM: u64 = 8 * 1024;
+    size.div_ceil(3) * 4 + ENVELOPE_ROOM
+        <= max_message_bytes.saturating_sub(DEAD_LETTER_HEADROOM_BYTES) as u64
+}
+
 /// Checks a job and its send options and measures its message, as SQS will.
 fn prepare(
     envelope: &Envelope,
@@ -684,30 +756,32 @@ fn prepare(
         not_before: envelope.due_at(),
     };
     let limit = max_message_bytes.saturating_sub(DEAD_LETTER_HEADROOM_BYTES);
-    if let Some(plan) = offload
-        && (plan.always || prepared.size() > limit)
+    let offloaded = offload.filter(|plan| plan.always || prepared.size() > limit);
+    if offloaded.is_some() && prepared.body.len() as u64 > MAX_PAYLOAD_BYTES {
+        errors.push(FieldError::new(
+            largest_field(&envelope.job),
+            format!(
+                "makes the envelope {} bytes; one stored in S3 may have {MAX_PAYLOAD_BYTES} (2 GB, as the SQS Extended Client's)",
+                prepared.body.len()
+            ),
+        ));
+    }
+    // Stored envelopes and staged files expire with the payload bucket's
+    // lifecycle rule: their jobs may not wait past the horizon.
+    if (offloaded.is_some() || envelope.staged_source().is_some())
+        && let Some(due) = envelope.due_at()
+        && due > SystemTime::now() + SCHEDULE_HORIZON
     {
-        if prepared.body.len() as u64 > MAX_PAYLOAD_BYTES {
-            errors.push(FieldError::new(
-                largest_field(&envelope.job),
-                format!(
-                    "makes the envelope {} bytes; one stored in S3 may have {MAX_PAYLOAD_BYTES} (2 GB, as the SQS Extended Client's)",
-                    prepared.body.len()
-                ),
-            ));
-        }
-        if let Some(due) = envelope.due_at()
-            && due > SystemTime::now() + SCHEDULE_HORIZON
-        {
-            errors.push(FieldError::new(
-                "not_before",
-                format!(
-                    "is more than {} days ahead; a job whose envelope goes through S3 may be scheduled at most that far, \
-                     or its stored envelope could expire before it runs",
-                    SCHEDULE_HORIZON.as_secs() / 86_400
-                ),
-            ));
-        }
+        errors.push(FieldError::new(
+            "not_before",
+            format!(
+                "is more than {} days ahead; a job whose envelope or file goes through S3 may be scheduled at most that far, \
+                 or what it stored could expire before it runs",
+                SCHEDULE_HORIZON.as_secs() / 86_400
+            ),
+        ));
+    }
+    if let Some(plan) = offloaded {
         prepared.offload = Some(plan.pointer_len);
     }
     if prepared.size() > limit {

@@ -670,3 +670,231 @@ async fn deleting_or_purging_stored_dead_letters_deletes_their_envelopes() -> Re
     assert_eq!(stored_keys(&local, &payloads).await?, Vec::<String>::new());
     Ok(())
 }
+
+/// A file of `size` bytes in a fresh temporary directory, of bytes that do
+/// not repeat with any power of two.
+fn big_file(name: &str, size: usize) -> Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!("jobs-large-{}", unique_suffix()));
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join(name);
+    let bytes: Vec<u8> = (0..size)
+        .map(|i| (i % 251) as u8 ^ (i / 4093) as u8)
+        .collect();
+    std::fs::write(&path, &bytes)?;
+    Ok(path)
+}
+
+/// An object's bytes and the CRC64NVME S3 keeps for it.
+async fn object_and_crc(local: &LocalAws, bucket: &str, key: &str) -> Result<(Vec<u8>, String)> {
+    let head = local
+        .s3
+        .head_object()
+        .bucket(bucket)
+        .key(key)
+        .checksum_mode(aws_sdk_s3::types::ChecksumMode::Enabled)
+        .send()
+        .await?;
+    let bytes = local
+        .s3
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await?
+        .body
+        .collect()
+        .await?
+        .into_bytes()
+        .to_vec();
+    Ok((bytes, head.checksum_crc64_nvme.unwrap_or_default()))
+}
+
+#[tokio::test]
+async fn a_50_mib_file_is_staged_by_the_cli_copied_by_the_handler_and_nothing_stays() -> Result<()>
+{
+    let local = LocalAws::connect().await?;
+    let queues = local.fresh_queues("large-staged", 3, 60).await?;
+    let payloads = payload_bucket(&local).await?;
+    let path = big_file("report.bin", 50 * 1024 * 1024)?;
+    let key = format!("staged/{}.bin", unique_suffix());
+    let output = integration_tests::run_jobs(
+        &local,
+        &[
+            ("JOBS_QUEUE_URL", &queues.url),
+            ("JOBS_PAYLOAD_BUCKET", &payloads),
+        ],
+        &[
+            "--output".into(),
+            "json".into(),
+            "enqueue".into(),
+            "upload".into(),
+            "--bucket".into(),
+            local.bucket.clone(),
+            "--key".into(),
+            key.clone(),
+            "--file".into(),
+            path.to_string_lossy().into_owned(),
+            "--content-type".into(),
+            "application/octet-stream".into(),
+        ],
+    )?;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let bytes = std::fs::read(&path)?;
+    let crc = producer::send::payloads::crc64nvme_of(&bytes);
+
+    // The message is a small envelope naming the staged file, with its size and checksum.
+    let message = &receive_one(&local, &queues.url).await?;
+    let envelope = Envelope::decode(message.body().unwrap_or_default())?;
+    let Job::Upload(upload) = &envelope.job else {
+        anyhow::bail!("not an upload: {envelope:?}");
+    };
+    let source = upload.source.clone().context("a staged source")?;
+    assert!(upload.body_base64.is_empty() && upload.sha256.is_empty());
+    assert_eq!(
+        (source.bucket.as_str(), source.size, source.staged),
+        (payloads.as_str(), bytes.len() as u64, true)
+    );
+    assert!(
+        source
+            .key
+            .starts_with(producer::send::payloads::STAGED_PREFIX)
+    );
+    assert_eq!(
+        source.crc64nvme, crc,
+        "the checksum the CLI computed is S3's"
+    );
+    let (staged, staged_crc) = object_and_crc(&local, &payloads, &source.key).await?;
+    assert!(staged == bytes, "the staged file's bytes");
+    assert_eq!(staged_crc, crc, "S3 kept the whole object's CRC64NVME");
+    local
+        .sqs
+        .change_message_visibility()
+        .queue_url(&queues.url)
+        .receipt_handle(message.receipt_handle().unwrap_or_default())
+        .visibility_timeout(0)
+        .send()
+        .await?;
+
+    let handler = local
+        .handler(&queues.dlq_url, None)
+        .with_ledger(local.ledger(Duration::from_secs(60))?);
+    let stats = run_worker_until(handler, &local, &queues.url, WAIT, || async {
+        Ok(
+            (local.queue_depth(&queues.url).await? == 0 && local.object_exists(&key).await?)
+                .then_some(()),
+        )
+    })
+    .await?;
+    assert_eq!((stats.done, stats.dead_lettered), (1, 0), "{stats:?}");
+    let (copied, copied_crc) = object_and_crc(&local, &local.bucket, &key).await?;
+    assert_eq!(
+        hex::encode(Sha256::digest(&copied)),
+        hex::encode(Sha256::digest(&bytes)),
+        "the uploaded bytes are the file's"
+    );
+    assert_eq!(copied_crc, crc);
+    assert_eq!(
+        stored_keys(&local, &payloads).await?,
+        Vec::<String>::new(),
+        "the staged file went once the job settled"
+    );
+    let _ = std::fs::remove_dir_all(path.parent().unwrap_or(&path));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_source_is_copied_in_parts_above_the_threshold_and_a_wrong_checksum_is_dead_lettered()
+-> Result<()> {
+    let local = LocalAws::connect().await?;
+    let queues = local.fresh_queues("large-parts", 3, 60).await?;
+    let payloads = payload_bucket(&local).await?;
+    let path = big_file("parts.bin", 21 * 1024 * 1024 + 17)?;
+    let bytes = std::fs::read(&path)?;
+    // The library stages the file itself, as the CLI does.
+    let queue = local
+        .queue(&queues.url)
+        .with_payloads(Some(PayloadStore::new(local.s3.clone(), &payloads)));
+    let parts_key = format!("parts/{}.bin", unique_suffix());
+    let upload = queue
+        .upload_job_for_file(&local.bucket, &parts_key, &path)
+        .await?;
+    assert!(upload.source.as_ref().is_some_and(|s| s.staged));
+    let good = Envelope::new(Job::Upload(upload.clone()));
+    queue.enqueue(&good, SendOptions::default()).await?;
+    // The same file staged again, under a job whose checksum is not the file's:
+    // once copied whole (under the threshold, checked by us) and once in
+    // parts (checked by S3 when the copy completes).
+    let wrong_prefix = format!("wrong-{}/", unique_suffix());
+    for (name, size) in [("small", 1024 * 1024), ("large", bytes.len())] {
+        let small = big_file(name, size)?;
+        let mut source = PayloadStore::new(local.s3.clone(), &payloads)
+            .stage_file(&small)
+            .await?;
+        source.crc64nvme = "AAAAAAAAAAA=".into();
+        let wrong = Envelope::new(Job::Upload(UploadJob::from_source(
+            &local.bucket,
+            format!("{wrong_prefix}{name}"),
+            source,
+        )));
+        queue.enqueue(&wrong, SendOptions::default()).await?;
+    }
+
+    let settings = handler::batch::Settings {
+        backoff: None,
+        multipart_copy_above: 8 * 1024 * 1024,
+        ..handler::batch::Settings::new(&queues.dlq_url)
+    };
+    let handler = local
+        .handler_with(local.ses.clone(), settings)
+        .with_ledger(local.ledger(Duration::from_secs(60))?);
+    let stats = run_worker_until(handler, &local, &queues.url, WAIT, || async {
+        Ok((local.queue_depth(&queues.dlq_url).await? == 2
+            && local.object_exists(&parts_key).await?)
+            .then_some(()))
+    })
+    .await?;
+    assert_eq!((stats.done, stats.dead_lettered), (1, 2), "{stats:?}");
+    let (copied, copied_crc) = object_and_crc(&local, &local.bucket, &parts_key).await?;
+    assert!(copied == bytes, "the copy in parts has the file's bytes");
+    assert_eq!(copied_crc, producer::send::payloads::crc64nvme_of(&bytes));
+    let letters = local.drain(&queues.dlq_url).await?;
+    let mut codes: Vec<_> = letters
+        .iter()
+        .map(|l| attribute(l, attr::ERROR_CODE).unwrap_or_default())
+        .collect();
+    codes.sort();
+    assert_eq!(
+        codes,
+        ["source_checksum_mismatch", "source_checksum_mismatch"]
+    );
+    for letter in &letters {
+        let reason = attribute(letter, attr::ERROR_MESSAGE).unwrap_or_default();
+        assert!(reason.contains("AAAAAAAAAAA="), "{reason}");
+    }
+    // No wrong copy is left where the jobs pointed; their staged files stay,
+    // for a redrive.
+    let wrong = local
+        .s3
+        .list_objects_v2()
+        .bucket(&local.bucket)
+        .prefix(&wrong_prefix)
+        .send()
+        .await?;
+    assert_eq!(
+        wrong.contents().len(),
+        0,
+        "a copy that failed its checksum is removed: {:?}",
+        wrong.contents()
+    );
+    let kept = stored_keys(&local, &payloads).await?;
+    assert_eq!(
+        kept.len(),
+        2,
+        "the dead letters' staged files stay: {kept:?}"
+    );
+    Ok(())
+}
