@@ -1,9 +1,7 @@
 //! The AWS calls that carry out each kind of job.
 
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{
-    ChecksumAlgorithm, ChecksumType, CompletedMultipartUpload, CompletedPart, MetadataDirective,
-};
+use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumType, CompletedMultipartUpload, CompletedPart};
 use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message, Template};
 use aws_smithy_types::error::metadata::ProvideErrorMetadata as _;
 use futures::StreamExt as _;
@@ -106,12 +104,13 @@ const MAX_PARTS: u64 = 10_000;
 /// Parts of a multipart copy in flight at once.
 const COPY_PARTS_IN_FLIGHT: usize = 4;
 
-/// Copies an upload's `source` to its bucket and key, server-side: with
-/// `CopyObject` up to `multipart_above` bytes, else with a multipart copy in
-/// parts of that size. The copy's CRC64NVME must be the job's: S3 computes it
-/// for a `CopyObject` and is shown it; a multipart copy's is checked by S3
-/// itself when the copy is completed (a `FULL_OBJECT` checksum). The job's
-/// type and metadata replace the source's.
+/// Copies an upload's `source` to its bucket and key, server-side, with a
+/// multipart copy: one part up to `multipart_above` bytes, else parts of that
+/// size. The job's CRC64NVME goes with the completion as the whole object's
+/// (`FULL_OBJECT`), so S3 itself checks it before the object appears: a copy
+/// that is not the job's bytes never replaces what the key held. (A
+/// `CopyObject` cannot be given the checksum to expect; its copy could only be
+/// checked once written.) The job's type and metadata replace the source's.
 pub async fn copy_object(
     s3: &aws_sdk_s3::Client,
     upload: &UploadJob,
@@ -121,37 +120,13 @@ pub async fn copy_object(
     let copy_source = copy_source(source);
     let metadata =
         (!upload.metadata.is_empty()).then(|| upload.metadata.clone().into_iter().collect());
-    if source.size <= multipart_above.min(MAX_PART_BYTES) {
-        let copied = s3
-            .copy_object()
-            .bucket(&upload.bucket)
-            .key(&upload.key)
-            .copy_source(&copy_source)
-            .metadata_directive(MetadataDirective::Replace)
-            .set_content_type(upload.content_type.clone())
-            .set_metadata(metadata)
-            .checksum_algorithm(ChecksumAlgorithm::Crc64Nvme)
-            .send()
-            .await
-            .map_err(|e| copy_error("s3_copy_object", source, &e))?;
-        let crc = copied
-            .copy_object_result
-            .and_then(|result| result.checksum_crc64_nvme);
-        if crc.as_deref() != Some(source.crc64nvme.as_str()) {
-            // The copy is not the job's bytes: it goes, and the job fails.
-            let _ = s3
-                .delete_object()
-                .bucket(&upload.bucket)
-                .key(&upload.key)
-                .send()
-                .await;
-            return Err(mismatch(source, crc.as_deref().unwrap_or("none")));
-        }
-        return Ok(());
-    }
-    let part_bytes = multipart_above
-        .clamp(MIN_PART_BYTES, MAX_PART_BYTES)
-        .max(source.size.div_ceil(MAX_PARTS));
+    let part_bytes = if source.size <= multipart_above.min(MAX_PART_BYTES) {
+        source.size.max(1)
+    } else {
+        multipart_above
+            .clamp(MIN_PART_BYTES, MAX_PART_BYTES)
+            .max(source.size.div_ceil(MAX_PARTS))
+    };
     let upload_id = s3
         .create_multipart_upload()
         .bucket(&upload.bucket)
@@ -185,7 +160,7 @@ pub async fn copy_object(
             .map(drop)
             .map_err(|e| {
                 if e.code() == Some("BadDigest") {
-                    mismatch(source, "another")
+                    mismatch(source)
                 } else {
                     JobError::aws("s3_complete_multipart_upload", &e)
                 }
@@ -213,10 +188,16 @@ async fn copy_parts(
     upload_id: &str,
     part_bytes: u64,
 ) -> Result<Vec<CompletedPart>, JobError> {
-    let ranges = (0..source.size.div_ceil(part_bytes)).map(|n| {
+    // An empty object is one part without a range (a range cannot be empty).
+    let ranges = (0..source.size.div_ceil(part_bytes).max(1)).map(|n| {
         let first = n * part_bytes;
-        let last = (first + part_bytes).min(source.size) - 1;
-        (n as i32 + 1, format!("bytes={first}-{last}"))
+        let range = (source.size > 0).then(|| {
+            format!(
+                "bytes={first}-{}",
+                (first + part_bytes).min(source.size) - 1
+            )
+        });
+        (n as i32 + 1, range)
     });
     futures::stream::iter(ranges)
         .map(|(part_number, range)| async move {
@@ -227,7 +208,7 @@ async fn copy_parts(
                 .upload_id(upload_id)
                 .part_number(part_number)
                 .copy_source(copy_source)
-                .copy_source_range(range)
+                .set_copy_source_range(range)
                 .send()
                 .await
                 .map_err(|e| copy_error("s3_upload_part_copy", source, &e))?
@@ -285,12 +266,12 @@ where
     JobError::aws(operation, e)
 }
 
-fn mismatch(source: &UploadSource, found: &str) -> JobError {
+fn mismatch(source: &UploadSource) -> JobError {
     JobError::Payload {
         code: "source_checksum_mismatch",
         class: producer::aws::ErrorClass::Permanent,
         message: format!(
-            "the copy of `s3://{}/{}` has CRC64NVME `{found}`, not the job's `{}`",
+            "s3 refused the copy of `s3://{}/{}`: its CRC64NVME is not the job's `{}`",
             source.bucket, source.key, source.crc64nvme
         ),
     }
@@ -332,8 +313,8 @@ mod tests {
     /// given to S3 as the whole object's when the copy completes.
     #[tokio::test]
     async fn a_source_above_the_threshold_is_copied_in_parts_and_checked_whole() {
-        let ranges = Arc::new(Mutex::new(Vec::new()));
-        let seen = Arc::clone(&ranges);
+        let ranges_seen = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&ranges_seen);
         let create = mock!(aws_sdk_s3::Client::create_multipart_upload)
             .match_requests(|r| {
                 r.checksum_type() == Some(&ChecksumType::FullObject)
@@ -359,12 +340,18 @@ mod tests {
                     .copy_part_result(CopyPartResult::builder().e_tag("\"e\"").build())
                     .build()
             });
+        let completed_with = Arc::new(Mutex::new(Vec::new()));
+        let sizes = Arc::clone(&completed_with);
         let complete = mock!(aws_sdk_s3::Client::complete_multipart_upload)
-            .match_requests(|r| {
+            .match_requests(move |r| {
+                sizes.lock().expect("sizes").push((
+                    r.mpu_object_size().unwrap_or_default() as u64,
+                    r.multipart_upload().map_or(0, |m| m.parts().len()),
+                ));
                 r.checksum_crc64_nvme() == Some("8D6X85qSMno=")
                     && r.checksum_type() == Some(&ChecksumType::FullObject)
-                    && r.mpu_object_size() == Some((20 * MIB + 1) as i64)
-                    && r.multipart_upload().is_some_and(|m| m.parts().len() == 3)
+                    && r.mpu_object_size().is_some()
+                    && r.multipart_upload().is_some_and(|m| !m.parts().is_empty())
             })
             .then_output(|| CompleteMultipartUploadOutput::builder().build());
         let s3 = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&create, &part, &complete]);
@@ -376,7 +363,11 @@ mod tests {
             (create.num_calls(), part.num_calls(), complete.num_calls()),
             (1, 3, 1)
         );
-        let mut ranges = ranges.lock().expect("ranges").clone();
+        assert_eq!(
+            completed_with.lock().expect("sizes").clone(),
+            [(20 * MIB + 1, 3)]
+        );
+        let mut ranges = ranges_seen.lock().expect("ranges").clone();
         ranges.sort();
         let source_header = "payloads/payloads/staged/a%20b%2Bc".to_owned();
         assert_eq!(
@@ -388,8 +379,23 @@ mod tests {
                     format!("bytes={}-{}", 8 * MIB, 16 * MIB - 1),
                     source_header.clone()
                 ),
-                (3, format!("bytes={}-{}", 16 * MIB, 20 * MIB), source_header),
+                (
+                    3,
+                    format!("bytes={}-{}", 16 * MIB, 20 * MIB),
+                    source_header.clone()
+                ),
             ]
+        );
+
+        // At or under the threshold: one part, the whole object.
+        ranges_seen.lock().expect("ranges").clear();
+        let (upload, source) = job(3 * MIB);
+        copy_object(&s3, &upload, &source, 8 * MIB)
+            .await
+            .expect("copied");
+        assert_eq!(
+            *ranges_seen.lock().expect("ranges"),
+            [(1, format!("bytes=0-{}", 3 * MIB - 1), source_header)]
         );
     }
 

@@ -1,8 +1,10 @@
 //! Jobs larger than a message, through S3 in the SQS Extended Client's format:
 //! a 5 MiB upload job stored, run and cleaned up; a pointer to a missing
-//! envelope dead-lettered with its reason, the pointer and its size kept; and
+//! envelope dead-lettered with its reason, the pointer and its size kept;
 //! without the ledger, a stored job delivered twice runs twice, its envelope
-//! kept for the second delivery.
+//! kept for the second delivery; dead letters shown, redriven, deleted and
+//! purged with their envelopes. And uploads of any size: files staged in the
+//! payload bucket and copied server-side, their CRC64NVME checked by S3.
 
 use std::time::Duration;
 
@@ -825,9 +827,9 @@ async fn a_source_is_copied_in_parts_above_the_threshold_and_a_wrong_checksum_is
     assert!(upload.source.as_ref().is_some_and(|s| s.staged));
     let good = Envelope::new(Job::Upload(upload.clone()));
     queue.enqueue(&good, SendOptions::default()).await?;
-    // The same file staged again, under a job whose checksum is not the file's:
-    // once copied whole (under the threshold, checked by us) and once in
-    // parts (checked by S3 when the copy completes).
+    // Files staged again, under jobs whose checksum is not the file's: one
+    // copied as one part (under the threshold) and one in parts; S3 checks
+    // the whole object's checksum when each copy completes.
     let wrong_prefix = format!("wrong-{}/", unique_suffix());
     for (name, size) in [("small", 1024 * 1024), ("large", bytes.len())] {
         let small = big_file(name, size)?;
