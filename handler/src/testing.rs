@@ -127,6 +127,7 @@ pub fn inline<J>(job: J) -> Inline<J> {
         job,
         id: "inline-job".into(),
         attempt: 1,
+        created_at: None,
         aws: None,
         answers: Vec::new(),
     }
@@ -149,6 +150,7 @@ pub struct Inline<J> {
     job: J,
     id: String,
     attempt: u32,
+    created_at: Option<std::time::SystemTime>,
     aws: Option<AwsClients>,
     answers: Vec<HttpResponse>,
 }
@@ -163,6 +165,13 @@ impl<J> Inline<J> {
     /// The delivery this run is (1 for the first).
     pub fn attempt(mut self, attempt: u32) -> Self {
         self.attempt = attempt;
+        self
+    }
+
+    /// The envelope's `created_at`, as `cx.job().created_at` gives it (now
+    /// unless set): for a periodic job, the time its firing was for.
+    pub fn created_at(mut self, created_at: std::time::SystemTime) -> Self {
+        self.created_at = Some(created_at);
         self
     }
 
@@ -201,7 +210,7 @@ impl<J> Inline<J> {
                 id: self.id,
                 kind: J::KIND.into(),
                 attempt: self.attempt,
-                created_at: Some(std::time::SystemTime::now()),
+                created_at: Some(self.created_at.unwrap_or_else(std::time::SystemTime::now)),
                 not_before: None,
                 message_id: "inline-message".into(),
             },

@@ -36,7 +36,7 @@ region=${AWS_REGION:-us-east-1}
 localstack_image=${LOCALSTACK_IMAGE:-localstack/localstack:4.9.2}
 # ssm and secretsmanager: the signing secrets of http jobs (GetParameter, also through
 # /aws/reference/secretsmanager/NAME).
-localstack_services=sqs,s3,cloudformation,iam,sts,sns,cloudwatch,logs,ssm,secretsmanager
+localstack_services=sqs,s3,cloudformation,iam,sts,sns,cloudwatch,logs,ssm,secretsmanager,scheduler
 
 # The emulators take any credentials; these keep the SDKs and CLIs from looking
 # further (instance metadata, a developer's real profile).
@@ -217,6 +217,7 @@ export JOBS_QUEUE_URL=$(output DefaultQueueUrl)
 export JOBS_DLQ_URL=$(output DefaultDeadLetterQueueUrl)
 export JOBS_BUCKET=$(output UploadBucketName)
 export JOBS_PAYLOAD_BUCKET=$(output PayloadBucketName)
+export JOBS_SCHEDULE_GROUP=$(output ScheduleGroupName)
 export JOBS_MAIL_FROM=$(output SenderAddress)
 export JOBS_MAX_RECEIVE_COUNT=$max_receive_count
 export JOBS_IDEMPOTENCY_TABLE=$table

@@ -59,6 +59,9 @@ pub enum Command {
     /// Look after the dead-letter queue.
     #[command(subcommand)]
     Dlq(DlqCommand),
+    /// Periodic jobs: the EventBridge Scheduler schedules of the stack's group,
+    /// what each puts on which queue, and its next runs in its time zone.
+    Schedules(SchedulesArgs),
     /// Cancel a job that has not run yet (a scheduled one, say), by its job id.
     /// Needs the idempotency ledger, which the handler reads.
     Cancel {
@@ -153,6 +156,7 @@ pub struct UiArgs {
 #[derive(Debug, Clone)]
 pub struct Clients {
     pub sqs: aws_sdk_sqs::Client,
+    pub scheduler: aws_sdk_scheduler::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub cloudwatch: aws_sdk_cloudwatch::Client,
     pub lambda: aws_sdk_lambda::Client,
@@ -163,6 +167,7 @@ impl Clients {
     pub fn new(config: &aws_config::SdkConfig) -> Self {
         Clients {
             sqs: aws_sdk_sqs::Client::new(config),
+            scheduler: aws_sdk_scheduler::Client::new(config),
             dynamodb: aws_sdk_dynamodb::Client::new(config),
             cloudwatch: aws_sdk_cloudwatch::Client::new(config),
             lambda: aws_sdk_lambda::Client::new(config),
@@ -187,6 +192,19 @@ pub struct QueueArgs {
     /// Read at most this many dead letters.
     #[arg(long, default_value_t = 1000)]
     pub limit: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct SchedulesArgs {
+    /// The schedule group (the stack's output `ScheduleGroupName`).
+    #[arg(long, env = crate::periodic::SCHEDULE_GROUP_ENV, default_value = "default")]
+    pub group: String,
+    /// How many next runs to show for each.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=100).map(usize::from))]
+    pub next: usize,
+    /// The runs after this time (RFC 3339, such as `2026-03-08T00:00:00Z`) instead of now.
+    #[arg(long, value_name = "TIME")]
+    pub from: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -730,6 +748,7 @@ pub async fn run(cli: Cli, clients: Clients) -> ExitCode {
         }
         Command::Stats(queues) => stats(&sqs, &clients.cloudwatch, &queues, output).await,
         Command::Dlq(command) => dlq(&sqs, &clients.doctor.s3, command, output).await,
+        Command::Schedules(args) => schedules(&clients.scheduler, args, output).await,
         Command::Cancel { job_id, table } => {
             return cancel(&clients.dynamodb, table.as_deref(), &job_id, output).await;
         }
@@ -1211,6 +1230,94 @@ async fn dlq(
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+async fn schedules(
+    scheduler: &aws_sdk_scheduler::Client,
+    args: SchedulesArgs,
+    output: Output,
+) -> Result<ExitCode, String> {
+    let after = match &args.from {
+        None => jiff::Timestamp::now(),
+        Some(text) => parse_rfc3339(text)
+            .and_then(|t| jiff::Timestamp::try_from(t).ok())
+            .ok_or_else(|| {
+                format!(
+                    "`--from` takes an RFC 3339 time such as `2026-03-08T00:00:00Z`, not `{text}`"
+                )
+            })?,
+    };
+    let schedules = crate::periodic::list_schedules(scheduler, &args.group, after, args.next)
+        .await
+        .map_err(|e| e.to_string())?;
+    let local = |schedule: &crate::periodic::Schedule, t: &jiff::Timestamp| {
+        jiff::tz::TimeZone::get(&schedule.timezone)
+            .map(|tz| {
+                t.to_zoned_datetime(tz)
+                    .strftime("%Y-%m-%d %H:%M %:z")
+                    .to_string()
+            })
+            .unwrap_or_else(|_| t.to_string())
+    };
+    if output == Output::Json {
+        let listed: Vec<_> = schedules
+            .iter()
+            .map(|s| {
+                serde_json::json!({
+                    "name": s.name,
+                    "group": s.group,
+                    "state": s.state,
+                    "expression": s.expression,
+                    "timezone": s.timezone,
+                    "queue": s.queue,
+                    "kind": s.kind,
+                    "job_id": s.job_id,
+                    "next_runs": s.next_runs.iter().map(|t| serde_json::json!({
+                        "at": t.to_string(),
+                        "local": local(s, t),
+                    })).collect::<Vec<_>>(),
+                    "problem": s.problem,
+                })
+            })
+            .collect();
+        print_json(&serde_json::json!({"group": args.group, "schedules": listed}));
+        return Ok(ExitCode::SUCCESS);
+    }
+    if schedules.is_empty() {
+        println!("no schedules in group `{}`", args.group);
+    }
+    for (i, schedule) in schedules.iter().enumerate() {
+        if i > 0 {
+            println!();
+        }
+        println!(
+            "{}  {}  {} in {}",
+            schedule.name, schedule.state, schedule.expression, schedule.timezone
+        );
+        println!(
+            "  puts {} on {}{}",
+            schedule
+                .kind
+                .as_deref()
+                .map_or("a message".to_owned(), |k| format!("a `{k}` job")),
+            schedule.queue,
+            schedule
+                .job_id
+                .as_deref()
+                .map_or(String::new(), |id| format!(" (id `{id}`)"))
+        );
+        if let Some(problem) = &schedule.problem {
+            println!("  next runs unknown: {problem}");
+        } else if schedule.state != "ENABLED" {
+            println!("  disabled: no runs");
+        } else if schedule.next_runs.is_empty() {
+            println!("  no runs left");
+        }
+        for run in &schedule.next_runs {
+            println!("  next  {}  ({run})", local(schedule, run));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn doctor(

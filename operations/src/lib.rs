@@ -26,6 +26,7 @@ pub mod job_metrics;
 pub mod ledger_lists;
 pub mod lines;
 pub mod pause;
+pub mod periodic;
 pub mod queues;
 pub mod schema;
 pub mod stats;

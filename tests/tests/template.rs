@@ -817,7 +817,7 @@ fn every_parameter_is_in_one_console_group() {
 }
 
 #[test]
-fn the_shop_example_policy_allows_only_get_item_on_its_products_table() {
+fn the_shop_example_policy_allows_only_get_item_and_scan_on_its_products_table() {
     let t = load("examples/shop/template.yaml");
     assert_eq!(
         resource(&t, "ProductsTable")["Type"],
@@ -844,9 +844,14 @@ fn the_shop_example_policy_allows_only_get_item_on_its_products_table() {
         assert!(s[key].is_null(), "{key}");
     }
     let actions = list(&s["Action"]);
-    assert_eq!(actions.len(), 1, "{actions:?}");
-    assert_eq!(actions[0], "dynamodb:GetItem");
-    assert!(tagged(actions[0]).is_none(), "a plain action");
+    assert_eq!(
+        actions,
+        [
+            &Value::from("dynamodb:GetItem"),
+            &Value::from("dynamodb:Scan")
+        ],
+        "a reminder reads one product, the report all"
+    );
     let resources = list(&s["Resource"]);
     assert_eq!(resources.len(), 1, "{resources:?}");
     assert_eq!(intrinsic(resources[0], "!GetAtt"), "ProductsTable.Arn");
@@ -1154,4 +1159,116 @@ fn the_handler_reads_only_the_webhook_secrets_its_setting_allows_and_no_other_po
             "the role on the secret {name}"
         );
     }
+}
+
+/// Every schedule: its expression read in a time zone, on or off by a
+/// parameter, retried and dead-lettered, with a role of its own that may
+/// send to its queue alone (and its failed firings to the schedules'
+/// dead-letter queue), and an envelope whose id and `created_at` are the
+/// firing's time.
+#[test]
+fn each_schedule_has_its_own_role_a_retry_policy_a_dead_letter_queue_and_a_per_firing_id() {
+    let t = template();
+    let Value::Mapping(resources) = &t["Resources"] else {
+        panic!("no resources")
+    };
+    let schedules: Vec<&Value> = resources
+        .values()
+        .filter(|r| r["Type"] == "AWS::Scheduler::Schedule")
+        .collect();
+    assert!(!schedules.is_empty(), "the example schedule");
+    let mut roles = Vec::new();
+    for schedule in schedules {
+        let p = &schedule["Properties"];
+        assert_eq!(intrinsic(&p["GroupName"], "!Ref"), "ScheduleGroup");
+        for (property, parameter_values) in [
+            ("ScheduleExpression", None),
+            ("ScheduleExpressionTimezone", None),
+            ("State", Some(vec!["ENABLED", "DISABLED"])),
+        ] {
+            let parameter = intrinsic(&p[property], "!Ref")
+                .as_str()
+                .expect("a parameter");
+            let declared = &t["Parameters"][parameter];
+            assert!(!declared.is_null(), "{property}: {parameter}");
+            if let Some(values) = parameter_values {
+                assert_eq!(
+                    list(&declared["AllowedValues"]),
+                    values
+                        .iter()
+                        .map(|v| Value::from(*v))
+                        .collect::<Vec<_>>()
+                        .iter()
+                        .collect::<Vec<_>>()
+                );
+            }
+        }
+        assert_eq!(p["FlexibleTimeWindow"]["Mode"], "OFF");
+        let target = &p["Target"];
+        assert!(number(&target["RetryPolicy"]["MaximumRetryAttempts"]) > 0);
+        assert!(number(&target["RetryPolicy"]["MaximumEventAgeInSeconds"]) >= 3_600);
+        assert_eq!(
+            intrinsic(&target["DeadLetterConfig"]["Arn"], "!GetAtt"),
+            "ScheduleDeadLetterQueue.Arn"
+        );
+        let queue = intrinsic(&target["Arn"], "!GetAtt")
+            .as_str()
+            .expect("a queue")
+            .to_owned();
+        let role = intrinsic(&target["RoleArn"], "!GetAtt")
+            .as_str()
+            .and_then(|r| r.strip_suffix(".Arn"))
+            .expect("a role of the template")
+            .to_owned();
+        let role_props = props(&t, &role);
+        let trust = list(&role_props["AssumeRolePolicyDocument"]["Statement"]);
+        assert_eq!(trust.len(), 1);
+        assert_eq!(trust[0]["Principal"]["Service"], "scheduler.amazonaws.com");
+        assert!(!trust[0]["Condition"]["StringEquals"]["aws:SourceAccount"].is_null());
+        let mut grants = Vec::new();
+        for policy in list(&role_props["Policies"]) {
+            for s in list(&policy["PolicyDocument"]["Statement"]) {
+                assert_eq!(s["Effect"], "Allow");
+                for action in list(&s["Action"]) {
+                    for resource in list(&s["Resource"]) {
+                        grants.push((
+                            action.as_str().unwrap_or_default().to_owned(),
+                            intrinsic(resource, "!GetAtt")
+                                .as_str()
+                                .unwrap_or_default()
+                                .to_owned(),
+                        ));
+                    }
+                }
+            }
+        }
+        grants.sort();
+        let mut expected = vec![
+            ("sqs:SendMessage".to_owned(), queue.clone()),
+            (
+                "sqs:SendMessage".to_owned(),
+                "ScheduleDeadLetterQueue.Arn".to_owned(),
+            ),
+        ];
+        expected.sort();
+        assert_eq!(grants, expected, "{role} may send to its queue alone");
+        roles.push(role);
+
+        // The envelope: each firing's time in its id and created_at, and a
+        // valid envelope once the scheduler and CloudFormation have filled it.
+        let input = sub_text(&target["Input"])
+            .replace("${UploadBucket}", "jobs-uploads")
+            .replace(operations::periodic::SCHEDULED_TIME, "2026-12-04T02:00:00Z");
+        let envelope = producer::Envelope::decode(&input).expect("an envelope");
+        envelope.validate().expect("valid");
+        assert!(
+            envelope.id.ends_with("-2026-12-04T02:00:00Z"),
+            "{}",
+            envelope.id
+        );
+        assert_eq!(envelope.created_at, "2026-12-04T02:00:00Z");
+    }
+    let unique: std::collections::BTreeSet<_> = roles.iter().collect();
+    assert_eq!(unique.len(), roles.len(), "one role per schedule");
+    assert!(!t["Outputs"]["ScheduleGroupName"].is_null());
 }

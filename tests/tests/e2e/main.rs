@@ -16,6 +16,7 @@ mod library;
 mod named_queues;
 mod operations;
 mod own_jobs;
+mod periodic;
 mod pipeline;
 mod readme;
 mod retries;

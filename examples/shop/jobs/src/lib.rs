@@ -42,6 +42,24 @@ impl JobType for PartnerNotice {
     const KIND: &'static str = "partner_notice";
 }
 
+/// The nightly products report: every product, whether it is paid, as CSV
+/// in `bucket` under `prefix`, one object per run named by the time the run
+/// was scheduled for. A periodic job: the jobs stack's `ProductsReport`
+/// schedule puts one on the `default` queue at each firing, its id and
+/// `created_at` the firing's time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProductsReport {
+    pub bucket: String,
+    /// `reports/products/` when left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+}
+
+impl JobType for ProductsReport {
+    const KIND: &'static str = "products_report";
+}
+
 impl PurchaseReminder {
     /// `PurchaseReminderJob.enqueue(product_id)`.
     pub async fn enqueue(jobs: &Jobs, product_id: u64) -> Result<Sent, EnqueueError> {

@@ -5,6 +5,8 @@
 //!   `perform` and its mailer.
 //! - [`partner`]: `impl Perform<Shop> for PartnerNotice`: a signed webhook to
 //!   the shop's partner after each reminder, through `cx.http`.
+//! - [`report`]: `impl Perform<Shop> for ProductsReport`: the nightly products
+//!   report, a periodic job that the jobs stack's schedule enqueues.
 //! - [`products`]: the application's products, in DynamoDB (in memory for tests).
 //! - [`Shop`]: what the jobs share, built once at start from the handler's
 //!   clients and the application's settings.
@@ -13,10 +15,11 @@
 pub mod partner;
 pub mod products;
 pub mod reminder;
+pub mod report;
 
 use handler::{AwsClients, Runner};
 use products::Products;
-pub use shop_jobs::{PartnerNotice, PurchaseReminder};
+pub use shop_jobs::{PartnerNotice, ProductsReport, PurchaseReminder};
 
 /// The sender when the settings name none.
 pub const MAIL_FROM_ENV: &str = "JOBS_MAIL_FROM";
@@ -98,6 +101,7 @@ pub fn runner() -> Runner<Shop> {
         .with_state_from(Shop::from_env)
         .job::<PurchaseReminder>()
         .job::<PartnerNotice>()
+        .job::<ProductsReport>()
 }
 
 #[cfg(test)]

@@ -59,25 +59,54 @@ impl Products {
                     .ok_or_else(|| {
                         JobError::permanent(format!("product {id} does not exist in `{table}`"))
                     })?;
-                let text = |key: &str| {
-                    item.get(key)
-                        .and_then(|v| v.as_s().ok())
-                        .cloned()
-                        .ok_or_else(|| {
-                            JobError::permanent(format!("product {id} has no text `{key}`"))
-                        })
-                };
-                Ok(Product {
-                    id,
-                    name: text("name")?,
-                    owner_email: text("owner_email")?,
-                    paid: item
-                        .get("paid")
-                        .and_then(|v| v.as_bool().ok())
-                        .copied()
-                        .unwrap_or(false),
-                })
+                product_of(&item)
             }
         }
     }
+
+    /// Every product, by id. DynamoDB's `Scan`, page by page: a report reads
+    /// the whole table.
+    pub async fn all(&self) -> Result<Vec<Product>, JobError> {
+        let mut products = match self {
+            Products::InMemory(products) => products.values().cloned().collect(),
+            Products::DynamoDb { client, table } => {
+                let mut products = Vec::new();
+                let mut pages = client.scan().table_name(table).into_paginator().send();
+                while let Some(page) = pages.next().await {
+                    for item in page?.items.unwrap_or_default() {
+                        products.push(product_of(&item)?);
+                    }
+                }
+                products
+            }
+        };
+        products.sort_by_key(|p: &Product| p.id);
+        Ok(products)
+    }
+}
+
+/// A product from its DynamoDB item; an item without its key, name or owner
+/// is the table's fault, not a passing one.
+fn product_of(item: &HashMap<String, AttributeValue>) -> Result<Product, JobError> {
+    let id = item
+        .get("product_id")
+        .and_then(|v| v.as_n().ok())
+        .and_then(|n| n.parse::<u64>().ok())
+        .ok_or_else(|| JobError::permanent("a product item has no numeric `product_id`"))?;
+    let text = |key: &str| {
+        item.get(key)
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .ok_or_else(|| JobError::permanent(format!("product {id} has no text `{key}`")))
+    };
+    Ok(Product {
+        id,
+        name: text("name")?,
+        owner_email: text("owner_email")?,
+        paid: item
+            .get("paid")
+            .and_then(|v| v.as_bool().ok())
+            .copied()
+            .unwrap_or(false),
+    })
 }
