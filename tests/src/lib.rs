@@ -36,6 +36,8 @@ pub mod documentation {
     pub struct Http;
     #[doc = include_str!("../../docs/large-jobs.md")]
     pub struct LargeJobs;
+    #[doc = include_str!("../../docs/periodic-jobs.md")]
+    pub struct PeriodicJobs;
 }
 
 use std::collections::HashMap;

@@ -1181,26 +1181,30 @@ fn each_schedule_has_its_own_role_a_retry_policy_a_dead_letter_queue_and_a_per_f
     for schedule in schedules {
         let p = &schedule["Properties"];
         assert_eq!(intrinsic(&p["GroupName"], "!Ref"), "ScheduleGroup");
-        for (property, parameter_values) in [
+        // Each a parameter of the stack, or a literal.
+        for (property, allowed) in [
             ("ScheduleExpression", None),
             ("ScheduleExpressionTimezone", None),
-            ("State", Some(vec!["ENABLED", "DISABLED"])),
+            ("State", Some(["ENABLED", "DISABLED"])),
         ] {
-            let parameter = intrinsic(&p[property], "!Ref")
-                .as_str()
-                .expect("a parameter");
-            let declared = &t["Parameters"][parameter];
-            assert!(!declared.is_null(), "{property}: {parameter}");
-            if let Some(values) = parameter_values {
-                assert_eq!(
-                    list(&declared["AllowedValues"]),
-                    values
-                        .iter()
-                        .map(|v| Value::from(*v))
-                        .collect::<Vec<_>>()
-                        .iter()
-                        .collect::<Vec<_>>()
-                );
+            let value = &p[property];
+            let allowed: Option<Vec<Value>> = allowed.map(|a| a.map(Value::from).to_vec());
+            match tagged(value) {
+                Some((tag, parameter)) if tag == "!Ref" => {
+                    let declared = &t["Parameters"][parameter.as_str().unwrap_or_default()];
+                    assert!(!declared.is_null(), "{property}: {parameter:?}");
+                    if let Some(allowed) = &allowed {
+                        let values: Vec<Value> =
+                            list(&declared["AllowedValues"]).into_iter().cloned().collect();
+                        assert_eq!(&values, allowed, "{property}");
+                    }
+                }
+                _ => {
+                    assert!(value.as_str().is_some_and(|v| !v.is_empty()), "{property}");
+                    if let Some(allowed) = &allowed {
+                        assert!(allowed.contains(value), "{property}: {value:?}");
+                    }
+                }
             }
         }
         assert_eq!(p["FlexibleTimeWindow"]["Mode"], "OFF");
