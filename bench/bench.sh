@@ -9,7 +9,7 @@
 #   3. the arm64 zip (make build-lambda, ~6 min) unless BENCH_SKIP_ZIP=1 or E is left out
 #   4. bench/run.py, under infra/local/local.sh run (LocalStack) when section A runs
 #
-# Settings: BENCH_ONLY=A,B,C,D,E (all), BENCH_SKIP_ZIP=1, and run.py's (see its docstring).
+# Settings: BENCH_ONLY=A,B,C,D,E,F (all), BENCH_SKIP_ZIP=1, and run.py's (see its docstring).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,7 +21,7 @@ venv=.venv/bench
 
 say() { printf '[bench] %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
-only=$(tr '[:lower:]' '[:upper:]' <<<"${BENCH_ONLY:-A,B,C,D,E}" | tr -d ' ')
+only=$(tr '[:lower:]' '[:upper:]' <<<"${BENCH_ONLY:-A,B,C,D,E,F}" | tr -d ' ')
 selected() { [[ ",$only," == *",$1,"* ]]; }
 
 python311() {
@@ -68,9 +68,9 @@ if selected E && [ "${BENCH_SKIP_ZIP:-0}" != 1 ]; then
   "$make" --no-print-directory build-lambda
 fi
 
-# 4. The run. Only section A needs the local emulator.
+# 4. The run. Sections A and F need the local emulator.
 export BENCH_COMMAND="${BENCH_COMMAND:-bench/bench.sh${*:+ $*}}"
-if selected A; then
+if selected A || selected F; then
   exec infra/local/local.sh run "$venv/bin/python" bench/run.py "$@"
 fi
 exec "$venv/bin/python" bench/run.py "$@"

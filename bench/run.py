@@ -28,13 +28,15 @@ D  Cold start under bench/coldstart.py's fake Runtime API, 20 runs: `handler` (a
    with one small upload job, endpoint = the stub) vs `bench-hello`; medians.
 E  Peak RSS (VmHWM) of `handler` after one invocation with 10 x 256 KiB uploads (stub), with
    bench-hello on the same event beside it; the arm64 zip's size.
+F  Against the local emulator: a BENCH_LARGE_MIB (50) MiB file staged by `jobs enqueue upload
+   --payload-bucket` and copied by `worker` with the ledger on: the peak RSS (VmHWM) of each.
 
-A runs last, B to E first: after its load LocalStack stays busy, and B to E measure the
+A runs last, B to F first: after its load LocalStack stays busy, and B to E measure the
 client alone. A missing binary or a failed contender shows in its cell; the rest of the run
 goes on.
 Progress goes to stderr; the tables to stdout and to bench/results/latest.md.
 
-Settings (environment): BENCH_ONLY=A,B,C,D,E (all), BENCH_JOBS (3000), BENCH_STUB_JOBS
+Settings (environment): BENCH_ONLY=A,B,C,D,E,F (all), BENCH_JOBS (3000), BENCH_STUB_JOBS
 (100000), BENCH_STUB_DRAIN (50000), BENCH_QUEUE_RUNS (5: runs of each mode of the drain
 beside mailers), BENCH_BASELINE_WORKER (a worker binary built from an earlier commit: it
 drains `default` alone in those runs too, against this one), BENCH_STUB_PORT (0: a free one), BENCH_BIN_DIR
@@ -1013,11 +1015,94 @@ def header() -> str:
     )
 
 
-SECTIONS = {"A": section_a, "B": section_b, "C": section_c, "D": section_d, "E": section_e}
+# ---------------------------------------------------------------------------------------
+# F. Uploads of any size, on the local emulator
+
+
+F_MIB = int(os.environ.get("BENCH_LARGE_MIB", "50"))
+
+
+def peak_while(child: Child, done: Callable[[], bool], timeout: float = TIMEOUT) -> tuple[int, bool]:
+    """VmHWM of a running child, sampled every 50 ms until it exits or done() holds."""
+    peak, deadline = 0, time.perf_counter() + timeout
+    while not child.exited(0.05) and time.perf_counter() < deadline:
+        peak = max(peak, vm_hwm_kib(child.proc.pid) or 0)
+        if done():
+            return peak, True
+    return peak, False
+
+
+def section_f() -> Section:
+    endpoint, bucket, payloads = (os.environ.get(k) for k in ("AWS_ENDPOINT_URL", "JOBS_BUCKET", "JOBS_PAYLOAD_BUCKET"))
+    sec = Section("F", f"Uploads of any size on the local emulator: a {F_MIB} MiB file staged by `jobs enqueue upload`, copied by `worker` (ledger on)")
+    if not endpoint or not bucket or not payloads:
+        sec.row("all of F", "skipped: AWS_ENDPOINT_URL, JOBS_BUCKET and JOBS_PAYLOAD_BUCKET unset (run under infra/local/local.sh run)")
+        return sec
+    emu = Emulator(endpoint)
+    env = dict(base_env(), JOBS_IDEMPOTENCY_TABLE=os.environ.get("JOBS_IDEMPOTENCY_TABLE", ""))
+    path = WORK / f"f-{F_MIB}mib.bin"
+    block = bytes((i * 7 + i // 256) % 256 for i in range(1 << 20))
+    with open(path, "wb") as f:
+        for _ in range(F_MIB):
+            f.write(block)
+    key = f"bench-f/{RUN_ID}.bin"
+    results: dict[str, Value] = {}
+    try:
+        url, dlq = emu.queue("f-staged"), emu.queue("f-staged-dlq")
+
+        def enqueue() -> dict:
+            log(f"  f-enqueue: jobs enqueue upload --file ({F_MIB} MiB) --payload-bucket {payloads}")
+            child = Child("f-enqueue", [binary("jobs"), "enqueue", "upload", "--bucket", bucket, "--key", key, "--file", str(path), "--queue-url", url, "--payload-bucket", payloads], env)
+            peak, _ = peak_while(child, lambda: False)
+            usage = child.wait(0).check("jobs enqueue upload")
+            emu.expect_visible(url, 1)
+            return {"rss_mb": peak / 1024, "mib_s": F_MIB / usage.wall_s}
+
+        def copy() -> dict:
+            log(f"  f-worker: {rel(Path(binary('worker')))} until {key} exists")
+            child = Child("f-worker", [binary("worker")], dict(env, JOBS_QUEUE_URL=url, JOBS_DLQ_URL=dlq, JOBS_WAIT_SECONDS="1"))
+
+            def copied() -> bool:
+                try:
+                    emu.s3.head_object(Bucket=bucket, Key=key)
+                except Exception:  # noqa: BLE001 - not there yet
+                    return False
+                return emu.counts(url) == (0, 0)
+
+            try:
+                peak, ok = peak_while(child, copied)
+            finally:
+                usage = child.stop()
+            if not ok:
+                raise Unavailable(f"failed: the copy did not appear (see {usage.log})")
+            size = emu.s3.head_object(Bucket=bucket, Key=key)["ContentLength"]
+            if size != F_MIB << 20:
+                raise Unavailable(f"invalid: the copy is {size} bytes")
+            return {"rss_mb": peak / 1024, "wall": usage.wall_s}
+
+        results["enqueue"] = attempt("F enqueue", enqueue)
+        results["copy"] = attempt("F copy", copy) if isinstance(results["enqueue"], dict) else "not run: the enqueue failed"
+    finally:
+        emu.drop_queues()
+        try:
+            emu.s3.delete_object(Bucket=bucket, Key=key)
+        except Exception as e:  # noqa: BLE001 - clean-up only
+            log(f"could not delete {key}: {e}")
+        path.unlink(missing_ok=True)
+    sec.row(f"`jobs enqueue upload` of {F_MIB} MiB, staged: peak RSS (VmHWM), MB", pick(results["enqueue"], "rss_mb"), fmt=mb, target="< 64 MB", ok_ours=lambda v: v < 64)
+    sec.row("`jobs enqueue upload`: staging rate, MiB/s (whole command)", pick(results["enqueue"], "mib_s"), fmt=lambda v: f"{v:.1f}")
+    sec.row(f"`worker` copying it: peak RSS (VmHWM), MB", pick(results["copy"], "rss_mb"), fmt=mb, target="< 64 MB", ok_ours=lambda v: v < 64)
+    sec.notes += [
+        "VmHWM read every 50 ms while each process runs. The file goes up in 8 MiB parts, one in memory at a time; the worker copies it server-side (UploadPartCopy) and deletes the staged file once the ledger has the job done.",
+    ]
+    return sec
+
+
+SECTIONS = {"A": section_a, "B": section_b, "C": section_c, "D": section_d, "E": section_e, "F": section_f}
 
 
 def main() -> int:
-    only = [s.strip().upper() for s in os.environ.get("BENCH_ONLY", "A,B,C,D,E").split(",") if s.strip()]
+    only = [s.strip().upper() for s in os.environ.get("BENCH_ONLY", "A,B,C,D,E,F").split(",") if s.strip()]
     unknown = [s for s in only if s not in SECTIONS]
     if unknown:
         print(f"BENCH_ONLY: unknown sections {unknown}; the sections are {','.join(SECTIONS)}", file=sys.stderr)
@@ -1028,7 +1113,7 @@ def main() -> int:
     # alone. The tables still print in the order A to E.
     tables: dict[str, str] = {}
     try:
-        for key in sorted(only, key=lambda k: k == "A"):
+        for key in sorted(only, key=lambda k: k == "A"):  # F, on the emulator too, before A's load
             tables[key] = SECTIONS[key]().markdown()
     finally:
         for child in list(LIVE.values()):

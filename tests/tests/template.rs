@@ -1194,8 +1194,10 @@ fn each_schedule_has_its_own_role_a_retry_policy_a_dead_letter_queue_and_a_per_f
                     let declared = &t["Parameters"][parameter.as_str().unwrap_or_default()];
                     assert!(!declared.is_null(), "{property}: {parameter:?}");
                     if let Some(allowed) = &allowed {
-                        let values: Vec<Value> =
-                            list(&declared["AllowedValues"]).into_iter().cloned().collect();
+                        let values: Vec<Value> = list(&declared["AllowedValues"])
+                            .into_iter()
+                            .cloned()
+                            .collect();
                         assert_eq!(&values, allowed, "{property}");
                     }
                 }

@@ -49,6 +49,38 @@ async fn receive_one(local: &LocalAws, url: &str) -> Result<aws_sdk_sqs::types::
         .context("a message on the queue")
 }
 
+/// Makes a message read by the test visible again at once, for the worker.
+async fn release(local: &LocalAws, url: &str, message: &aws_sdk_sqs::types::Message) -> Result<()> {
+    local
+        .sqs
+        .change_message_visibility()
+        .queue_url(url)
+        .receipt_handle(message.receipt_handle().unwrap_or_default())
+        .visibility_timeout(0)
+        .send()
+        .await?;
+    Ok(())
+}
+
+/// Runs the worker, with the ledger on, until the queue is empty and `key`
+/// is in the test bucket.
+async fn run_until_uploaded(
+    local: &LocalAws,
+    queues: &integration_tests::TestQueues,
+    key: &str,
+) -> Result<handler::worker::WorkerStats> {
+    let handler = local
+        .handler(&queues.dlq_url, None)
+        .with_ledger(local.ledger(Duration::from_secs(60))?);
+    run_worker_until(handler, local, &queues.url, WAIT, || async {
+        Ok(
+            (local.queue_depth(&queues.url).await? == 0 && local.object_exists(key).await?)
+                .then_some(()),
+        )
+    })
+    .await
+}
+
 async fn stored_keys(local: &LocalAws, bucket: &str) -> Result<Vec<String>> {
     let listed = local
         .s3
@@ -98,25 +130,9 @@ async fn a_5_mib_upload_goes_through_s3_takes_effect_and_leaves_nothing_stored()
         Some(envelope.id.clone()),
         "the job id travels beside the pointer"
     );
-    local
-        .sqs
-        .change_message_visibility()
-        .queue_url(&queues.url)
-        .receipt_handle(message.receipt_handle().unwrap_or_default())
-        .visibility_timeout(0)
-        .send()
-        .await?;
+    release(&local, &queues.url, message).await?;
 
-    let handler = local
-        .handler(&queues.dlq_url, None)
-        .with_ledger(local.ledger(Duration::from_secs(60))?);
-    let stats = run_worker_until(handler, &local, &queues.url, WAIT, || async {
-        Ok(
-            (local.queue_depth(&queues.url).await? == 0 && local.object_exists(&key).await?)
-                .then_some(()),
-        )
-    })
-    .await?;
+    let stats = run_until_uploaded(&local, &queues, &key).await?;
     assert_eq!((stats.done, stats.dead_lettered), (1, 0), "{stats:?}");
     let uploaded = local
         .s3
@@ -216,14 +232,7 @@ async fn without_the_ledger_a_stored_job_delivered_twice_runs_twice() -> Result<
         }
     }
     again.send().await?;
-    local
-        .sqs
-        .change_message_visibility()
-        .queue_url(&queues.url)
-        .receipt_handle(message.receipt_handle().unwrap_or_default())
-        .visibility_timeout(0)
-        .send()
-        .await?;
+    release(&local, &queues.url, message).await?;
 
     let handler = local.handler(&queues.dlq_url, None);
     let stats = run_worker_until(handler, &local, &queues.url, WAIT, || async {
@@ -431,14 +440,7 @@ async fn a_redelivered_pointer_of_a_finished_job_is_a_duplicate_without_its_body
     let handler = local
         .handler(&queues.dlq_url, None)
         .with_ledger(ledger.clone());
-    local
-        .sqs
-        .change_message_visibility()
-        .queue_url(&queues.url)
-        .receipt_handle(message.receipt_handle().unwrap_or_default())
-        .visibility_timeout(0)
-        .send()
-        .await?;
+    release(&local, &queues.url, &message).await?;
     let first = run_worker_until(handler, &local, &queues.url, WAIT, || async {
         Ok(
             (local.queue_depth(&queues.url).await? == 0 && local.mails_with(&marker)?.len() == 1)
@@ -568,14 +570,7 @@ async fn a_dead_lettered_large_job_keeps_its_body_and_runs_after_a_redrive() -> 
         attribute(message, PAYLOAD_SIZE),
         Some(envelope.to_json().len().to_string())
     );
-    local
-        .sqs
-        .change_message_visibility()
-        .queue_url(&queues.url)
-        .receipt_handle(message.receipt_handle().unwrap_or_default())
-        .visibility_timeout(0)
-        .send()
-        .await?;
+    release(&local, &queues.url, message).await?;
 
     let handler = local.handler(&queues.dlq_url, None).with_ledger(ledger);
     let stats = run_worker_until(handler, &local, &queues.url, WAIT, || async {
@@ -772,25 +767,9 @@ async fn a_50_mib_file_is_staged_by_the_cli_copied_by_the_handler_and_nothing_st
     let (staged, staged_crc) = object_and_crc(&local, &payloads, &source.key).await?;
     assert!(staged == bytes, "the staged file's bytes");
     assert_eq!(staged_crc, crc, "S3 kept the whole object's CRC64NVME");
-    local
-        .sqs
-        .change_message_visibility()
-        .queue_url(&queues.url)
-        .receipt_handle(message.receipt_handle().unwrap_or_default())
-        .visibility_timeout(0)
-        .send()
-        .await?;
+    release(&local, &queues.url, message).await?;
 
-    let handler = local
-        .handler(&queues.dlq_url, None)
-        .with_ledger(local.ledger(Duration::from_secs(60))?);
-    let stats = run_worker_until(handler, &local, &queues.url, WAIT, || async {
-        Ok(
-            (local.queue_depth(&queues.url).await? == 0 && local.object_exists(&key).await?)
-                .then_some(()),
-        )
-    })
-    .await?;
+    let stats = run_until_uploaded(&local, &queues, &key).await?;
     assert_eq!((stats.done, stats.dead_lettered), (1, 0), "{stats:?}");
     let (copied, copied_crc) = object_and_crc(&local, &local.bucket, &key).await?;
     assert_eq!(
