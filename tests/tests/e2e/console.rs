@@ -904,3 +904,62 @@ async fn cancel_in_browser(local: &LocalAws, id: &str, url: &str, browser: &Clie
     );
     Ok(())
 }
+
+/// A dead letter whose envelope is stored in S3 (a large job): its page shows
+/// the envelope and where it is stored, and its Delete removes both.
+#[tokio::test]
+async fn a_stored_dead_letter_is_shown_from_s3_and_deleted_with_its_envelope() -> Result<()> {
+    let local = LocalAws::connect().await?;
+    let queues = local.fresh_queues("console-stored", 3, 5).await?;
+    let payloads = format!("payloads-{}", unique_suffix()).to_lowercase();
+    local.s3.create_bucket().bucket(&payloads).send().await?;
+    let id = format!("stored-{}", unique_suffix());
+    let marker = format!("kept in s3 {}", unique_suffix());
+    local
+        .queue(&queues.dlq_url)
+        .with_payloads(Some(
+            producer::send::payloads::PayloadStore::new(local.s3.clone(), &payloads).always(true),
+        ))
+        .enqueue(
+            &local.text_mail(marker.clone()).with_id(&id),
+            producer::SendOptions::default(),
+        )
+        .await?;
+    let stored = |local: &LocalAws| {
+        let payloads = payloads.clone();
+        let s3 = local.s3.clone();
+        async move {
+            let listed = s3.list_objects_v2().bucket(&payloads).send().await?;
+            anyhow::Ok(listed.contents().len())
+        }
+    };
+    assert_eq!(stored(&local).await?, 1);
+
+    let (_console, url) = console(&local, &queues, &[])?;
+    let queue = producer::send::queue::queue_name_of(&queues.url);
+    let (status, page) = http(
+        &url,
+        "GET",
+        &format!("/dead/letter?queue={queue}&id={id}"),
+        &[],
+        "",
+    )?;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains(&marker), "the stored envelope is shown: {page}");
+    assert!(
+        page.contains(&format!("s3://{payloads}/payloads/{id}/")),
+        "and where it is: {page}"
+    );
+    let csrf = csrf_of(&page)?;
+    let (status, _) = http(
+        &url,
+        "POST",
+        "/dead/delete",
+        &[("Origin", url.as_str())],
+        &format!("csrf={csrf}&queue={queue}&id={id}"),
+    )?;
+    assert_eq!(status, 303);
+    assert_eq!(local.queue_depth(&queues.dlq_url).await?, 0);
+    assert_eq!(stored(&local).await?, 0, "its envelope went with it");
+    Ok(())
+}
