@@ -1035,11 +1035,30 @@ mod tests {
             &[7u8; 12_000],
         )));
         let small = mail(1);
+        // A staged file expires with the same rule; a source of the
+        // application's own does not.
+        let source = |staged| {
+            Envelope::new(Job::Upload(UploadJob::from_source(
+                "bucket",
+                "k",
+                crate::UploadSource {
+                    bucket: "payloads".into(),
+                    key: "payloads/staged/1".into(),
+                    size: 50 << 20,
+                    crc64nvme: "8D6X85qSMno=".into(),
+                    staged,
+                },
+            )))
+        };
+        let (staged, own) = (source(true), source(false));
         let now = SystemTime::now();
         for (job, at, stored, refused) in [
             (&big, now + SCHEDULE_HORIZON - day, true, false),
             (&big, now + SCHEDULE_HORIZON + day, true, true),
             (&small, now + SCHEDULE_HORIZON + day, false, false),
+            (&staged, now + SCHEDULE_HORIZON - day, true, false),
+            (&staged, now + SCHEDULE_HORIZON + day, true, true),
+            (&own, now + SCHEDULE_HORIZON + day, false, false),
         ] {
             let (scheduled, options) = schedule(job, at, now);
             let checked = check_through(&scheduled, options, 20_000, Some(&store));
@@ -1049,6 +1068,73 @@ mod tests {
                 assert!(errors.to_string().contains("14 days"), "{errors}");
             }
         }
+    }
+
+    /// A staged file belongs to its job: when the job is refused, by its
+    /// checks or by SQS, the file goes; when it is sent, the file stays for
+    /// the handler.
+    #[cfg(feature = "large")]
+    #[tokio::test]
+    async fn a_refused_jobs_staged_file_is_removed() {
+        use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+        use aws_smithy_runtime_api::http::StatusCode;
+        use aws_smithy_types::body::SdkBody;
+        use aws_smithy_types::retry::RetryConfig;
+
+        use crate::send::payloads::PayloadStore;
+
+        let delete = mock!(aws_sdk_s3::Client::delete_object)
+            .match_requests(|r| {
+                r.bucket() == Some("payloads") && r.key() == Some("payloads/staged/1")
+            })
+            .then_output(|| {
+                aws_sdk_s3::operation::delete_object::DeleteObjectOutput::builder().build()
+            });
+        let s3 = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&delete]);
+        let sent = mock!(aws_sdk_sqs::Client::send_message).then_output(|| {
+            aws_sdk_sqs::operation::send_message::SendMessageOutput::builder()
+                .message_id("m-1")
+                .build()
+        });
+        let refused = mock!(aws_sdk_sqs::Client::send_message).then_http_response(|| {
+            HttpResponse::new(
+                StatusCode::try_from(400).expect("status"),
+                SdkBody::from(r#"{"__type":"InvalidMessageContents","message":"refused"}"#),
+            )
+        });
+        let sqs = mock_client!(aws_sdk_sqs, RuleMode::Sequential, [&sent, &refused], |b| b
+            .retry_config(RetryConfig::disabled()));
+        let queue =
+            Queue::new(sqs, "http://queue").with_payloads(Some(PayloadStore::new(s3, "payloads")));
+        let staged = Envelope::new(Job::Upload(UploadJob::from_source(
+            "bucket",
+            "k",
+            crate::UploadSource {
+                bucket: "payloads".into(),
+                key: "payloads/staged/1".into(),
+                size: 50 << 20,
+                crc64nvme: "8D6X85qSMno=".into(),
+                staged: true,
+            },
+        )));
+        queue
+            .enqueue(&staged, SendOptions::default())
+            .await
+            .expect("sent");
+        assert_eq!(delete.num_calls(), 0, "a sent job keeps its file");
+        queue
+            .enqueue(&staged, SendOptions::default())
+            .await
+            .expect_err("sqs refused it");
+        assert_eq!(delete.num_calls(), 1, "a refused one does not");
+        let mut invalid = staged.clone();
+        invalid.id = "not an id".into();
+        let error = queue
+            .enqueue(&invalid, SendOptions::default())
+            .await
+            .expect_err("invalid");
+        assert!(matches!(error, EnqueueError::Invalid { .. }), "{error}");
+        assert_eq!(delete.num_calls(), 2, "nor one its checks refused");
     }
 
     #[test]

@@ -945,7 +945,10 @@ async fn a_stored_dead_letter_is_shown_from_s3_and_deleted_with_its_envelope() -
         "",
     )?;
     assert_eq!(status, 200, "{page}");
-    assert!(page.contains(&marker), "the stored envelope is shown: {page}");
+    assert!(
+        page.contains(&marker),
+        "the stored envelope is shown: {page}"
+    );
     assert!(
         page.contains(&format!("s3://{payloads}/payloads/{id}/")),
         "and where it is: {page}"
