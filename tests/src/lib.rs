@@ -642,6 +642,9 @@ pub fn bad_enqueue_inputs(dir: &Path, bucket: &str) -> Result<Vec<BadInput>> {
                 &path(&big),
                 "--max-message-bytes",
                 "262144",
+                // Too large for the message, and no payload bucket to stage it in.
+                "--payload-bucket",
+                "",
             ]),
             "job.body_base64",
         ),
