@@ -200,9 +200,9 @@ pub struct Settings {
     /// What `http` jobs may reach (`JOBS_HTTP_ALLOW`), where their secrets
     /// may be read from, and how names are resolved.
     pub http: crate::http::HttpSettings,
-    /// An upload's `source` larger than this is copied with a multipart copy,
-    /// in parts of this size (`JOBS_MULTIPART_COPY_BYTES`; 5 GiB, the most one
-    /// `CopyObject` copies, by default).
+    /// An upload's `source` up to this size is copied as one part, a larger
+    /// one in parts of this size (`JOBS_MULTIPART_COPY_BYTES`; 5 GiB, the
+    /// largest part S3 copies, by default).
     pub multipart_copy_above: u64,
 }
 

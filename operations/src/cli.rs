@@ -1436,13 +1436,7 @@ async fn enqueue(
     if exit != ExitCode::SUCCESS
         && let (Some(store), Some(source)) = (&payloads, &staged)
     {
-        store
-            .remove_staged(&Envelope::new(Job::Upload(UploadJob::from_source(
-                &source.bucket,
-                &source.key,
-                source.clone(),
-            ))))
-            .await;
+        store.remove_source(source).await;
     }
     exit
 }

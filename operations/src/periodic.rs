@@ -572,11 +572,11 @@ fn describe(
         (Ok(expression), Ok(zone)) => {
             if schedule.state == "ENABLED" {
                 // A rate counts from its start date, else from its creation.
-                let start = time(got.start_date.as_ref()).or(time(got.creation_date.as_ref()));
                 let start = match expression {
-                    Expression::Rate(_) => start,
-                    _ => time(got.start_date.as_ref()),
+                    Expression::Rate(_) => got.start_date.as_ref().or(got.creation_date.as_ref()),
+                    _ => got.start_date.as_ref(),
                 };
+                let start = time(start);
                 schedule.next_runs =
                     expression.next_runs(&zone, after, count, start, time(got.end_date.as_ref()));
             }

@@ -373,6 +373,13 @@ impl PayloadStore {
             self.remove(&staged).await;
         }
     }
+
+    /// Removes a file staged for a job that was not sent (`staged` or not:
+    /// the caller staged it). A failure is left to the lifecycle rule.
+    pub async fn remove_source(&self, source: &UploadSource) {
+        self.remove(&PayloadPointer::new(&source.bucket, &source.key))
+            .await;
+    }
 }
 
 /// Reads the next `length` bytes of a file being staged, into the whole

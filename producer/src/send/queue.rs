@@ -949,9 +949,6 @@ mod tests {
     async fn a_large_job_goes_through_s3_and_a_refused_one_leaves_no_envelope() {
         use crate::contract::pointer::PayloadPointer;
         use crate::send::payloads::PayloadStore;
-        use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
-        use aws_smithy_runtime_api::http::StatusCode;
-        use aws_smithy_types::body::SdkBody;
         use aws_smithy_types::retry::RetryConfig;
 
         let put = mock!(aws_sdk_s3::Client::put_object)
@@ -975,12 +972,7 @@ mod tests {
                     .message_id("m-1")
                     .build()
             });
-        let refused = mock!(aws_sdk_sqs::Client::send_message).then_http_response(|| {
-            HttpResponse::new(
-                StatusCode::try_from(400).expect("status"),
-                SdkBody::from(r#"{"__type":"InvalidMessageContents","message":"refused"}"#),
-            )
-        });
+        let refused = refused_send();
         let sqs = mock_client!(
             aws_sdk_sqs,
             RuleMode::Sequential,
@@ -1076,9 +1068,6 @@ mod tests {
     #[cfg(feature = "large")]
     #[tokio::test]
     async fn a_refused_jobs_staged_file_is_removed() {
-        use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
-        use aws_smithy_runtime_api::http::StatusCode;
-        use aws_smithy_types::body::SdkBody;
         use aws_smithy_types::retry::RetryConfig;
 
         use crate::send::payloads::PayloadStore;
@@ -1096,12 +1085,7 @@ mod tests {
                 .message_id("m-1")
                 .build()
         });
-        let refused = mock!(aws_sdk_sqs::Client::send_message).then_http_response(|| {
-            HttpResponse::new(
-                StatusCode::try_from(400).expect("status"),
-                SdkBody::from(r#"{"__type":"InvalidMessageContents","message":"refused"}"#),
-            )
-        });
+        let refused = refused_send();
         let sqs = mock_client!(aws_sdk_sqs, RuleMode::Sequential, [&sent, &refused], |b| b
             .retry_config(RetryConfig::disabled()));
         let queue =
@@ -1135,6 +1119,21 @@ mod tests {
             .expect_err("invalid");
         assert!(matches!(error, EnqueueError::Invalid { .. }), "{error}");
         assert_eq!(delete.num_calls(), 2, "nor one its checks refused");
+    }
+
+    /// A `SendMessage` that SQS refuses as the sender's fault.
+    #[cfg(feature = "large")]
+    fn refused_send() -> aws_smithy_mocks::Rule {
+        use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+        use aws_smithy_runtime_api::http::StatusCode;
+        use aws_smithy_types::body::SdkBody;
+
+        mock!(aws_sdk_sqs::Client::send_message).then_http_response(|| {
+            HttpResponse::new(
+                StatusCode::try_from(400).expect("status"),
+                SdkBody::from(r#"{"__type":"InvalidMessageContents","message":"refused"}"#),
+            )
+        })
     }
 
     #[test]

@@ -81,6 +81,13 @@ async fn run_until_uploaded(
     .await
 }
 
+/// Fails with `why` unless nothing is left under `payloads/` in the bucket.
+async fn nothing_stored(local: &LocalAws, bucket: &str, why: &str) -> Result<()> {
+    let left = stored_keys(local, bucket).await?;
+    anyhow::ensure!(left.is_empty(), "{why}: {left:?}");
+    Ok(())
+}
+
 async fn stored_keys(local: &LocalAws, bucket: &str) -> Result<Vec<String>> {
     let listed = local
         .s3
@@ -150,11 +157,7 @@ async fn a_5_mib_upload_goes_through_s3_takes_effect_and_leaves_nothing_stored()
         hex::encode(Sha256::digest(&bytes)),
         "the uploaded bytes are the job's"
     );
-    assert_eq!(
-        stored_keys(&local, &payloads).await?,
-        Vec::<String>::new(),
-        "the settled job's envelope was deleted"
-    );
+    nothing_stored(&local, &payloads, "the settled job's envelope was deleted").await?;
     Ok(())
 }
 
@@ -410,11 +413,12 @@ async fn a_message_sqs_refuses_leaves_no_stored_envelope() -> Result<()> {
         matches!(sent, Err(producer::EnqueueError::Send { .. })),
         "{sent:?}"
     );
-    assert_eq!(
-        stored_keys(&local, &payloads).await?,
-        Vec::<String>::new(),
-        "the refused message's envelope was deleted"
-    );
+    nothing_stored(
+        &local,
+        &payloads,
+        "the refused message's envelope was deleted",
+    )
+    .await?;
     Ok(())
 }
 
@@ -596,11 +600,12 @@ async fn a_dead_lettered_large_job_keeps_its_body_and_runs_after_a_redrive() -> 
         "the redriven job's bytes"
     );
     assert_eq!(local.queue_depth(&queues.dlq_url).await?, 0);
-    assert_eq!(
-        stored_keys(&local, &payloads).await?,
-        Vec::<String>::new(),
-        "settled after the redrive, its envelope is deleted"
-    );
+    nothing_stored(
+        &local,
+        &payloads,
+        "settled after the redrive, its envelope is deleted",
+    )
+    .await?;
     Ok(())
 }
 
@@ -778,11 +783,12 @@ async fn a_50_mib_file_is_staged_by_the_cli_copied_by_the_handler_and_nothing_st
         "the uploaded bytes are the file's"
     );
     assert_eq!(copied_crc, crc);
-    assert_eq!(
-        stored_keys(&local, &payloads).await?,
-        Vec::<String>::new(),
-        "the staged file went once the job settled"
-    );
+    nothing_stored(
+        &local,
+        &payloads,
+        "the staged file went once the job settled",
+    )
+    .await?;
     let _ = std::fs::remove_dir_all(path.parent().unwrap_or(&path));
     Ok(())
 }
@@ -806,6 +812,21 @@ async fn a_source_is_copied_in_parts_above_the_threshold_and_a_wrong_checksum_is
     assert!(upload.source.as_ref().is_some_and(|s| s.staged));
     let good = Envelope::new(Job::Upload(upload.clone()));
     queue.enqueue(&good, SendOptions::default()).await?;
+    // An empty file, copied as one part without a range.
+    let empty_key = format!("parts/{}-empty.bin", unique_suffix());
+    let empty = PayloadStore::new(local.s3.clone(), &payloads)
+        .stage_file(&big_file("empty.bin", 0)?)
+        .await?;
+    queue
+        .enqueue(
+            &Envelope::new(Job::Upload(UploadJob::from_source(
+                &local.bucket,
+                &empty_key,
+                empty,
+            ))),
+            SendOptions::default(),
+        )
+        .await?;
     // Files staged again, under jobs whose checksum is not the file's: one
     // copied as one part (under the threshold) and one in parts; S3 checks
     // the whole object's checksum when each copy completes.
@@ -834,11 +855,15 @@ async fn a_source_is_copied_in_parts_above_the_threshold_and_a_wrong_checksum_is
         .with_ledger(local.ledger(Duration::from_secs(60))?);
     let stats = run_worker_until(handler, &local, &queues.url, WAIT, || async {
         Ok((local.queue_depth(&queues.dlq_url).await? == 2
-            && local.object_exists(&parts_key).await?)
+            && local.object_exists(&parts_key).await?
+            && local.object_exists(&empty_key).await?)
             .then_some(()))
     })
     .await?;
-    assert_eq!((stats.done, stats.dead_lettered), (1, 2), "{stats:?}");
+    assert_eq!((stats.done, stats.dead_lettered), (2, 2), "{stats:?}");
+    let (copied, copied_crc) = object_and_crc(&local, &local.bucket, &empty_key).await?;
+    assert!(copied.is_empty(), "the empty file's copy");
+    assert_eq!(copied_crc, producer::send::payloads::crc64nvme_of(&[]));
     let (copied, copied_crc) = object_and_crc(&local, &local.bucket, &parts_key).await?;
     assert!(copied == bytes, "the copy in parts has the file's bytes");
     assert_eq!(copied_crc, producer::send::payloads::crc64nvme_of(&bytes));
@@ -877,5 +902,70 @@ async fn a_source_is_copied_in_parts_above_the_threshold_and_a_wrong_checksum_is
         2,
         "the dead letters' staged files stay: {kept:?}"
     );
+    Ok(())
+}
+
+/// A job the queue refuses after its file was staged (here the queue does
+/// not exist) leaves nothing staged: the CLI removes what it wrote.
+#[tokio::test]
+async fn a_staged_upload_that_sqs_refuses_leaves_nothing_staged() -> Result<()> {
+    let local = LocalAws::connect().await?;
+    let queues = local.fresh_queues("large-refused-file", 3, 30).await?;
+    let payloads = payload_bucket(&local).await?;
+    let path = big_file("refused.bin", 2 * 1024 * 1024)?;
+    let missing = format!("{}-gone", queues.url);
+    let output = integration_tests::run_jobs(
+        &local,
+        &[
+            ("JOBS_QUEUE_URL", &missing),
+            ("JOBS_PAYLOAD_BUCKET", &payloads),
+        ],
+        &[
+            "enqueue".into(),
+            "upload".into(),
+            "--bucket".into(),
+            local.bucket.clone(),
+            "--key".into(),
+            format!("refused/{}.bin", unique_suffix()),
+            "--file".into(),
+            path.to_string_lossy().into_owned(),
+        ],
+    )?;
+    assert!(
+        !output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    nothing_stored(
+        &local,
+        &payloads,
+        "the refused job's staged file was removed",
+    )
+    .await?;
+    // The same file to a queue that exists is staged and sent: the emptiness
+    // above is the removal's doing.
+    let output = integration_tests::run_jobs(
+        &local,
+        &[
+            ("JOBS_QUEUE_URL", &queues.url),
+            ("JOBS_PAYLOAD_BUCKET", &payloads),
+        ],
+        &[
+            "enqueue".into(),
+            "upload".into(),
+            "--bucket".into(),
+            local.bucket.clone(),
+            "--key".into(),
+            format!("sent/{}.bin", unique_suffix()),
+            "--file".into(),
+            path.to_string_lossy().into_owned(),
+        ],
+    )?;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(stored_keys(&local, &payloads).await?.len(), 1);
     Ok(())
 }
