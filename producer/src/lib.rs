@@ -38,6 +38,7 @@ pub use contract::envelope::{
     UploadJob, UploadSource,
 };
 pub use contract::job_type::{JobType, job_of, schema_of};
+pub use contract::options::EnqueueOptions;
 pub use contract::validate::{FieldError, ValidationErrors};
-pub use send::client::{EnqueueOptions, Enqueued, Jobs};
+pub use send::client::{Enqueued, Jobs};
 pub use send::queue::{BatchReport, EnqueueError, FailedJob, Queue, SendOptions, Sent, SentJob};

@@ -172,6 +172,21 @@ pub struct MailTemplate {
     pub data: serde_json::Map<String, serde_json::Value>,
 }
 
+impl MailTemplate {
+    pub fn new(name: impl Into<String>) -> Self {
+        MailTemplate {
+            name: name.into(),
+            data: serde_json::Map::new(),
+        }
+    }
+
+    /// Adds a value for the template's `{{key}}`.
+    pub fn with(mut self, key: impl Into<String>, value: impl Into<serde_json::Value>) -> Self {
+        self.data.insert(key.into(), value.into());
+        self
+    }
+}
+
 /// An object written to S3: with `PutObject` when its bytes travel inline,
 /// or copied server-side from the object `source` names (bytes of any size).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]

@@ -28,8 +28,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::contract::envelope::{Job, MAIL_KIND, MailJob, UPLOAD_KIND, UploadJob};
+use crate::contract::options::EnqueueOptions;
 use crate::contract::validate::{FieldError, ValidationErrors};
-use crate::send::client::EnqueueOptions;
 
 /// The key of an exported schema that names the kind it describes.
 pub const SCHEMA_KIND_KEY: &str = "x-job-kind";

@@ -9,5 +9,6 @@ pub mod envelope;
 pub mod http;
 pub mod job_type;
 pub mod ledger;
+pub mod options;
 pub mod pointer;
 pub mod validate;

@@ -41,86 +41,18 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use aws_config::SdkConfig;
 
 use crate::aws::{classify, describe};
-use crate::contract::envelope::{Envelope, Job, MailTemplate};
+use crate::contract::envelope::{Envelope, Job};
 use crate::contract::job_type::{JobType, job_of};
+use crate::contract::options::EnqueueOptions;
 use crate::send::queue::{
     DEFAULT_MAX_MESSAGE_BYTES, EnqueueError, QUEUE_URL_ENV, Queue, SendOptions, Sent, schedule,
 };
 use crate::send::routes::{DEFAULT_QUEUE, MAILERS_QUEUE, QueueRoutes, RoutesError, is_url};
-
-/// Where and when a job goes. Every field left `None` falls back: per call, to
-/// the job type's [`JobType::defaults`]; there, to the client's default queue,
-/// no delay and a random id.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct EnqueueOptions {
-    /// A queue URL, or a queue name: found in `JOBS_QUEUE_URLS`, else looked
-    /// up with `GetQueueUrl` (see [`crate::send::routes`]).
-    pub queue: Option<String>,
-    /// 0–900 seconds.
-    pub delay_seconds: Option<u32>,
-    /// The job's id; a random UUID when left out.
-    pub id: Option<String>,
-    /// Run at this time, however far ahead (replaces `delay_seconds`).
-    pub at: Option<SystemTime>,
-}
-
-impl EnqueueOptions {
-    pub fn queue(mut self, queue: impl Into<String>) -> Self {
-        self.queue = Some(queue.into());
-        self
-    }
-
-    pub fn delay_seconds(mut self, delay_seconds: u32) -> Self {
-        self.delay_seconds = Some(delay_seconds);
-        self
-    }
-
-    pub fn id(mut self, id: impl Into<String>) -> Self {
-        self.id = Some(id.into());
-        self
-    }
-
-    /// Run at `at`: tomorrow morning, next month.
-    pub fn at(mut self, at: SystemTime) -> Self {
-        self.at = Some(at);
-        self
-    }
-
-    /// Run after `wait`, which may be longer than SQS's 15 minutes.
-    pub fn after(self, wait: Duration) -> Self {
-        self.at(SystemTime::now() + wait)
-    }
-
-    /// These options with every field that `overrides` sets replaced.
-    pub fn merged(self, overrides: EnqueueOptions) -> Self {
-        EnqueueOptions {
-            queue: overrides.queue.or(self.queue),
-            delay_seconds: overrides.delay_seconds.or(self.delay_seconds),
-            id: overrides.id.or(self.id),
-            at: overrides.at.or(self.at),
-        }
-    }
-}
-
-impl MailTemplate {
-    pub fn new(name: impl Into<String>) -> Self {
-        MailTemplate {
-            name: name.into(),
-            data: serde_json::Map::new(),
-        }
-    }
-
-    /// Adds a value for the template's `{{key}}`.
-    pub fn with(mut self, key: impl Into<String>, value: impl Into<serde_json::Value>) -> Self {
-        self.data.insert(key.into(), value.into());
-        self
-    }
-}
 
 /// Enqueues typed jobs. Build it once and clone it where needed: clones share
 /// the SQS client and the queue URLs already looked up.
@@ -462,24 +394,8 @@ impl Jobs {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn overrides_win_and_defaults_fill_the_rest() {
-        let defaults = EnqueueOptions::default().queue("mailers").delay_seconds(30);
-        let merged = defaults
-            .clone()
-            .merged(EnqueueOptions::default().id("job-1"));
-        assert_eq!(
-            merged,
-            EnqueueOptions::default()
-                .queue("mailers")
-                .delay_seconds(30)
-                .id("job-1")
-        );
-        let merged = defaults.merged(EnqueueOptions::default().queue("urgent").delay_seconds(0));
-        assert_eq!(merged.queue.as_deref(), Some("urgent"));
-        assert_eq!(merged.delay_seconds, Some(0));
-    }
+    use crate::contract::envelope::MailTemplate;
+    use std::time::Duration;
 
     #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
     struct Reminder {
