@@ -135,13 +135,7 @@ pub fn inline<J>(job: J) -> Inline<J> {
 
 /// An answer for a recorded HTTP call ([`Inline::answer`]).
 pub fn answer(status: u16, body: impl Into<Vec<u8>>) -> HttpResponse {
-    HttpResponse {
-        status,
-        headers: http::HeaderMap::new(),
-        body: body.into(),
-        truncated: false,
-        saved: None,
-    }
+    HttpResponse::new(status, body)
 }
 
 /// An inline run, set up by [`inline`].

@@ -159,6 +159,20 @@ pub struct HttpResponse {
     pub saved: Option<Saved>,
 }
 
+impl HttpResponse {
+    /// An answer with `status` and `body` and no headers: what the testing
+    /// helpers give a recorded call.
+    pub fn new(status: u16, body: impl Into<Vec<u8>>) -> Self {
+        HttpResponse {
+            status,
+            headers: http::HeaderMap::new(),
+            body: body.into(),
+            truncated: false,
+            saved: None,
+        }
+    }
+}
+
 /// A body written to S3.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Saved {
