@@ -198,9 +198,11 @@ async fn a_terminal_sees_the_progress_of_both_passes() -> Result<()> {
     let screen = String::from_utf8_lossy(&shown.stdout);
     assert!(shown.status.success(), "{screen}");
 
-    // The check's count, then the bar, each drawn over its own line and left full.
-    assert!(screen.contains("\r\x1b[Kchecking 95 jobs, "), "{screen:?}");
-    let full_bar = format!("\r\x1b[Ksending [{}] 95/95 jobs, ", "#".repeat(30));
+    // The check's count, then the bar, as indicatif draws them: each line
+    // cleared before it is drawn again, and left full.
+    assert!(screen.contains("\x1b[2K"), "{screen:?}");
+    assert!(screen.contains("checking 95 jobs, "), "{screen:?}");
+    let full_bar = format!("sending [{}] 95/95 jobs, ", "#".repeat(30));
     assert!(screen.contains(&full_bar), "{screen:?}");
     // The results are there too, each on a line the bar was taken off.
     let sent = screen

@@ -337,3 +337,155 @@ async fn jobs_doctor_passes_the_local_stack_and_names_what_is_broken() -> Result
     );
     Ok(())
 }
+
+/// What `jobs ARGS | head -n LINES` leaves: the command's exit status and
+/// stderr, once the test has read `lines` lines of its stdout and closed it.
+/// The output must go on for more than a pipe holds (64 KiB), so that the
+/// command is still writing when the pipe closes; with `lines` 0 the pipe is
+/// closed before the command has written anything.
+fn jobs_into_closed_pipe(
+    local: &LocalAws,
+    env: &[(&str, &str)],
+    args: &[&str],
+    lines: usize,
+) -> Result<(std::process::ExitStatus, Vec<String>, String)> {
+    use std::io::BufRead as _;
+
+    let mut child = Command::new(workspace_binary("jobs")?)
+        .envs(local.env.child_env())
+        .envs(env.iter().copied())
+        .env("RUST_BACKTRACE", "1")
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    let stdout = child.stdout.take().context("stdout is piped")?;
+    let read: Vec<String> = std::io::BufReader::new(stdout)
+        .lines()
+        .take(lines)
+        .collect::<Result<_, _>>()?;
+    // The reader is dropped here: the pipe has no reader left.
+    let output = child.wait_with_output()?;
+    Ok((output.status, read, stderr(&output)))
+}
+
+/// A command whose reader went away ends quietly: exit 0, nothing on stderr
+/// (no panic, no backtrace), as `cargo` and `rg` end.
+fn assert_ends_quietly(what: &str, status: std::process::ExitStatus, stderr: &str) {
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("Broken pipe"),
+        "{what}: {stderr}"
+    );
+    assert_eq!(status.code(), Some(0), "{what}: {stderr}");
+}
+
+#[tokio::test]
+async fn a_reader_that_closes_the_pipe_ends_each_command_quietly() -> Result<()> {
+    let local = LocalAws::connect().await?;
+    let queues = local.fresh_queues("cli-pipe", 3, 30).await?;
+    let marker = unique_suffix();
+    let env = [
+        ("JOBS_QUEUE_URL", queues.url.as_str()),
+        ("JOBS_DLQ_URL", queues.dlq_url.as_str()),
+    ];
+
+    // Dead letters as anyone with `SendMessage` on the dead-letter queue can
+    // write them: 40 with a 2,000-character reason (80 KB of `dlq list`), and
+    // one whose body is a 100 KB mail (over 100 KB of `dlq show`).
+    let reason = "r".repeat(2_000);
+    for batch in 0..4 {
+        let mut send = local.sqs.send_message_batch().queue_url(&queues.dlq_url);
+        for i in 0..10 {
+            send = send.entries(
+                aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
+                    .id(format!("e{i}"))
+                    .message_body(format!("not json {batch}-{i}"))
+                    .message_attributes(
+                        "jobs.error.message",
+                        aws_sdk_sqs::types::MessageAttributeValue::builder()
+                            .data_type("String")
+                            .string_value(&reason)
+                            .build()?,
+                    )
+                    .build()?,
+            );
+        }
+        send.send().await?;
+    }
+    let big_id = format!("pipe-{marker}");
+    let mut big = local.text_mail("a long mail").with_id(&big_id);
+    if let producer::Job::Mail(mail) = &mut big.job {
+        mail.text = Some("line of a long mail\n".repeat(5_000));
+    }
+    local
+        .sqs
+        .send_message()
+        .queue_url(&queues.dlq_url)
+        .message_body(big.to_json())
+        .send()
+        .await?;
+
+    let (status, read, stderr) = jobs_into_closed_pipe(&local, &env, &["dlq", "list"], 1)?;
+    assert!(read[0].ends_with(": 41 dead letters"), "{read:?}");
+    assert_ends_quietly("dlq list", status, &stderr);
+
+    let (status, read, stderr) = jobs_into_closed_pipe(&local, &env, &["dlq", "show", &big_id], 1)?;
+    assert_eq!(read, [format!("job id:      {big_id}")]);
+    assert_ends_quietly("dlq show", status, &stderr);
+
+    // A row or two: the pipe is closed before the command writes.
+    let (status, read, stderr) = jobs_into_closed_pipe(&local, &env, &["stats"], 0)?;
+    assert!(read.is_empty());
+    assert_ends_quietly("stats", status, &stderr);
+
+    // 20 schedules of a group of the test's own, 100 next runs each (some 110 KB).
+    let scheduler = aws_sdk_scheduler::Client::new(&local.config);
+    let group = format!("pipe-{}", marker.to_lowercase());
+    scheduler
+        .create_schedule_group()
+        .name(&group)
+        .send()
+        .await?;
+    let queue_arn = local
+        .queue_attribute(
+            &queues.url,
+            aws_sdk_sqs::types::QueueAttributeName::QueueArn,
+        )
+        .await?;
+    for i in 0..20 {
+        scheduler
+            .create_schedule()
+            .group_name(&group)
+            .name(format!("hourly-{i:02}"))
+            .schedule_expression(format!("cron({i} * * * ? *)"))
+            .state(aws_sdk_scheduler::types::ScheduleState::Enabled)
+            .flexible_time_window(
+                aws_sdk_scheduler::types::FlexibleTimeWindow::builder()
+                    .mode(aws_sdk_scheduler::types::FlexibleTimeWindowMode::Off)
+                    .build()?,
+            )
+            .target(
+                aws_sdk_scheduler::types::Target::builder()
+                    .arn(&queue_arn)
+                    .role_arn("arn:aws:iam::000000000000:role/schedule-test")
+                    .input("{}")
+                    .build()?,
+            )
+            .send()
+            .await?;
+    }
+    let (status, read, stderr) = jobs_into_closed_pipe(
+        &local,
+        &env,
+        &["schedules", "--group", &group, "--next", "100"],
+        1,
+    )?;
+    assert_eq!(read, ["hourly-00  ENABLED  cron(0 * * * ? *) in UTC"]);
+    assert_ends_quietly("schedules", status, &stderr);
+
+    // Nothing of AWS: the completion script to a reader that is gone.
+    let (status, _, stderr) = jobs_into_closed_pipe(&local, &[], &["completions", "bash"], 0)?;
+    assert_ends_quietly("completions", status, &stderr);
+    Ok(())
+}
