@@ -1,5 +1,7 @@
 //! The AWS calls that carry out each kind of job.
 
+use std::collections::BTreeMap;
+
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumType, CompletedMultipartUpload, CompletedPart};
 use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message, Template};
@@ -8,7 +10,54 @@ use futures::StreamExt as _;
 use producer::{FieldError, MailJob, UploadJob, UploadSource, ValidationErrors};
 
 use crate::error::JobError;
-use crate::perform::Upload;
+
+/// Bytes to write to S3 from a job's `perform` ([`Context::put_object`](crate::Context::put_object)): the
+/// same checks and the same `PutObject` request as an `upload` job, without
+/// the base64 an upload job needs to travel in a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upload {
+    pub bucket: String,
+    pub key: String,
+    pub content_type: Option<String>,
+    pub metadata: BTreeMap<String, String>,
+    pub bytes: Vec<u8>,
+}
+
+impl Upload {
+    pub fn new(
+        bucket: impl Into<String>,
+        key: impl Into<String>,
+        bytes: impl Into<Vec<u8>>,
+    ) -> Self {
+        Upload {
+            bucket: bucket.into(),
+            key: key.into(),
+            content_type: None,
+            metadata: BTreeMap::new(),
+            bytes: bytes.into(),
+        }
+    }
+
+    pub fn content_type(mut self, content_type: impl Into<String>) -> Self {
+        self.content_type = Some(content_type.into());
+        self
+    }
+
+    /// Adds a metadata entry (`x-amz-meta-NAME`).
+    pub fn metadata(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.metadata.insert(name.into(), value.into());
+        self
+    }
+
+    pub(crate) fn check(&self) -> Result<(), producer::ValidationErrors> {
+        producer::contract::validate::validate_object(
+            &self.bucket,
+            &self.key,
+            self.content_type.as_deref(),
+            &self.metadata,
+        )
+    }
+}
 
 /// Sends a mail job through SES v2 `SendEmail`; returns SES's message id.
 pub async fn send_mail(ses: &aws_sdk_sesv2::Client, mail: &MailJob) -> Result<String, JobError> {

@@ -45,13 +45,12 @@ use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use std::collections::BTreeMap;
-
 use aws_config::SdkConfig;
 use futures::FutureExt as _;
 use producer::{EnqueueOptions, HttpJob, JobType, Jobs, MailJob, Sent, UploadJob};
 
 use crate::effects;
+pub use crate::effects::Upload;
 use crate::error::JobError;
 use crate::http::{HttpClient, HttpResponse};
 
@@ -157,54 +156,6 @@ impl AwsClients {
             s3: producer::aws::s3_client(config),
             sqs: aws_sdk_sqs::Client::new(config),
         }
-    }
-}
-
-/// Bytes to write to S3 from a job's `perform` ([`Context::put_object`]): the
-/// same checks and the same `PutObject` request as an `upload` job, without
-/// the base64 an upload job needs to travel in a message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Upload {
-    pub bucket: String,
-    pub key: String,
-    pub content_type: Option<String>,
-    pub metadata: BTreeMap<String, String>,
-    pub bytes: Vec<u8>,
-}
-
-impl Upload {
-    pub fn new(
-        bucket: impl Into<String>,
-        key: impl Into<String>,
-        bytes: impl Into<Vec<u8>>,
-    ) -> Self {
-        Upload {
-            bucket: bucket.into(),
-            key: key.into(),
-            content_type: None,
-            metadata: BTreeMap::new(),
-            bytes: bytes.into(),
-        }
-    }
-
-    pub fn content_type(mut self, content_type: impl Into<String>) -> Self {
-        self.content_type = Some(content_type.into());
-        self
-    }
-
-    /// Adds a metadata entry (`x-amz-meta-NAME`).
-    pub fn metadata(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.metadata.insert(name.into(), value.into());
-        self
-    }
-
-    fn check(&self) -> Result<(), producer::ValidationErrors> {
-        producer::contract::validate::validate_object(
-            &self.bucket,
-            &self.key,
-            self.content_type.as_deref(),
-            &self.metadata,
-        )
     }
 }
 
