@@ -231,7 +231,8 @@ fn guess_content_type(path: &Path) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::super::dry_run::dry_run_text;
-    use super::super::input::{Input, InputError, input};
+    use super::super::input;
+    use super::super::input::{Input, InputError};
     use crate::cli::{Cli, Command};
     use clap::Parser as _;
     use producer::contract::envelope::Job;

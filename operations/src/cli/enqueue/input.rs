@@ -4,10 +4,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use producer::contract::envelope::{Envelope, UploadSource};
+use producer::contract::envelope::Envelope;
 
-use super::envelopes::{http_envelope, mail_envelope, upload_envelope};
-use super::{EnqueueArgs, EnqueueKind};
 use crate::lines::JsonLines;
 use crate::schema::PayloadSchema;
 
@@ -26,32 +24,9 @@ pub enum Input {
 /// A file this size or smaller may hold one envelope over several lines.
 const ONE_ENVELOPE_MAX_BYTES: u64 = 4 * 1024 * 1024;
 
-/// Turns the arguments into the input, reading files as needed.
-pub fn input(args: &EnqueueArgs) -> Result<Input, InputError> {
-    input_with(args, None)
-}
-
-/// The input, with an upload's file staged in S3 already when `staged` says where.
-pub(super) fn input_with(
-    args: &EnqueueArgs,
-    staged: Option<UploadSource>,
-) -> Result<Input, InputError> {
-    match (&args.json, &args.kind) {
-        (Some(path), None) => json_input(path),
-        (None, Some(EnqueueKind::Mail(mail))) => Ok(Input::One(Box::new(mail_envelope(mail)?))),
-        (None, Some(EnqueueKind::Upload(upload))) => {
-            Ok(Input::One(Box::new(upload_envelope(upload, staged)?)))
-        }
-        (None, Some(EnqueueKind::Http(http))) => Ok(Input::One(Box::new(http_envelope(http)?))),
-        _ => Err(InputError(
-            "say what to enqueue, one way only: `jobs enqueue mail …`, `jobs enqueue upload …`, `jobs enqueue http …` or `jobs enqueue --json FILE`".into(),
-        )),
-    }
-}
-
 /// One envelope (which may span lines), or JSON Lines: one envelope per
 /// non-empty line.
-fn json_input(path: &Path) -> Result<Input, InputError> {
+pub(super) fn json_input(path: &Path) -> Result<Input, InputError> {
     let lines = JsonLines::open(path).map_err(|e| {
         InputError(if path == Path::new("-") {
             format!("cannot read standard input: {e}")
@@ -118,6 +93,7 @@ pub(super) fn read_text(path: &Path) -> Result<String, InputError> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::input;
     use super::*;
     use crate::cli::{Cli, Command};
     use clap::Parser as _;

@@ -23,13 +23,14 @@ use producer::send::queue::{
 };
 
 pub use envelopes::{HttpArgs, MailArgs, UploadArgs};
-pub use input::{Input, InputError, input};
+pub use input::{Input, InputError};
 
 use super::output::print_json;
 use super::progress::Progress;
 use super::{EXIT_INVALID, EXIT_SEND_FAILED, Output};
 use dry_run::{dry_run, print_dry_run};
-use input::{check_payload, input_with, payload_schemas};
+use envelopes::{http_envelope, mail_envelope, upload_envelope};
+use input::{check_payload, json_input, payload_schemas};
 use report::SendReport;
 use routing::{Routing, no_queue};
 use staging::stage_upload;
@@ -94,6 +95,26 @@ pub enum EnqueueKind {
     /// A call to another site, made by the handler: `Idempotency-Key: <job id>`
     /// on every try, signed as Standard Webhooks with `--sign`.
     Http(HttpArgs),
+}
+
+/// Turns the arguments into the input, reading files as needed.
+pub fn input(args: &EnqueueArgs) -> Result<Input, InputError> {
+    input_with(args, None)
+}
+
+/// The input, with an upload's file staged in S3 already when `staged` says where.
+fn input_with(args: &EnqueueArgs, staged: Option<UploadSource>) -> Result<Input, InputError> {
+    match (&args.json, &args.kind) {
+        (Some(path), None) => json_input(path),
+        (None, Some(EnqueueKind::Mail(mail))) => Ok(Input::One(Box::new(mail_envelope(mail)?))),
+        (None, Some(EnqueueKind::Upload(upload))) => {
+            Ok(Input::One(Box::new(upload_envelope(upload, staged)?)))
+        }
+        (None, Some(EnqueueKind::Http(http))) => Ok(Input::One(Box::new(http_envelope(http)?))),
+        _ => Err(InputError(
+            "say what to enqueue, one way only: `jobs enqueue mail …`, `jobs enqueue upload …`, `jobs enqueue http …` or `jobs enqueue --json FILE`".into(),
+        )),
+    }
 }
 
 /// The time `--at` or `--in` asks for, if either; at most one of them and `--delay`.
