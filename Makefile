@@ -36,10 +36,13 @@ demo: bins local-install
 bins:
 	$(CARGO) build --workspace --bins --locked
 
-test: lint build local-install browser-install
-	$(LOCAL) run $(CARGO) test --workspace --locked
+# lint, build and every test, with the slow set-up (virtualenvs, Chromium, the
+# local AWS) beside the build and the tests run by cargo-nextest
+# (infra/local/test.sh; docs/tests.md, "The time budget").
+test:
+	CARGO="$(CARGO)" infra/local/test.sh
 
-# The fault and load test alone (it also runs in `make test`), printing its figures.
+# The fault and load test alone (`make test` runs it too, alone), printing its figures.
 load: build local-install
 	$(LOCAL) run $(CARGO) test -p integration-tests --test load --locked -- --nocapture
 

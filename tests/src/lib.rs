@@ -60,15 +60,27 @@ pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
+/// The directory of the test executable's profile: `target/<profile>`.
+fn profile_dir() -> Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    // target/<profile>/deps/<test> -> target/<profile>
+    exe.parent()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .context("test executable has no target directory")
+}
+
+/// The workspace's target directory (`target/`, or `CARGO_TARGET_DIR`).
+pub fn target_dir() -> Result<PathBuf> {
+    profile_dir()?
+        .parent()
+        .map(Path::to_path_buf)
+        .context("test executable has no target directory")
+}
+
 /// A binary of this workspace, built next to the test executable.
 pub fn workspace_binary(name: &str) -> Result<PathBuf> {
-    let exe = std::env::current_exe()?;
-    // target/<profile>/deps/<test> -> target/<profile>/<name>
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .context("test executable has no target directory")?;
-    let path = dir.join(name);
+    let path = profile_dir()?.join(name);
     if !path.exists() {
         bail!(
             "{} is missing: build the workspace first (`make test` does)",

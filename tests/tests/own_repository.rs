@@ -5,14 +5,17 @@
 //! by `sam build` (cargo-lambda, arm64) and packaged by `samlocal package` into
 //! the local S3. Deploying needs an account: not done here.
 //!
-//! A test binary of its own, so that its build (minutes of both cores) runs
-//! after the end-to-end tests, whose timings it would disturb, not beside them.
+//! A test binary of its own, which `make test` runs alone and last
+//! (.config/nextest.toml), so that its build (minutes of both cores) does not
+//! disturb the timings of the end-to-end tests. Its arm64 build goes to
+//! `target/own-repository/`: the first run in a checkout compiles every
+//! dependency, later runs only the application and this repository's crates.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context as _, Result, bail, ensure};
-use integration_tests::{LocalAws, repo_root, unique_suffix};
+use integration_tests::{LocalAws, repo_root, target_dir, unique_suffix};
 use serde_norway::Value;
 
 /// The first block of `language` in the page's section `heading`.
@@ -148,6 +151,7 @@ async fn an_application_in_its_own_repository_builds_and_packages_its_job_binary
         Command::new(tools.join("sam"))
             .args(["build", "--beta-features"])
             .current_dir(&app)
+            .env("CARGO_TARGET_DIR", target_dir()?.join("own-repository"))
             .env("PATH", &path)
             .env("SAM_CLI_TELEMETRY", "0")
             .env("CARGO_NET_OFFLINE", "true"),
