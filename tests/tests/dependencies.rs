@@ -119,3 +119,57 @@ fn the_handler_does_not_depend_on_the_operations_crate() -> Result<()> {
     }
     Ok(())
 }
+
+/// The code of every `.rs` file under `dir`, without comment lines and without
+/// its unit tests (which may import anything of their crate), by path.
+fn sources(dir: &std::path::Path) -> Result<Vec<(std::path::PathBuf, String)>> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry?.path();
+        if path.is_dir() {
+            found.extend(sources(&path)?);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            let text = std::fs::read_to_string(&path)?;
+            let code = text
+                .split("#[cfg(test)]\nmod tests")
+                .next()
+                .unwrap_or_default()
+                .lines()
+                .filter(|line| !line.trim_start().starts_with("//"))
+                .collect::<Vec<_>>()
+                .join("\n");
+            found.push((path, code));
+        }
+    }
+    Ok(found)
+}
+
+/// Inside the crates, imports point down too: the message contract never uses
+/// the sending client, and the handler's own code never the test helpers that
+/// are built on it.
+#[test]
+fn the_contract_never_uses_the_sender_nor_the_handler_its_test_helpers() -> Result<()> {
+    let root = integration_tests::repo_root();
+    for (dir, forbidden, allowed) in [
+        ("producer/src/contract", "crate::send", None),
+        (
+            "handler/src",
+            "crate::testing",
+            Some("handler/src/testing.rs"),
+        ),
+    ] {
+        let files = sources(&root.join(dir))?;
+        ensure!(!files.is_empty(), "no sources under {dir}");
+        for (path, code) in files {
+            if allowed.is_some_and(|allowed| path.ends_with(allowed)) {
+                continue;
+            }
+            ensure!(
+                !code.contains(forbidden),
+                "{} uses `{forbidden}`",
+                path.display()
+            );
+        }
+    }
+    Ok(())
+}
