@@ -411,6 +411,46 @@ impl LocalAws {
         Handler::from_clients(ses, self.s3.clone(), self.sqs.clone(), settings)
     }
 
+    /// An enabled EventBridge Scheduler schedule in LocalStack (which stores it
+    /// but does not fire it), putting `input` on the queue `queue_arn`, with its
+    /// expression read in `zone` (`None`: UTC).
+    pub async fn create_schedule(
+        &self,
+        group: &str,
+        name: &str,
+        expression: &str,
+        zone: Option<&str>,
+        queue_arn: &str,
+        input: &str,
+    ) -> Result<()> {
+        use aws_sdk_scheduler::types::{
+            FlexibleTimeWindow, FlexibleTimeWindowMode, ScheduleState, Target,
+        };
+        aws_sdk_scheduler::Client::new(&self.config)
+            .create_schedule()
+            .group_name(group)
+            .name(name)
+            .schedule_expression(expression)
+            .set_schedule_expression_timezone(zone.map(str::to_owned))
+            .state(ScheduleState::Enabled)
+            .flexible_time_window(
+                FlexibleTimeWindow::builder()
+                    .mode(FlexibleTimeWindowMode::Off)
+                    .build()?,
+            )
+            .target(
+                Target::builder()
+                    .arn(queue_arn)
+                    .role_arn("arn:aws:iam::000000000000:role/schedule-test")
+                    .input(input)
+                    .build()?,
+            )
+            .send()
+            .await
+            .with_context(|| format!("create schedule {name}"))?;
+        Ok(())
+    }
+
     /// Every mail moto has recorded.
     pub fn sent_mails(&self) -> Result<Vec<SentMail>> {
         let body = http_get(self.env.get("MOTO_URL")?, "/moto-api/data.json")?;

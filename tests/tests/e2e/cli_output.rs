@@ -440,9 +440,8 @@ async fn a_reader_that_closes_the_pipe_ends_each_command_quietly() -> Result<()>
     assert_ends_quietly("stats", status, &stderr);
 
     // 20 schedules of a group of the test's own, 100 next runs each (some 110 KB).
-    let scheduler = aws_sdk_scheduler::Client::new(&local.config);
     let group = format!("pipe-{}", marker.to_lowercase());
-    scheduler
+    aws_sdk_scheduler::Client::new(&local.config)
         .create_schedule_group()
         .name(&group)
         .send()
@@ -454,25 +453,9 @@ async fn a_reader_that_closes_the_pipe_ends_each_command_quietly() -> Result<()>
         )
         .await?;
     for i in 0..20 {
-        scheduler
-            .create_schedule()
-            .group_name(&group)
-            .name(format!("hourly-{i:02}"))
-            .schedule_expression(format!("cron({i} * * * ? *)"))
-            .state(aws_sdk_scheduler::types::ScheduleState::Enabled)
-            .flexible_time_window(
-                aws_sdk_scheduler::types::FlexibleTimeWindow::builder()
-                    .mode(aws_sdk_scheduler::types::FlexibleTimeWindowMode::Off)
-                    .build()?,
-            )
-            .target(
-                aws_sdk_scheduler::types::Target::builder()
-                    .arn(&queue_arn)
-                    .role_arn("arn:aws:iam::000000000000:role/schedule-test")
-                    .input("{}")
-                    .build()?,
-            )
-            .send()
+        let (name, expression) = (format!("hourly-{i:02}"), format!("cron({i} * * * ? *)"));
+        local
+            .create_schedule(&group, &name, &expression, None, &queue_arn, "{}")
             .await?;
     }
     let (status, read, stderr) = jobs_into_closed_pipe(

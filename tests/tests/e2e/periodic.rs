@@ -131,30 +131,12 @@ async fn jobs_schedules_gives_next_runs_across_the_clock_changes() -> Result<()>
             "Europe/Berlin",
         ),
     ] {
-        scheduler
-            .create_schedule()
-            .group_name(group)
-            .name(&name)
-            .schedule_expression(expression)
-            .schedule_expression_timezone(zone)
-            .state(aws_sdk_scheduler::types::ScheduleState::Enabled)
-            .flexible_time_window(
-                aws_sdk_scheduler::types::FlexibleTimeWindow::builder()
-                    .mode(aws_sdk_scheduler::types::FlexibleTimeWindowMode::Off)
-                    .build()?,
-            )
-            .target(
-                aws_sdk_scheduler::types::Target::builder()
-                    .arn(&queue_arn)
-                    .role_arn("arn:aws:iam::000000000000:role/schedule-test")
-                    .input(format!(
-                        r#"{{"version":1,"id":"{name}-{SCHEDULED_TIME}","kind":"products_report","created_at":"{SCHEDULED_TIME}","job":{{"bucket":"b-{suffix}"}}}}"#
-                    ))
-                    .build()?,
-            )
-            .send()
-            .await
-            .with_context(|| format!("create {name}"))?;
+        let input = format!(
+            r#"{{"version":1,"id":"{name}-{SCHEDULED_TIME}","kind":"products_report","created_at":"{SCHEDULED_TIME}","job":{{"bucket":"b-{suffix}"}}}}"#
+        );
+        local
+            .create_schedule(group, &name, expression, Some(zone), &queue_arn, &input)
+            .await?;
         created.push(name);
     }
 
