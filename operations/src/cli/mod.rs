@@ -1,7 +1,7 @@
 //! The `jobs` command line: the top-level [`Cli`], and one module per command,
 //! each with its arguments beside its code.
 //!
-//! Results go to stdout through [`outln!`], never `println!` (which panics when
+//! Results go to stdout through `outln!`, never `println!` (which panics when
 //! the reader of a pipe has gone, as in `jobs dlq list | head`): a closed stdout
 //! ends a command quietly, as it ends `cargo` and `rg`.
 
