@@ -22,7 +22,7 @@ help:
 	@echo "                 of your own: BIN=name PACKAGE=its cargo package CRATE=its directory"
 	@echo "make unit        the tests that need no AWS"
 	@echo "make load        only the fault and load test, with its figures (LOAD_JOBS=2000,"
-	@echo "                 LOAD_FAULTS_PER_MILLE=100)"
+	@echo "                 LOAD_FAULTS_PER_MILLE=100, LOAD_WORKERS=2, LOAD_KILLS=2)"
 	@echo "LOCAL_AWS=docker make local-up   runs the pinned LocalStack image instead (needs Docker)"
 	@echo "make bench       the benchmark: ours against the raw SDK, boto3 and Powertools, one table per"
 	@echo "                 section, also in bench/results/latest.md (bench/README.md; BENCH_ONLY=A,C"

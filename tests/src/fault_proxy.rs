@@ -5,7 +5,10 @@
 //! It can also hold every request that arrives (`hold`), so a test knows that
 //! a worker has calls in flight, can kill it there, and then `release` the held
 //! requests, which are answered with a 503 and never passed on. It keeps every
-//! request it passed on, so a test can tell which calls a killed worker made.
+//! request it passed on with the service's answer status, so a test can tell
+//! which calls a killed worker made and which of them the service accepted. A
+//! request passed on is carried through to the service's answer even when its
+//! client has gone (killed), as a request on the wire would be.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -67,6 +70,18 @@ pub struct Passed {
     /// The path and query, as in `/bucket/key?x-id=PutObject`.
     pub path: String,
     pub body: Bytes,
+    /// The service's answer status; `None` while the request is on its way,
+    /// or when the service could not be reached.
+    pub status: Option<u16>,
+}
+
+impl Passed {
+    /// True when the service may have carried the request out: it accepted it
+    /// (2xx), or its answer is not known. A refusal (4xx, 5xx) changed nothing.
+    pub fn may_have_taken_effect(&self) -> bool {
+        self.status
+            .is_none_or(|status| (200..300).contains(&status))
+    }
 }
 
 #[derive(Debug)]
@@ -114,7 +129,9 @@ impl FaultProxy {
                 tokio::spawn(async move {
                     let service = service_fn(move |request| {
                         let shared = shared.clone();
-                        async move { Ok::<_, std::convert::Infallible>(shared.answer(request).await) }
+                        async move {
+                            Ok::<_, std::convert::Infallible>(Shared::answer(shared, request).await)
+                        }
                     });
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), service)
@@ -160,7 +177,7 @@ impl FaultProxy {
 }
 
 impl Shared {
-    async fn answer(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    async fn answer(self: Arc<Self>, request: Request<Incoming>) -> Response<Full<Bytes>> {
         let number = self.counts.requests.fetch_add(1, Ordering::SeqCst);
         if *self.hold.borrow() {
             self.counts.held.fetch_add(1, Ordering::SeqCst);
@@ -187,7 +204,13 @@ impl Shared {
                 tokio::time::sleep(self.timeout_answer_after).await;
                 self.error(StatusCode::GATEWAY_TIMEOUT, "RequestTimeout")
             }
-            None => match self.forward(request).await {
+            // A task of its own, so that a client that goes away (a killed
+            // worker) does not cut the request off on its way to the service.
+            None => match tokio::spawn(self.clone().forward(request))
+                .await
+                .map_err(anyhow::Error::from)
+                .and_then(|forwarded| forwarded)
+            {
                 Ok(response) => {
                     self.counts.forwarded.fetch_add(1, Ordering::SeqCst);
                     response
@@ -212,7 +235,7 @@ impl Shared {
         })
     }
 
-    async fn forward(&self, request: Request<Incoming>) -> Result<Response<Full<Bytes>>> {
+    async fn forward(self: Arc<Self>, request: Request<Incoming>) -> Result<Response<Full<Bytes>>> {
         let (mut parts, body) = request.into_parts();
         let body = body
             .collect()
@@ -225,12 +248,14 @@ impl Shared {
             .map_or("/", |p| p.as_str())
             .to_owned();
         parts.uri = format!("{}{path}", self.upstream).parse()?;
-        if let Ok(mut passed) = self.passed.lock() {
+        let index = self.passed.lock().ok().map(|mut passed| {
             passed.push(Passed {
                 path,
                 body: body.clone(),
+                status: None,
             });
-        }
+            passed.len() - 1
+        });
         // The Host header stays: the request was signed for it.
         parts.headers.remove("expect");
         buffered(&mut parts.headers, &body);
@@ -240,6 +265,11 @@ impl Shared {
             .await
             .context("send upstream")?;
         let (mut parts, body) = response.into_parts();
+        if let (Some(index), Ok(mut passed)) = (index, self.passed.lock())
+            && let Some(call) = passed.get_mut(index)
+        {
+            call.status = Some(parts.status.as_u16());
+        }
         let body = body
             .collect()
             .await

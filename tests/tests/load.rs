@@ -1,15 +1,16 @@
 //! The fault and load test. A few thousand mixed jobs (mails, uploads, scheduled
-//! ones, some sent twice, poison among them) run through two worker processes
+//! ones, some sent twice, poison among them) run through worker processes
 //! while a proxy fails a share of their SES and S3 calls (throttling, 5xx,
 //! timeouts), and workers are killed with SIGKILL in the middle of a batch. Bad
 //! input is offered to the CLI all the while. Then every good job has taken
 //! effect exactly once, every poison job is in the dead-letter queue with its
 //! reason, and nothing is left on the queue.
 //!
-//! `LOAD_JOBS` (2000) and `LOAD_FAULTS_PER_MILLE` (100) size it; `make load`
-//! runs it alone and prints its figures.
+//! `LOAD_JOBS` (2000), `LOAD_FAULTS_PER_MILLE` (100), `LOAD_WORKERS` (2) and
+//! `LOAD_KILLS` (2) size it; `make load` runs it alone and prints its figures.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::Range;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::atomic::Ordering;
@@ -73,9 +74,28 @@ struct Killed {
     s3: FaultProxy,
     /// Its calls held when it was killed.
     held: u64,
-    /// Its SES and S3 calls that reached the services.
-    passed: Vec<Passed>,
+    /// Its SES and S3 calls that the proxies passed on to the services, by
+    /// their place in each proxy's list.
+    ses_calls: Range<usize>,
+    s3_calls: Range<usize>,
     log: PathBuf,
+}
+
+impl Killed {
+    /// Its calls as the services answered them: read once every job has
+    /// settled, so that the calls it had on their way have their answers.
+    fn calls(&self) -> Vec<Passed> {
+        let part = |proxy: &FaultProxy, range: &Range<usize>| {
+            proxy
+                .passed()
+                .get(range.clone())
+                .map(<[Passed]>::to_vec)
+                .unwrap_or_default()
+        };
+        let mut calls = part(&self.ses, &self.ses_calls);
+        calls.extend(part(&self.s3, &self.s3_calls));
+        calls
+    }
 }
 
 impl Worker {
@@ -133,15 +153,16 @@ impl Worker {
         .await;
         self.child.start_kill()?;
         self.child.wait().await?;
-        let mut passed = self.ses.passed().split_off(self.passed_before.0);
-        passed.extend(self.s3.passed().split_off(self.passed_before.1));
+        let ses_calls = self.passed_before.0..self.ses.passed().len();
+        let s3_calls = self.passed_before.1..self.s3.passed().len();
         self.ses.release();
         self.s3.release();
         Ok(Killed {
             ses: self.ses,
             s3: self.s3,
             held: waited?,
-            passed,
+            ses_calls,
+            s3_calls,
             log: self.log,
         })
     }
@@ -158,26 +179,36 @@ impl Worker {
     }
 }
 
+/// What a worker's log reports of a job that is settled for it: it will not
+/// run it again.
+const SETTLED: [&str; 5] = ["done", "skipped", "dead_lettered", "duplicate", "cancelled"];
+
 /// The effects a killed worker may have had without the ledger marking them
-/// done: mail subjects and object keys of its calls that reached SES or S3,
-/// for jobs its log never reported done. A kill there repeats the effect, as
-/// docs/guarantees.md says; no other effect may be repeated.
+/// done: the mail subjects and object keys of its calls that SES or S3 accepted
+/// (2xx), or whose answer never came, for jobs its log never reported settled.
+/// A kill there repeats the effect, as docs/guarantees.md says; no other effect
+/// may be repeated. A call the service refused (a poison job's upload to a
+/// bucket that does not exist) is no effect, whoever made it.
 fn effects_in_kill_window(
-    killed: &Killed,
+    calls: &[Passed],
+    log: &str,
     effect_of_job: &HashMap<String, String>,
 ) -> Result<BTreeSet<String>> {
-    let log = std::fs::read_to_string(&killed.log)?;
-    let effects_of_done: BTreeSet<&str> = log
+    let effects_of_settled: BTreeSet<&str> = log
         .lines()
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .filter(|entry| entry["outcome"] == "done")
+        .filter(|entry| {
+            entry["outcome"]
+                .as_str()
+                .is_some_and(|outcome| SETTLED.contains(&outcome))
+        })
         .filter_map(|entry| {
             let id = entry["job_id"].as_str()?;
             effect_of_job.get(id).map(String::as_str)
         })
         .collect();
     let mut window = BTreeSet::new();
-    for call in &killed.passed {
+    for call in calls.iter().filter(|call| call.may_have_taken_effect()) {
         let path = call.path.split('?').next().unwrap_or_default();
         let effect = if path.starts_with("/v2/email/") {
             // SES v2 SendEmail: the subject names the job.
@@ -192,7 +223,7 @@ fn effects_in_kill_window(
                 .map(|(_, key)| key.to_owned())
         };
         if let Some(effect) = effect
-            && !effects_of_done.contains(effect.as_str())
+            && !effects_of_settled.contains(effect.as_str())
         {
             window.insert(effect);
         }
@@ -438,6 +469,8 @@ fn logged_outcomes(logs: &[PathBuf]) -> Result<BTreeMap<String, u64>> {
 async fn thousands_of_jobs_under_faults_and_kills_take_effect_exactly_once() -> Result<()> {
     let jobs = setting("LOAD_JOBS", 2000)? as usize;
     let faults_per_mille = setting("LOAD_FAULTS_PER_MILLE", 100)?;
+    let worker_count = setting("LOAD_WORKERS", 2)?.max(1) as usize;
+    let kills = setting("LOAD_KILLS", 2)? as usize;
     let local = LocalAws::connect().await?;
     let run = unique_suffix();
     let queues = local
@@ -499,7 +532,7 @@ async fn thousands_of_jobs_under_faults_and_kills_take_effect_exactly_once() -> 
     let mut workers = Vec::new();
     let mut logs = Vec::new();
     let (mut ses_proxies, mut s3_proxies) = (Vec::new(), Vec::new());
-    for n in 0..2 {
+    for n in 0..worker_count {
         let log = logs_dir.join(format!("worker-{n}.log"));
         logs.push(log.clone());
         let ses = FaultProxy::start(&ses_upstream, Protocol::RestJson, faults_per_mille).await?;
@@ -525,8 +558,8 @@ async fn thousands_of_jobs_under_faults_and_kills_take_effect_exactly_once() -> 
     assert!(report.all_sent(), "{:?}", report.failed);
     let enqueued_in = started.elapsed();
 
-    // Two kills, at a third and at two thirds of the effects, with bad input
-    // offered after each.
+    // The kills, spread evenly over the effects (with two, at a third and at
+    // two thirds), each of the workers in turn, with bad input offered after each.
     let effects_so_far = |workers: &[Worker]| -> u64 {
         workers
             .iter()
@@ -536,10 +569,9 @@ async fn thousands_of_jobs_under_faults_and_kills_take_effect_exactly_once() -> 
             })
             .sum()
     };
-    let mut held_at_kills = Vec::new();
-    let mut kill_window = BTreeSet::new();
-    for kill in 0..2usize {
-        let target = (jobs as u64) * (kill as u64 + 1) / 3;
+    let mut kills_made = Vec::new();
+    for kill in 0..kills {
+        let target = (jobs as u64) * (kill as u64 + 1) / (kills as u64 + 1);
         let (mut waited, mut last) = (Instant::now(), 0);
         while effects_so_far(&workers) < target {
             let now = effects_so_far(&workers);
@@ -550,23 +582,16 @@ async fn thousands_of_jobs_under_faults_and_kills_take_effect_exactly_once() -> 
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let victim = workers.remove(kill % workers.len());
+        let place = kill % workers.len();
+        let victim = workers.remove(place);
         let killed = victim.kill_mid_batch(2).await?;
-        held_at_kills.push(killed.held);
-        let window = effects_in_kill_window(&killed, &effect_of_job)?;
-        // More would mean the log's `done` lines were not read.
-        assert!(
-            window.len() <= CONCURRENCY,
-            "{} effects in one kill's window: {window:?}",
-            window.len()
-        );
-        kill_window.extend(window);
-        let log = logs_dir.join(format!("worker-{}.log", 2 + kill));
+        let log = logs_dir.join(format!("worker-{}.log", worker_count + kill));
         logs.push(log.clone());
         workers.insert(
-            kill % 2,
-            Worker::spawn(&local, &queues, killed.ses, killed.s3, log)?,
+            place,
+            Worker::spawn(&local, &queues, killed.ses.clone(), killed.s3.clone(), log)?,
         );
+        kills_made.push(killed);
         let (subject, job_id) = bad_input_is_refused(&local, &queues, &run, kill).await?;
         expected.mails.insert(subject.clone());
         effect_of_job.insert(job_id, subject);
@@ -574,7 +599,9 @@ async fn thousands_of_jobs_under_faults_and_kills_take_effect_exactly_once() -> 
 
     // Wait until the queue is empty and every effect is there.
     let mail_prefix = format!("load {run} ");
-    eventually("every job settled", Duration::from_secs(600), || async {
+    // Some 400 s for 5,000 jobs at 20 % faults: a fifth of a second a job.
+    let settle_within = Duration::from_secs((jobs as u64 / 5).max(600));
+    eventually("every job settled", settle_within, || async {
         tokio::time::sleep(Duration::from_secs(1)).await;
         if local.queue_depth(&queues.url).await? > 0 {
             return Ok(None);
@@ -588,6 +615,23 @@ async fn thousands_of_jobs_under_faults_and_kills_take_effect_exactly_once() -> 
     for worker in workers.drain(..) {
         worker.stop().await?;
     }
+
+    // Each kill's window, now that the calls it had on their way have answers.
+    let mut kill_window = BTreeSet::new();
+    let mut windows = Vec::new();
+    for killed in &kills_made {
+        let log = std::fs::read_to_string(&killed.log)?;
+        let window = effects_in_kill_window(&killed.calls(), &log, &effect_of_job)?;
+        // More would mean the log's settled jobs were not read.
+        assert!(
+            window.len() <= CONCURRENCY,
+            "{} effects in one kill's window: {window:?}",
+            window.len()
+        );
+        kill_window.extend(window.iter().cloned());
+        windows.push(window);
+    }
+    let held_at_kills: Vec<u64> = kills_made.iter().map(|k| k.held).collect();
 
     // Exactly once: one mail per subject, one write per key, nothing else.
     let mut mails: BTreeMap<String, usize> = BTreeMap::new();
@@ -681,25 +725,45 @@ async fn thousands_of_jobs_under_faults_and_kills_take_effect_exactly_once() -> 
     let (ses_faults, s3_faults) = (injected(&ses_proxies), injected(&s3_proxies));
 
     let effects_in_windows = kill_window.len();
+    // Each kill's window by count: mails and objects in it, and those taken twice.
+    let by_kill: Vec<String> = windows
+        .iter()
+        .zip(&held_at_kills)
+        .enumerate()
+        .map(|(n, (window, held))| {
+            let in_mails = window.iter().filter(|e| expected.mails.contains(*e)).count();
+            let twice = window
+                .iter()
+                .filter(|e| mails.get(*e) == Some(&2) || versions.get(*e).is_some_and(|v| v.len() == 2))
+                .count();
+            format!(
+                "kill {}: {held} calls held, {} effects in its window ({in_mails} mails, {} objects), {twice} of them twice",
+                n + 1,
+                window.len(),
+                window.len() - in_mails,
+            )
+        })
+        .collect();
     eprintln!(
         "load: {} jobs ({} mails, {} uploads, {} sent twice, {} scheduled) and {} poison in {} messages; \
          {faults_per_mille}‰ of SES and S3 calls failed: SES {} calls, {ses_faults:?} \
-         (throttled, 5xx, timed out), S3 {} calls, {s3_faults:?}; {} kills with {:?} calls in flight; \
+         (throttled, 5xx, timed out), S3 {} calls, {s3_faults:?}; {worker_count} workers, {} kills with {:?} calls in flight; \
          enqueued in {:.1} s, settled in {:.1} s; outcomes {outcomes:?}; dead letters {dead_codes:?}; \
-         {effects_in_windows} effects in the kills' windows; duplicates {duplicates}, lost {lost}",
+         {effects_in_windows} effects in the kills' windows ({}); duplicates {duplicates}, lost {lost}",
         expected.mails.len() + expected.uploads.len(),
         expected.mails.len(),
         expected.uploads.len(),
         jobs.div_ceil(25),
         jobs.div_ceil(20),
         poison.len(),
-        sends.len() + poison.len() + 2,
+        sends.len() + poison.len() + kills,
         calls(&ses_proxies),
         calls(&s3_proxies),
         held_at_kills.len(),
         held_at_kills,
         enqueued_in.as_secs_f64(),
         settled_in.as_secs_f64(),
+        by_kill.join("; "),
     );
     assert!(lost_mails.is_empty(), "mails never sent: {lost_mails:?}");
     assert!(
@@ -754,5 +818,62 @@ async fn thousands_of_jobs_under_faults_and_kills_take_effect_exactly_once() -> 
         "nothing carried forward: {outcomes:?}"
     );
     std::fs::remove_dir_all(&logs_dir).ok();
+    Ok(())
+}
+
+#[test]
+fn a_kill_window_holds_what_the_services_accepted_or_never_answered_of_unsettled_jobs() -> Result<()>
+{
+    let mail = |subject: &str, status| Passed {
+        path: "/v2/email/outbound-emails".into(),
+        body: serde_json::json!({"Content": {"Simple": {"Subject": {"Data": subject}}}})
+            .to_string()
+            .into(),
+        status,
+    };
+    let object = |bucket: &str, key: &str, status| Passed {
+        path: format!("/{bucket}/{key}?x-id=PutObject"),
+        body: bytes::Bytes::new(),
+        status,
+    };
+    let effect_of_job: HashMap<String, String> = [
+        ("job-done", "load r #1"),
+        ("job-sent", "load r #2"),
+        ("job-dead", "load r #3"),
+        ("job-put", "load/r/4.txt"),
+        ("job-on-its-way", "load/r/5.txt"),
+        ("job-refused", "load/r/6.txt"),
+    ]
+    .map(|(job, effect)| (job.to_owned(), effect.to_owned()))
+    .into();
+    let log = [
+        r#"{"level":"INFO","message":"job done","outcome":"done","job_id":"job-done"}"#,
+        r#"{"level":"WARN","outcome":"dead_lettered","job_id":"job-dead"}"#,
+        // A retry does not settle a job: it comes back.
+        r#"{"level":"WARN","outcome":"retry","job_id":"job-sent"}"#,
+        "not JSON: a line of the runtime's",
+    ]
+    .join("\n");
+    let calls = [
+        // Accepted, and the job reported done: the ledger has it.
+        mail("load r #1", Some(200)),
+        // Accepted, never settled: a kill here sends it again.
+        mail("load r #2", Some(200)),
+        // Refused by SES: no mail went out.
+        mail("load r #3", Some(400)),
+        // A poison job's upload to a bucket that does not exist: refused.
+        object("t-missing-r", "poison/7", Some(404)),
+        // Accepted, and nothing logged before the kill.
+        object("t-load-r", "load/r/4.txt", Some(200)),
+        // On its way when the worker died: it may have been written.
+        object("t-load-r", "load/r/5.txt", None),
+        // Refused by S3 (SlowDown): nothing was written.
+        object("t-load-r", "load/r/6.txt", Some(503)),
+    ];
+    let window = effects_in_kill_window(&calls, &log, &effect_of_job)?;
+    assert_eq!(
+        window,
+        BTreeSet::from(["load r #2", "load/r/4.txt", "load/r/5.txt"].map(str::to_owned))
+    );
     Ok(())
 }
