@@ -204,6 +204,11 @@ pub struct Settings {
     /// one in parts of this size (`JOBS_MULTIPART_COPY_BYTES`; 5 GiB, the
     /// largest part S3 copies, by default).
     pub multipart_copy_above: u64,
+    /// The payload bucket (`JOBS_PAYLOAD_BUCKET`): a pointer message's
+    /// envelope, and an upload's staged `source`, are read and deleted only
+    /// under its `payloads/`. `None` follows no pointer: a message's word is
+    /// not enough to read or delete an object.
+    pub payload_bucket: Option<String>,
 }
 
 impl Settings {
@@ -234,6 +239,7 @@ impl Settings {
             metrics_namespace: None,
             http: crate::http::HttpSettings::default(),
             multipart_copy_above: Self::DEFAULT_MULTIPART_COPY_ABOVE,
+            payload_bucket: None,
         }
     }
 
@@ -320,6 +326,9 @@ impl Settings {
                 }
                 _ => Self::DEFAULT_MULTIPART_COPY_ABOVE,
             },
+            payload_bucket: std::env::var(producer::contract::pointer::PAYLOAD_BUCKET_ENV)
+                .ok()
+                .filter(|bucket| !bucket.is_empty()),
         })
     }
 }
@@ -536,6 +545,13 @@ impl Handler {
                     staged: None,
                 };
                 match self.open_payload(delivery, pointer).await {
+                    // Not ours: neither read nor, below, deleted.
+                    Err(
+                        error @ JobError::Payload {
+                            code: "payload_outside_bucket",
+                            ..
+                        },
+                    ) => (Err(Failure::from(error)), identity),
                     Ok(Some(body)) => self.decode_and_run(delivery, &body, deadline).await,
                     Ok(None) => (Ok(Progress::Duplicate), identity),
                     Err(error) => (Err(Failure::from(error)), identity),
@@ -602,7 +618,9 @@ impl Handler {
         };
         // Stored envelopes and staged files go once their job is settled.
         for stored in pointer.iter().chain(&identity.staged) {
-            self.settle_payload(stored, &outcome).await;
+            if self.holds(stored) {
+                self.settle_payload(stored, &outcome).await;
+            }
         }
         let kind = if identity.kind.is_empty() {
             "unknown"
@@ -678,6 +696,14 @@ impl Handler {
                     kind: envelope.kind().to_owned(),
                     staged: envelope.staged_source(),
                 };
+                if let Some(staged) = identity.staged.as_ref().filter(|s| !self.holds(s)) {
+                    let error = JobError::Payload {
+                        code: "source_outside_bucket",
+                        class: ErrorClass::Permanent,
+                        message: self.outside_bucket("the upload's staged `source`", staged),
+                    };
+                    return (Err(Failure::from(error)), identity);
+                }
                 (
                     self.run_when_due(delivery, envelope, deadline).await,
                     identity,
@@ -699,6 +725,13 @@ impl Handler {
         delivery: &Delivery,
         pointer: &PayloadPointer,
     ) -> Result<Option<String>, JobError> {
+        if !self.holds(pointer) {
+            return Err(JobError::Payload {
+                code: "payload_outside_bucket",
+                class: ErrorClass::Permanent,
+                message: self.outside_bucket("the message's pointer", pointer),
+            });
+        }
         if let (Some(ledger), Some(job_id)) = (&self.ledger, &delivery.job_id)
             && ledger.is_done(job_id).await?
         {
@@ -776,6 +809,32 @@ impl Handler {
                     ),
                 )
             })
+    }
+
+    /// Whether an object a message points at is this stack's to read and delete.
+    fn holds(&self, pointer: &PayloadPointer) -> bool {
+        self.settings
+            .payload_bucket
+            .as_deref()
+            .is_some_and(|bucket| pointer.is_within(bucket))
+    }
+
+    /// Why a pointer is not followed, naming what the handler would follow.
+    fn outside_bucket(&self, what: &str, pointer: &PayloadPointer) -> String {
+        let allowed = match &self.settings.payload_bucket {
+            Some(bucket) => format!(
+                "only `s3://{bucket}/{}…` is read",
+                producer::contract::pointer::PAYLOAD_PREFIX
+            ),
+            None => format!(
+                "no payload bucket is set (`{}`)",
+                producer::contract::pointer::PAYLOAD_BUCKET_ENV
+            ),
+        };
+        format!(
+            "{what} is outside the payload bucket (`{}`): {allowed}, and it was neither read nor deleted",
+            pointer.url()
+        )
     }
 
     /// Deletes a pointer message's stored envelope once its job is settled for

@@ -17,6 +17,7 @@ use producer::send::queue::{number_attribute, string_attribute};
 
 use producer::aws::ErrorClass;
 
+use crate::served::Served;
 use crate::{OpsError, ops_error};
 
 /// How long listed dead letters stay hidden while a listing reads the queue;
@@ -38,8 +39,9 @@ pub struct DeadLetter {
     pub body: String,
     /// The queue it failed on (`jobs.source`), when the handler recorded it.
     pub source_queue: Option<String>,
-    /// Where its envelope is stored, when its body is an Extended Client
-    /// pointer; `body` is then the pointer, and [`stored_body`] reads the envelope.
+    /// Where its body says its envelope is stored, when its body is an
+    /// Extended Client pointer; `body` is then the pointer. Only a pointer
+    /// the stack [holds](Served::holds) is followed: [`stored_body`] reads it.
     pub payload: Option<PayloadPointer>,
     /// The pointer's size attribute as sent (`ExtendedPayloadSize`, or the
     /// older name), kept so that a redriven pointer is still one to every reader.
@@ -212,6 +214,9 @@ impl Selection {
 pub struct Redrive {
     /// Job ids sent back (or that would be, in a dry run).
     pub moved: Vec<String>,
+    /// Dead letters left in the queue because the queue they name is not one
+    /// this stack serves: each job id (or message id) with the reason.
+    pub refused: Vec<(String, String)>,
     /// Dead letters read that the selection left alone.
     pub left: usize,
     /// Set when SQS moves everything itself (`StartMessageMoveTask`).
@@ -219,7 +224,9 @@ pub struct Redrive {
 }
 
 /// Sends the selected dead letters back, bodies unchanged: each to the queue
-/// it failed on (its `jobs.source`), else to `queue_url`.
+/// it failed on (its `jobs.source`) when `served` has it, else to `queue_url`.
+/// A letter naming a queue the stack does not serve stays where it is, in
+/// [`Redrive::refused`]: a message's attributes are its sender's word.
 /// Each is sent before it is deleted from the dead-letter queue, so a failure
 /// part-way leaves a message in both queues, never in neither. Reads at most
 /// `limit` messages.
@@ -230,6 +237,7 @@ pub async fn redrive(
     selection: &Selection,
     dry_run: bool,
     limit: usize,
+    served: &Served,
 ) -> Result<Redrive, OpsError> {
     if *selection == Selection::All
         && !dry_run
@@ -245,13 +253,32 @@ pub async fn redrive(
         left,
         ..Redrive::default()
     };
+    let mut sendable = Vec::new();
+    let mut refused = Vec::new();
+    for letter in chosen {
+        let destination = match letter.source_queue.as_deref() {
+            Some(named) => served.queue(named).map(str::to_owned),
+            None => Ok(queue_url.to_owned()),
+        };
+        match destination {
+            Ok(destination) => sendable.push((letter, destination)),
+            Err(why) => {
+                result
+                    .refused
+                    .push((letter.name().to_owned(), why.to_string()));
+                refused.push(letter);
+            }
+        }
+    }
+    release(sqs, dlq_url, &refused).await;
+    let (chosen, destinations): (Vec<DeadLetter>, Vec<String>) = sendable.into_iter().unzip();
     if dry_run {
         result.moved = chosen.iter().map(|l| l.job_id.clone()).collect();
         release(sqs, dlq_url, &chosen).await;
         return Ok(result);
     }
-    for letter in &chosen {
-        let destination = letter.source_queue.as_deref().unwrap_or(queue_url);
+    for (letter, destination) in chosen.iter().zip(&destinations) {
+        let destination = destination.as_str();
         let mut send = sqs
             .send_message()
             .queue_url(destination)
@@ -310,50 +337,103 @@ pub struct Deleted {
     /// Stored envelopes whose message is gone but that S3 did not delete,
     /// each with S3's answer; the bucket's lifecycle rule removes them later.
     pub bodies_left: Vec<String>,
+    /// Pointers outside the payload bucket whose messages were deleted: what
+    /// they point at was left alone.
+    pub pointers_outside: Vec<String>,
 }
 
 impl Deleted {
     fn count(&mut self, letter: &DeadLetter) {
-        self.jobs.push(if letter.job_id.is_empty() {
-            letter.message_id.clone()
-        } else {
-            letter.job_id.clone()
-        });
+        self.jobs.push(letter.name().to_owned());
     }
 }
 
-/// Reads a pointer message's stored envelope from S3; `None` for a message
-/// that carries its envelope itself.
+impl DeadLetter {
+    /// Its job id, or its message id when it has none.
+    pub fn name(&self) -> &str {
+        if self.job_id.is_empty() {
+            &self.message_id
+        } else {
+            &self.job_id
+        }
+    }
+}
+
+/// The most of a stored envelope read for display.
+pub const SHOWN_STORED_BYTES: usize = 4 * 1024 * 1024;
+
+/// A dead letter's stored envelope, as far as it is shown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoredBody {
+    /// The message carries its envelope itself.
+    Inline,
+    /// Its pointer is not into the payload bucket: the message's word alone,
+    /// never followed. The text says so.
+    Outside(String),
+    /// Read from the payload bucket: the first [`SHOWN_STORED_BYTES`] at most,
+    /// `cut` when there was more.
+    Read { text: String, cut: bool },
+}
+
+/// Reads a pointer message's stored envelope from the payload bucket, at
+/// most [`SHOWN_STORED_BYTES`] of it, streamed; a pointer anywhere else is
+/// not followed.
 pub async fn stored_body(
     s3: &aws_sdk_s3::Client,
     letter: &DeadLetter,
-) -> Result<Option<String>, OpsError> {
+    served: &Served,
+) -> Result<StoredBody, OpsError> {
     let Some(pointer) = &letter.payload else {
-        return Ok(None);
+        return Ok(StoredBody::Inline);
     };
-    let object = s3
+    if !served.holds(pointer) {
+        return Ok(StoredBody::Outside(served.outside(pointer)));
+    }
+    let mut object = s3
         .get_object()
         .bucket(&pointer.bucket)
         .key(&pointer.key)
         .send()
         .await
         .map_err(ops_error("GetObject", &pointer.url()))?;
-    let bytes = object.body.collect().await.map_err(|e| OpsError {
-        operation: "GetObject",
-        queue_url: pointer.url(),
-        class: ErrorClass::Transient,
-        message: format!("the stored envelope could not be read: {e}"),
-    })?;
-    Ok(Some(
-        String::from_utf8_lossy(&bytes.into_bytes()).into_owned(),
-    ))
+    let mut bytes = Vec::new();
+    let mut cut = false;
+    while let Some(chunk) = object.body.next().await {
+        let chunk = chunk.map_err(|e| OpsError {
+            operation: "GetObject",
+            queue_url: pointer.url(),
+            class: ErrorClass::Transient,
+            message: format!("the stored envelope could not be read: {e}"),
+        })?;
+        let room = SHOWN_STORED_BYTES - bytes.len();
+        if chunk.len() > room {
+            bytes.extend_from_slice(&chunk[..room]);
+            cut = true;
+            break;
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(StoredBody::Read {
+        text: String::from_utf8_lossy(&bytes).into_owned(),
+        cut,
+    })
 }
 
-/// Deletes a pointer message's stored envelope, once the message is gone.
-async fn delete_stored(s3: &aws_sdk_s3::Client, letter: &DeadLetter, deleted: &mut Deleted) {
+/// Deletes a pointer message's stored envelope, once the message is gone; a
+/// pointer outside the payload bucket is left alone and counted.
+async fn delete_stored(
+    s3: &aws_sdk_s3::Client,
+    letter: &DeadLetter,
+    served: &Served,
+    deleted: &mut Deleted,
+) {
     let Some(pointer) = &letter.payload else {
         return;
     };
+    if !served.holds(pointer) {
+        deleted.pointers_outside.push(pointer.url());
+        return;
+    }
     match s3
         .delete_object()
         .bucket(&pointer.bucket)
@@ -378,6 +458,7 @@ pub async fn delete(
     dlq_url: &str,
     selection: &Selection,
     limit: usize,
+    served: &Served,
 ) -> Result<Deleted, OpsError> {
     let (chosen, _) = take(sqs, dlq_url, selection, limit).await?;
     let mut deleted = Deleted::default();
@@ -393,7 +474,7 @@ pub async fn delete(
             return Err(ops_error("DeleteMessage", dlq_url)(e));
         }
         deleted.count(letter);
-        delete_stored(s3, letter, &mut deleted).await;
+        delete_stored(s3, letter, served, &mut deleted).await;
     }
     Ok(deleted)
 }
@@ -452,6 +533,7 @@ pub async fn purge(
     sqs: &aws_sdk_sqs::Client,
     s3: &aws_sdk_s3::Client,
     dlq_url: &str,
+    served: &Served,
     mut progress: impl FnMut(usize),
 ) -> Result<Deleted, OpsError> {
     let mut deleted = Deleted::default();
@@ -511,7 +593,7 @@ pub async fn purge(
         }
         for letter in &letters {
             deleted.count(letter);
-            delete_stored(s3, letter, &mut deleted).await;
+            delete_stored(s3, letter, served, &mut deleted).await;
         }
         progress(deleted.jobs.len());
     }

@@ -38,6 +38,13 @@ pub enum LedgerListError {
     BadBody { job_id: String, problem: String },
     #[error("job `{job_id}` cannot be run now: {why}")]
     Refused { job_id: String, why: String },
+    /// The record names a queue the stack does not serve: a producer may
+    /// write schedule records, so their `queue_url` is its word alone.
+    #[error("job `{job_id}` was not run now: {why}")]
+    NotServed {
+        job_id: String,
+        why: crate::served::NotServed,
+    },
     #[error("job `{job_id}` could not be sent to `{queue_url}`: {message}")]
     Send {
         job_id: String,
@@ -259,12 +266,14 @@ pub struct RanNow {
 /// record so that the copy still carried to the job's time stops when it comes
 /// up: the mark holds until the job's time plus a done record's keep, so it
 /// cannot expire first. The mark is written before the copy is sent (and
-/// taken back if the send fails), then the schedule record is removed.
+/// taken back if the send fails), then the schedule record is removed. The
+/// copy goes only to a queue `served` has: else nothing is written or sent.
 pub async fn run_now(
     dynamodb: &aws_sdk_dynamodb::Client,
     sqs: &aws_sdk_sqs::Client,
     table: &str,
     job_id: &str,
+    served: &crate::served::Served,
 ) -> Result<RanNow, LedgerListError> {
     let key = schedule_key(job_id);
     let listed = read(dynamodb, table, &key)
@@ -274,7 +283,13 @@ pub async fn run_now(
         return Err(LedgerListError::NotScheduled(job_id.to_owned()));
     }
     let body = text(&listed, field::BODY).ok_or_else(|| LedgerListError::NoBody(job_id.into()))?;
-    let queue_url = owned(&listed, field::QUEUE_URL);
+    let queue_url = served
+        .queue(&owned(&listed, field::QUEUE_URL))
+        .map_err(|why| LedgerListError::NotServed {
+            job_id: job_id.to_owned(),
+            why,
+        })?
+        .to_owned();
     let mut envelope = Envelope::decode(body).map_err(|e| LedgerListError::BadBody {
         job_id: job_id.to_owned(),
         problem: e.to_string(),

@@ -29,6 +29,7 @@ pub mod pause;
 pub mod periodic;
 pub mod queues;
 pub mod schema;
+pub mod served;
 pub mod stats;
 
 use producer::aws::{ErrorClass, classify, describe};

@@ -386,6 +386,19 @@ impl LocalAws {
         )
     }
 
+    /// A handler like the deployed one whose payload bucket (the one place it
+    /// follows pointers into) is `payload_bucket`.
+    pub fn handler_for_payloads(&self, dlq_url: &str, payload_bucket: &str) -> Handler {
+        self.handler_with(
+            self.ses.clone(),
+            Settings {
+                backoff: None,
+                payload_bucket: Some(payload_bucket.to_owned()),
+                ..Settings::new(dlq_url)
+            },
+        )
+    }
+
     /// The local stack's idempotency ledger, with the given lease.
     pub fn ledger(&self, lease: Duration) -> Result<Ledger> {
         Ok(Ledger::new(

@@ -398,6 +398,14 @@ fn the_function_knows_every_queue_and_the_receive_count_is_a_ceiling_above_the_r
         "each queue's RedrivePolicy names its own"
     );
     assert_eq!(
+        intrinsic(
+            &env[producer::contract::pointer::PAYLOAD_BUCKET_ENV],
+            "!Ref"
+        ),
+        "PayloadBucket",
+        "the function follows pointers into the payload bucket and nowhere else"
+    );
+    assert_eq!(
         intrinsic(&env["JOBS_MAX_RECEIVE_COUNT"], "!Ref"),
         "MaxReceiveCount"
     );

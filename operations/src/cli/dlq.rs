@@ -6,7 +6,7 @@ use clap::Subcommand;
 
 use super::output::{Stopped, print_json};
 use super::progress::Progress;
-use super::queues::{QueueArgs, with_dead_letters};
+use super::queues::{QueueArgs, served, with_dead_letters};
 use super::{EXIT_SEND_FAILED, Output};
 use crate::dead_letters as ops;
 
@@ -98,7 +98,12 @@ pub(super) async fn dlq(
         }
         DlqCommand::Show { id, queues: args } => {
             let mut found = None;
-            for (queue, dlq) in with_dead_letters(sqs, &args).await? {
+            let covered = with_dead_letters(sqs, &args).await?;
+            let served = served(
+                &covered.iter().map(|(q, _)| q.clone()).collect::<Vec<_>>(),
+                &args,
+            );
+            for (queue, dlq) in covered {
                 let letters = ops::list_dead_letters(sqs, &dlq, args.limit)
                     .await
                     .map_err(|e| e.to_string())?;
@@ -112,20 +117,32 @@ pub(super) async fn dlq(
             }
             let (queue, mut letter) =
                 found.ok_or_else(|| format!("no dead letter with job id or message id `{id}`"))?;
-            // A pointer message is shown with the envelope it points at.
-            let stored = ops::stored_body(s3, &letter)
+            // A pointer message is shown with the envelope it points at,
+            // when that is in the payload bucket.
+            let stored = ops::stored_body(s3, &letter, &served)
                 .await
                 .map_err(|e| e.to_string())?;
             let pointer = letter.body.clone();
-            if let Some(stored) = stored {
-                letter.body = stored;
+            let (mut stored_at, mut outside, mut cut) = (None, None, false);
+            match stored {
+                ops::StoredBody::Inline => {}
+                ops::StoredBody::Outside(why) => outside = Some(why),
+                ops::StoredBody::Read { text, cut: was_cut } => {
+                    letter.body = text;
+                    stored_at = letter.payload.as_ref().map(|p| p.url());
+                    cut = was_cut;
+                }
             }
             if output == Output::Json {
                 let mut json = dead_letter_json(&letter, true);
                 json["queue"] = queue.name.clone().into();
-                if let Some(stored) = &letter.payload {
-                    json["stored_at"] = stored.url().into();
+                if let Some(stored_at) = &stored_at {
+                    json["stored_at"] = stored_at.clone().into();
                     json["pointer"] = pointer.into();
+                    json["body_cut"] = cut.into();
+                }
+                if let Some(outside) = &outside {
+                    json["pointer_outside"] = outside.clone().into();
                 }
                 print_json(&json)?;
                 return Ok(ExitCode::SUCCESS);
@@ -141,14 +158,23 @@ pub(super) async fn dlq(
             )?;
             outln!("reason:      {}", letter.reason)?;
             outln!("failed at:   {}", letter.failed_at)?;
-            if let Some(stored) = &letter.payload {
-                outln!("stored at:   {}", stored.url())?;
+            if let Some(stored_at) = &stored_at {
+                outln!("stored at:   {stored_at}")?;
+            }
+            if let Some(outside) = &outside {
+                outln!("pointer:     {outside}")?;
             }
             let body = serde_json::from_str::<serde_json::Value>(&letter.body)
                 .ok()
                 .and_then(|v| serde_json::to_string_pretty(&v).ok())
                 .unwrap_or_else(|| letter.body.clone());
             outln!("body:\n{body}")?;
+            if cut {
+                outln!(
+                    "(cut: only the first {} bytes of the stored envelope are shown)",
+                    ops::SHOWN_STORED_BYTES
+                )?;
+            }
             Ok(ExitCode::SUCCESS)
         }
         DlqCommand::Redrive {
@@ -169,11 +195,23 @@ pub(super) async fn dlq(
             } else {
                 "sent back"
             };
+            let covered = with_dead_letters(sqs, &args).await?;
+            let served = served(
+                &covered.iter().map(|(q, _)| q.clone()).collect::<Vec<_>>(),
+                &args,
+            );
+            let mut refused = 0;
             // From here on, a closed stdout does not stop the redrive half-way.
-            for (queue, dlq) in with_dead_letters(sqs, &args).await? {
-                let done = ops::redrive(sqs, &dlq, &queue.url, &selection, dry_run, args.limit)
-                    .await
-                    .map_err(|e| e.to_string())?;
+            for (queue, dlq) in covered {
+                let done = ops::redrive(
+                    sqs, &dlq, &queue.url, &selection, dry_run, args.limit, &served,
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+                for (job, why) in &done.refused {
+                    eprintln!("error: dead letter `{job}` was not sent back: {why}");
+                }
+                refused += done.refused.len();
                 if let Some(task) = done.move_task {
                     let _ = outln!(
                         "{}: SQS is moving every dead letter back (move task {task})",
@@ -191,11 +229,20 @@ pub(super) async fn dlq(
                     let _ = outln!("  {job_id}");
                 }
             }
-            Ok(ExitCode::SUCCESS)
+            Ok(if refused > 0 {
+                ExitCode::from(EXIT_SEND_FAILED)
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         DlqCommand::Purge { queues: args, yes } => {
             let mut chosen = Vec::new();
-            for (queue, dlq) in with_dead_letters(sqs, &args).await? {
+            let covered = with_dead_letters(sqs, &args).await?;
+            let served = served(
+                &covered.iter().map(|(q, _)| q.clone()).collect::<Vec<_>>(),
+                &args,
+            );
+            for (queue, dlq) in covered {
                 let stats = crate::stats::stats(sqs, &queue.url, Some(&dlq))
                     .await
                     .map_err(|e| e.to_string())?;
@@ -222,7 +269,8 @@ pub(super) async fn dlq(
                     format!("purging {}", producer::send::queue::queue_name_of(&dlq)),
                     "deleted",
                 );
-                let purged = ops::purge(sqs, s3, &dlq, |so_far| progress.set(so_far as u64)).await;
+                let purged =
+                    ops::purge(sqs, s3, &dlq, &served, |so_far| progress.set(so_far as u64)).await;
                 progress.finish();
                 let purged = purged.map_err(|e| e.to_string())?;
                 let _ = outln!(
@@ -230,6 +278,11 @@ pub(super) async fn dlq(
                     purged.jobs.len(),
                     purged.stored_bodies
                 );
+                for outside in &purged.pointers_outside {
+                    eprintln!(
+                        "warning: a pointer outside the payload bucket was deleted with its message; `{outside}` was left alone"
+                    );
+                }
                 for left in &purged.bodies_left {
                     eprintln!(
                         "warning: a stored envelope was left to the bucket's lifecycle rule: {left}"

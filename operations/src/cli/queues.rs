@@ -21,6 +21,16 @@ pub struct QueueArgs {
     /// Read at most this many dead letters.
     #[arg(long, default_value_t = 1000)]
     pub limit: usize,
+    /// The payload bucket: a dead letter's stored envelope is read and
+    /// deleted only under its `payloads/`; a pointer anywhere else is shown
+    /// as it is, never followed.
+    #[arg(long, env = producer::contract::pointer::PAYLOAD_BUCKET_ENV, value_name = "BUCKET")]
+    pub payload_bucket: Option<String>,
+}
+
+/// What the covered queues' dead letters may be sent to and read from.
+pub(super) fn served(queues: &[JobQueue], args: &QueueArgs) -> crate::served::Served {
+    crate::served::Served::of(queues, args.payload_bucket.clone())
 }
 
 /// The queues a command covers, each with its dead-letter queue.

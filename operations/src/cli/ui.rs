@@ -92,10 +92,11 @@ pub(super) async fn ui(clients: crate::console::ConsoleClients, args: UiArgs) ->
         limit: args.queues.limit,
         metrics_namespace: (!args.no_metrics).then_some(args.metrics_namespace),
         local,
+        payload_bucket: args.queues.payload_bucket.clone(),
     };
     let listening = match crate::console::listen(settings, clients, queues).await {
         Ok(listening) => listening,
-        Err(e @ ConsoleError::OpenWithoutToken(_)) => {
+        Err(e @ (ConsoleError::OpenWithoutToken(_) | ConsoleError::ShortToken(_))) => {
             eprintln!("error: {e}");
             return ExitCode::from(EXIT_INVALID);
         }

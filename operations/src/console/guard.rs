@@ -1,7 +1,9 @@
 //! What keeps the console safe by default: the address it may listen on, the
 //! `Host` of every request (against DNS rebinding), the `Origin` of every
-//! request that changes something, the token when one is set, the CSRF token of
-//! every form, and headers that forbid inline script and framing.
+//! request that changes something, the token when one is set (32 characters at
+//! least), the CSRF token of every form, Fetch Metadata on the pages whose
+//! view reads (and so hides for a while) dead letters, and headers that forbid
+//! inline script and framing on every answer, refusals included.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -24,8 +26,18 @@ pub struct Guard {
     pub token: Option<String>,
 }
 
-/// A console on a non-loopback address is reachable by others: it needs a token.
+/// The shortest token the console takes: a guessable one would let anyone
+/// who reaches the address retry and delete jobs.
+pub const MIN_TOKEN_CHARS: usize = 32;
+
+/// A console on a non-loopback address is reachable by others: it needs a
+/// token, and any token is at least [`MIN_TOKEN_CHARS`] long.
 pub fn check_address(address: SocketAddr, token: Option<&str>) -> Result<(), ConsoleError> {
+    if let Some(token) = token.filter(|t| !t.is_empty())
+        && token.chars().count() < MIN_TOKEN_CHARS
+    {
+        return Err(ConsoleError::ShortToken(token.chars().count()));
+    }
     if address.ip().is_loopback() || token.is_some_and(|t| !t.is_empty()) {
         Ok(())
     } else {
@@ -133,18 +145,44 @@ fn text_header(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-/// The middleware in front of every route.
+/// The pages whose view receives dead letters from SQS: each receive hides
+/// them for a while and counts as a delivery, so another site must not be
+/// able to load them (an `<img>` would do).
+const RECEIVING_PAGES: [&str; 3] = ["/dead", "/dead/letter", "/jobs"];
+
+/// Whether a request may load a page that receives from SQS: its
+/// `Sec-Fetch-Site` (which every current browser sends) is not `cross-site`
+/// or `same-site`. A request without it (curl, a script) passes.
+pub fn fetch_site_allowed(path: &str, fetch_site: Option<&str>) -> bool {
+    !RECEIVING_PAGES.contains(&path)
+        || !fetch_site.is_some_and(|site| {
+            site.eq_ignore_ascii_case("cross-site") || site.eq_ignore_ascii_case("same-site")
+        })
+}
+
+/// The middleware in front of every route: its checks, then the security
+/// headers on whatever is answered.
 pub async fn check(State(guard): State<Arc<Guard>>, request: Request, next: Next) -> Response {
+    let mut response = match refusal(&guard, &request) {
+        Some(refused) => refused,
+        None => next.run(request).await,
+    };
+    secure(response.headers_mut());
+    response
+}
+
+/// Why a request is refused before it reaches a page, if it is.
+fn refusal(guard: &Guard, request: &Request) -> Option<Response> {
     let headers = request.headers();
     let host = text_header(headers, header::HOST);
     if !host_allowed(host, &guard.allowed_hosts) {
-        return refuse(
+        return Some(refuse(
             StatusCode::MISDIRECTED_REQUEST,
             format!(
                 "refused: the `Host` header `{}` does not name this console; pass `--allow-host NAME` to serve it under another name",
                 host.unwrap_or_default()
             ),
-        );
+        ));
     }
     if let Some(token) = &guard.token
         && !token_given(text_header(headers, header::AUTHORIZATION), token)
@@ -157,20 +195,32 @@ pub async fn check(State(guard): State<Arc<Guard>>, request: Request, next: Next
             header::WWW_AUTHENTICATE,
             HeaderValue::from_static("Basic realm=\"jobs ui\", charset=\"UTF-8\""),
         );
-        return response;
+        return Some(response);
+    }
+    let fetch_site = text_header(headers, header::HeaderName::from_static("sec-fetch-site"));
+    if !fetch_site_allowed(request.uri().path(), fetch_site) {
+        return Some(refuse(
+            StatusCode::FORBIDDEN,
+            format!(
+                "refused: this page reads the dead letters, and a request from another site (`Sec-Fetch-Site: {}`) may not; open it from the console itself",
+                fetch_site.unwrap_or_default()
+            ),
+        ));
     }
     let safe_method = matches!(*request.method(), Method::GET | Method::HEAD);
     if !safe_method && !origin_allowed(text_header(headers, header::ORIGIN), &guard.allowed_hosts) {
-        return refuse(
+        return Some(refuse(
             StatusCode::FORBIDDEN,
             format!(
                 "refused: a change must come from this console's own pages (`Origin` was `{}`)",
                 text_header(headers, header::ORIGIN).unwrap_or("missing")
             ),
-        );
+        ));
     }
-    let mut response = next.run(request).await;
-    let headers = response.headers_mut();
+    None
+}
+
+fn secure(headers: &mut HeaderMap) {
     // No inline script or style at all: a job body that slipped past escaping
     // still could not run.
     headers.insert(
@@ -190,7 +240,6 @@ pub async fn check(State(guard): State<Arc<Guard>>, request: Request, next: Next
         HeaderValue::from_static("same-origin"),
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
 }
 
 #[cfg(test)]
@@ -208,7 +257,7 @@ mod tests {
         let open = check_address("0.0.0.0:9494".parse().unwrap(), None).unwrap_err();
         assert!(open.to_string().contains("`0.0.0.0:9494`"), "{open}");
         assert!(check_address("0.0.0.0:9494".parse().unwrap(), Some("")).is_err());
-        assert!(check_address("0.0.0.0:9494".parse().unwrap(), Some("s3cret")).is_ok());
+        assert!(check_address("0.0.0.0:9494".parse().unwrap(), Some(&"s3cret".repeat(6))).is_ok());
     }
 
     #[test]
@@ -239,6 +288,32 @@ mod tests {
             &allowed
         ));
         assert!(!origin_allowed(None, &allowed));
+    }
+
+    #[test]
+    fn another_sites_request_cannot_load_a_page_that_receives_dead_letters() {
+        for path in ["/dead", "/dead/letter", "/jobs"] {
+            for site in ["cross-site", "same-site", "Cross-Site"] {
+                assert!(!fetch_site_allowed(path, Some(site)), "{path} {site}");
+            }
+            for site in [Some("same-origin"), Some("none"), None] {
+                assert!(fetch_site_allowed(path, site), "{path} {site:?}");
+            }
+        }
+        assert!(fetch_site_allowed("/", Some("cross-site")));
+        assert!(fetch_site_allowed(
+            "/assets/console.css",
+            Some("cross-site")
+        ));
+    }
+
+    #[test]
+    fn a_token_is_at_least_32_characters() {
+        let open: SocketAddr = "0.0.0.0:9494".parse().unwrap();
+        let short = check_address(open, Some("s3cret")).unwrap_err();
+        assert!(short.to_string().contains("32"), "{short}");
+        assert!(check_address("127.0.0.1:9494".parse().unwrap(), Some("s3cret")).is_err());
+        assert!(check_address(open, Some(&"k".repeat(MIN_TOKEN_CHARS))).is_ok());
     }
 
     #[test]

@@ -26,6 +26,10 @@ pub enum ConsoleError {
         "refused to listen on `{0}` without a token: anyone who reaches that address could retry and delete jobs; set `{TOKEN_ENV}` (or `--token`), or listen on 127.0.0.1"
     )]
     OpenWithoutToken(SocketAddr),
+    #[error(
+        "the console's token is {0} characters; it needs at least 32 (`openssl rand -hex 16` makes one)"
+    )]
+    ShortToken(usize),
     #[error("cannot listen on `{address}`: {source}")]
     Bind {
         address: SocketAddr,
@@ -56,6 +60,9 @@ pub struct ConsoleSettings {
     pub event_sources: std::collections::HashMap<String, String>,
     /// Against the local emulators: what the Local tab reads.
     pub local: Option<local::LocalMode>,
+    /// The payload bucket (`JOBS_PAYLOAD_BUCKET`): a dead letter's pointer is
+    /// followed only into its `payloads/`.
+    pub payload_bucket: Option<String>,
 }
 
 /// What the pages read from and act on.
@@ -73,6 +80,8 @@ pub struct ConsoleClients {
 struct Console {
     clients: ConsoleClients,
     queues: Vec<JobQueue>,
+    /// Where Retry and Run now may send, and where a pointer may be followed.
+    served: crate::served::Served,
     ledger_table: Option<String>,
     read_only: bool,
     limit: usize,
@@ -81,6 +90,14 @@ struct Console {
     local: Option<local::LocalMode>,
     /// Every form carries it; a POST without it is refused.
     csrf: String,
+    /// Each dead-letter queue's last listing and when it was read: loads
+    /// within [`pages::LISTING_REUSE`] reuse it instead of receiving again.
+    listings: tokio::sync::Mutex<
+        std::collections::HashMap<
+            String,
+            (std::time::Instant, Vec<crate::dead_letters::DeadLetter>),
+        >,
+    >,
 }
 
 impl Console {
@@ -121,6 +138,7 @@ pub async fn listen(
     });
     let console = Arc::new(Console {
         clients,
+        served: crate::served::Served::of(&queues, settings.payload_bucket),
         queues,
         ledger_table: settings.ledger_table.filter(|t| !t.is_empty()),
         read_only: settings.read_only,
@@ -129,6 +147,7 @@ pub async fn listen(
         event_sources: settings.event_sources,
         local: settings.local,
         csrf: uuid::Uuid::new_v4().simple().to_string(),
+        listings: Default::default(),
     });
     let router =
         pages::router(console).layer(axum::middleware::from_fn_with_state(guard, guard::check));

@@ -32,6 +32,15 @@ pub const MAX_PAYLOAD_BYTES: u64 = 2 * 1024 * 1024 * 1024;
 /// retention (4 days) and its dead-letter queue's (14), so an envelope is
 /// never removed while its job may still run or be redriven.
 pub const SCHEDULE_HORIZON: std::time::Duration = std::time::Duration::from_secs(14 * 86_400);
+/// The payload bucket: producers store envelopes and stage files there, and
+/// the handler and the console follow pointers into it and nowhere else.
+/// Unset, a producer stores nothing (an envelope over the queue's limit is
+/// refused) and a handler follows no pointer.
+pub const PAYLOAD_BUCKET_ENV: &str = "JOBS_PAYLOAD_BUCKET";
+/// Where stored envelopes and staged files go in the payload bucket. The
+/// stack's grants and lifecycle rule cover this prefix, and a pointer is
+/// followed only into it.
+pub const PAYLOAD_PREFIX: &str = "payloads/";
 
 /// Where a message's body is stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,6 +74,14 @@ impl PayloadPointer {
     pub fn to_body(&self) -> String {
         serde_json::json!([POINTER_CLASS, {"s3BucketName": self.bucket, "s3Key": self.key}])
             .to_string()
+    }
+
+    /// Whether the pointer is into `bucket` under [`PAYLOAD_PREFIX`]: the one
+    /// place a stored envelope or a staged file of this stack may be. A
+    /// pointer is a message's say-so; anything else is data, never read nor
+    /// deleted.
+    pub fn is_within(&self, bucket: &str) -> bool {
+        !bucket.is_empty() && self.bucket == bucket && self.key.starts_with(PAYLOAD_PREFIX)
     }
 
     /// `s3://bucket/key`, for messages and logs.
@@ -105,5 +122,24 @@ mod tests {
         assert!(is_payload_size_attribute("ExtendedPayloadSize"));
         assert!(is_payload_size_attribute("SQSLargePayloadSize"));
         assert!(!is_payload_size_attribute("jobs.id"));
+    }
+
+    #[test]
+    fn a_pointer_is_ours_only_into_the_payload_bucket_under_its_prefix() {
+        assert!(PayloadPointer::new("payloads-b", "payloads/j/1").is_within("payloads-b"));
+        assert!(PayloadPointer::new("payloads-b", "payloads/staged/1").is_within("payloads-b"));
+        for (bucket, key) in [
+            ("prod-backups", "payloads/j/1"),
+            ("payloads-b", "db.dump"),
+            ("payloads-b", "payloads"),
+            ("payloads-b", "/payloads/j/1"),
+            ("payloads-b-2", "payloads/j/1"),
+        ] {
+            assert!(
+                !PayloadPointer::new(bucket, key).is_within("payloads-b"),
+                "{bucket}/{key}"
+            );
+        }
+        assert!(!PayloadPointer::new("", "payloads/j").is_within(""));
     }
 }

@@ -21,14 +21,9 @@ use crate::contract::pointer::PayloadPointer;
 pub use crate::contract::pointer::SCHEDULE_HORIZON;
 use crate::contract::validate::MAX_OBJECT_BYTES;
 
-/// The bucket for stored envelopes; unset, nothing is stored and an envelope
-/// over the queue's limit is refused.
-pub const PAYLOAD_BUCKET_ENV: &str = "JOBS_PAYLOAD_BUCKET";
 /// `always`: store every envelope, whatever its size.
 pub const PAYLOAD_MODE_ENV: &str = "JOBS_PAYLOAD_MODE";
-/// Where stored envelopes go in the bucket (the stack's lifecycle rule
-/// applies to this prefix).
-pub const PAYLOAD_PREFIX: &str = "payloads/";
+pub use crate::contract::pointer::{PAYLOAD_BUCKET_ENV, PAYLOAD_PREFIX};
 /// Where staged files go, under [`PAYLOAD_PREFIX`] so that the same grants
 /// and lifecycle rule apply.
 pub const STAGED_PREFIX: &str = "payloads/staged/";

@@ -19,7 +19,7 @@ use producer::send::queue::SendOptions;
 use producer::{Envelope, Job, UploadJob};
 
 /// A child process stopped when the test ends, however it ends.
-struct Running(Child);
+pub(super) struct Running(Child);
 
 impl Drop for Running {
     fn drop(&mut self) {
@@ -30,7 +30,11 @@ impl Drop for Running {
 
 /// `jobs ui` on a free loopback port for one test's queues; returns it and its
 /// base URL, read from the first line it prints.
-fn console(local: &LocalAws, queues: &TestQueues, extra: &[&str]) -> Result<(Running, String)> {
+pub(super) fn console(
+    local: &LocalAws,
+    queues: &TestQueues,
+    extra: &[&str],
+) -> Result<(Running, String)> {
     console_of(local, &[("JOBS_QUEUE_URL", &queues.url)], extra)
 }
 
@@ -66,14 +70,14 @@ fn console_of(
     Ok((running, url))
 }
 
-fn free_port() -> Result<u16> {
+pub(super) fn free_port() -> Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())
 }
 
 /// chromedriver on a free loopback port, and a headless Chromium session.
-async fn browser() -> Result<(Running, Client)> {
+pub(super) async fn browser() -> Result<(Running, Client)> {
     let port = free_port()?;
     let driver = Command::new("chromedriver")
         .args([format!("--port={port}"), "--allowed-ips=127.0.0.1".into()])
@@ -112,13 +116,25 @@ async fn browser() -> Result<(Running, Client)> {
 }
 
 /// A plain HTTP/1.0 request on loopback: the status, and the body.
-fn http(
+pub(super) fn http(
     base: &str,
     method: &str,
     path: &str,
     headers: &[(&str, &str)],
     body: &str,
 ) -> Result<(u16, String)> {
+    let (status, _, body) = http_full(base, method, path, headers, body)?;
+    Ok((status, body))
+}
+
+/// As [`http`], with the answer's header lines too.
+pub(super) fn http_full(
+    base: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Result<(u16, String, String)> {
     let host = base.trim_start_matches("http://");
     let mut stream = TcpStream::connect(host)?;
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
@@ -144,11 +160,8 @@ fn http(
         .nth(1)
         .and_then(|s| s.parse().ok())
         .with_context(|| format!("not an HTTP response: {response:?}"))?;
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    Ok((status, body))
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    Ok((status, head.to_owned(), body.to_owned()))
 }
 
 /// Sends a mail to the address `nobody`, as a producer in another language
@@ -174,7 +187,7 @@ fn screenshot_dir() -> PathBuf {
 /// The text of the first element a CSS selector finds, waiting for it to appear.
 /// A part the page refreshes may be replaced between finding the element and
 /// reading it (a stale element): then it is found again.
-async fn text_of(browser: &Client, css: &str) -> Result<String> {
+pub(super) async fn text_of(browser: &Client, css: &str) -> Result<String> {
     let at = browser.current_url().await.map(|u| u.to_string());
     let mut tries = 0;
     loop {
@@ -368,7 +381,7 @@ async fn browse(
 }
 
 /// The CSRF token of the first form on a page.
-fn csrf_of(page: &str) -> Result<String> {
+pub(super) fn csrf_of(page: &str) -> Result<String> {
     let at = page
         .find("name=\"csrf\" value=\"")
         .context("the page has no form")?;
@@ -475,7 +488,11 @@ async fn the_console_refuses_other_hosts_origins_stale_forms_and_open_addresses(
     assert_eq!(local.queue_depth(&queues.dlq_url).await?, 1);
 
     // A token: every request needs it.
-    let (_with_token, url) = console(&local, &queues, &["--token", "s3cret-token"])?;
+    let (_with_token, url) = console(
+        &local,
+        &queues,
+        &["--token", "s3cret-token-of-32-characters-ok"],
+    )?;
     let (status, _) = http(&url, "GET", "/", &[], "")?;
     assert_eq!(status, 401);
     let (status, _) = http(
@@ -486,12 +503,15 @@ async fn the_console_refuses_other_hosts_origins_stale_forms_and_open_addresses(
         "",
     )?;
     assert_eq!(status, 401, "ops:wrong");
-    // ops:s3cret-token
+    // ops:s3cret-token-of-32-characters-ok
     let (status, _) = http(
         &url,
         "GET",
         "/",
-        &[("Authorization", "Basic b3BzOnMzY3JldC10b2tlbg==")],
+        &[(
+            "Authorization",
+            "Basic b3BzOnMzY3JldC10b2tlbi1vZi0zMi1jaGFyYWN0ZXJzLW9r",
+        )],
         "",
     )?;
     assert_eq!(status, 200);
@@ -935,7 +955,7 @@ async fn a_stored_dead_letter_is_shown_from_s3_and_deleted_with_its_envelope() -
     };
     assert_eq!(stored(&local).await?, 1);
 
-    let (_console, url) = console(&local, &queues, &[])?;
+    let (_console, url) = console(&local, &queues, &["--payload-bucket", &payloads])?;
     let queue = producer::send::queue::queue_name_of(&queues.url);
     let (status, page) = http(
         &url,

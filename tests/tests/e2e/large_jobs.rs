@@ -67,10 +67,11 @@ async fn release(local: &LocalAws, url: &str, message: &aws_sdk_sqs::types::Mess
 async fn run_until_uploaded(
     local: &LocalAws,
     queues: &integration_tests::TestQueues,
+    payloads: &str,
     key: &str,
 ) -> Result<handler::worker::WorkerStats> {
     let handler = local
-        .handler(&queues.dlq_url, None)
+        .handler_for_payloads(&queues.dlq_url, payloads)
         .with_ledger(local.ledger(Duration::from_secs(60))?);
     run_worker_until(handler, local, &queues.url, WAIT, || async {
         Ok(
@@ -139,7 +140,7 @@ async fn a_5_mib_upload_goes_through_s3_takes_effect_and_leaves_nothing_stored()
     );
     release(&local, &queues.url, message).await?;
 
-    let stats = run_until_uploaded(&local, &queues, &key).await?;
+    let stats = run_until_uploaded(&local, &queues, &payloads, &key).await?;
     assert_eq!((stats.done, stats.dead_lettered), (1, 0), "{stats:?}");
     let uploaded = local
         .s3
@@ -181,7 +182,7 @@ async fn a_pointer_to_a_missing_envelope_is_dead_lettered_with_its_reason() -> R
         )
         .send()
         .await?;
-    let handler = local.handler(&queues.dlq_url, None);
+    let handler = local.handler_for_payloads(&queues.dlq_url, &payloads);
     let stats = run_worker_until(handler, &local, &queues.url, WAIT, || async {
         Ok((local.queue_depth(&queues.dlq_url).await? >= 1).then_some(()))
     })
@@ -237,7 +238,7 @@ async fn without_the_ledger_a_stored_job_delivered_twice_runs_twice() -> Result<
     again.send().await?;
     release(&local, &queues.url, message).await?;
 
-    let handler = local.handler(&queues.dlq_url, None);
+    let handler = local.handler_for_payloads(&queues.dlq_url, &payloads);
     let stats = run_worker_until(handler, &local, &queues.url, WAIT, || async {
         Ok(
             (local.queue_depth(&queues.url).await? == 0 && local.mails_with(&marker)?.len() == 2)
@@ -284,7 +285,7 @@ async fn a_batch_sends_large_jobs_through_s3_beside_small_ones() -> Result<()> {
         "the two jobs over the limit were stored, the small one was not"
     );
     let handler = local
-        .handler(&queues.dlq_url, None)
+        .handler_for_payloads(&queues.dlq_url, &payloads)
         .with_ledger(local.ledger(Duration::from_secs(60))?);
     let stats = run_worker_until(handler, &local, &queues.url, WAIT, || async {
         Ok((local.queue_depth(&queues.url).await? == 0).then_some(()))
@@ -305,9 +306,9 @@ async fn a_batch_sends_large_jobs_through_s3_beside_small_ones() -> Result<()> {
 
 /// AWS's Python SQS Extended Client (`amazon-sqs-extended-client` from PyPI,
 /// in the local stack's tools): `send` puts stdin's `body` on `queue_url`
-/// through S3 (always), `receive` prints the body it reads from `queue_url`.
+/// through S3 (always, under `payloads/`), `receive` prints the body it reads from `queue_url`.
 const EXTENDED_CLIENT: &str = r#"
-import json, os, sys
+import json, os, sys, uuid
 from botocore.config import Config
 from sqs_extended_client import SQSExtendedClientSession
 r = json.load(sys.stdin)
@@ -318,7 +319,10 @@ sqs.s3_client = session.client("s3", endpoint_url=endpoint, config=Config(s3={"a
 sqs.large_payload_support = r["bucket"]
 sqs.always_through_s3 = True
 if sys.argv[1] == "send":
-    sqs.send_message(QueueUrl=r["queue_url"], MessageBody=r["body"])
+    # Under the payload bucket's `payloads/`, the one place the handler
+    # follows a pointer into (the library's `S3Key` attribute names the key).
+    key = {"DataType": "String", "StringValue": "payloads/python/" + str(uuid.uuid4())}
+    sqs.send_message(QueueUrl=r["queue_url"], MessageBody=r["body"], MessageAttributes={"S3Key": key})
 else:
     got = sqs.receive_message(QueueUrl=r["queue_url"], MessageAttributeNames=["All"], WaitTimeSeconds=5)
     print(got["Messages"][0]["Body"])
@@ -363,7 +367,7 @@ async fn the_python_extended_client_and_this_crate_read_each_others_messages() -
         "send",
         &serde_json::json!({"queue_url": queues.url, "bucket": payloads, "body": from_python.to_json()}),
     )?;
-    let handler = local.handler(&queues.dlq_url, None);
+    let handler = local.handler_for_payloads(&queues.dlq_url, &payloads);
     let stats = run_worker_until(handler, &local, &queues.url, WAIT, || async {
         Ok(
             (local.queue_depth(&queues.url).await? == 0 && !local.mails_with(&marker)?.is_empty())
@@ -442,7 +446,7 @@ async fn a_redelivered_pointer_of_a_finished_job_is_a_duplicate_without_its_body
     let message = receive_one(&local, &queues.url).await?;
     let ledger = local.ledger(Duration::from_secs(60))?;
     let handler = local
-        .handler(&queues.dlq_url, None)
+        .handler_for_payloads(&queues.dlq_url, &payloads)
         .with_ledger(ledger.clone());
     release(&local, &queues.url, &message).await?;
     let first = run_worker_until(handler, &local, &queues.url, WAIT, || async {
@@ -467,7 +471,9 @@ async fn a_redelivered_pointer_of_a_finished_job_is_a_duplicate_without_its_body
         again = again.message_attributes(name, value.clone());
     }
     again.send().await?;
-    let handler = local.handler(&queues.dlq_url, None).with_ledger(ledger);
+    let handler = local
+        .handler_for_payloads(&queues.dlq_url, &payloads)
+        .with_ledger(ledger);
     let second = run_worker_until(handler, &local, &queues.url, WAIT, || async {
         Ok((local.queue_depth(&queues.url).await? == 0).then_some(()))
     })
@@ -485,6 +491,7 @@ async fn a_redelivered_pointer_of_a_finished_job_is_a_duplicate_without_its_body
 fn jobs_json(
     local: &LocalAws,
     queues: &integration_tests::TestQueues,
+    payloads: &str,
     args: &[&str],
 ) -> Result<serde_json::Value> {
     let mut all = vec!["--output".to_owned(), "json".to_owned()];
@@ -494,6 +501,7 @@ fn jobs_json(
         &[
             ("JOBS_QUEUE_URL", &queues.url),
             ("JOBS_DLQ_URL", &queues.dlq_url),
+            ("JOBS_PAYLOAD_BUCKET", payloads),
         ],
         &all,
     )?;
@@ -522,7 +530,7 @@ async fn a_dead_lettered_large_job_keeps_its_body_and_runs_after_a_redrive() -> 
         .await?;
     let ledger = local.ledger(Duration::from_secs(60))?;
     let handler = local
-        .handler(&queues.dlq_url, None)
+        .handler_for_payloads(&queues.dlq_url, &payloads)
         .with_ledger(ledger.clone());
     let stats = run_worker_until(handler, &local, &queues.url, WAIT, || async {
         Ok((local.queue_depth(&queues.dlq_url).await? >= 1).then_some(()))
@@ -533,7 +541,7 @@ async fn a_dead_lettered_large_job_keeps_its_body_and_runs_after_a_redrive() -> 
     assert_eq!(kept.len(), 1, "the dead letter keeps its envelope");
 
     // `jobs dlq show` reads the envelope the pointer names.
-    let shown = jobs_json(&local, &queues, &["dlq", "show", &envelope.id])?;
+    let shown = jobs_json(&local, &queues, &payloads, &["dlq", "show", &envelope.id])?;
     assert_eq!(shown["body"]["id"], envelope.id.as_str(), "{shown}");
     assert_eq!(shown["body"]["job"]["key"], key.as_str(), "{shown}");
     assert_eq!(
@@ -554,6 +562,7 @@ async fn a_dead_lettered_large_job_keeps_its_body_and_runs_after_a_redrive() -> 
         &[
             ("JOBS_QUEUE_URL", &queues.url),
             ("JOBS_DLQ_URL", &queues.dlq_url),
+            ("JOBS_PAYLOAD_BUCKET", &payloads),
         ],
         &[
             "dlq".into(),
@@ -576,7 +585,9 @@ async fn a_dead_lettered_large_job_keeps_its_body_and_runs_after_a_redrive() -> 
     );
     release(&local, &queues.url, message).await?;
 
-    let handler = local.handler(&queues.dlq_url, None).with_ledger(ledger);
+    let handler = local
+        .handler_for_payloads(&queues.dlq_url, &payloads)
+        .with_ledger(ledger);
     let stats = run_worker_until(handler, &local, &queues.url, WAIT, || async {
         Ok((local.queue_depth(&queues.url).await? == 0
             && local.object_exists_in(&target, &key).await?)
@@ -638,6 +649,7 @@ async fn deleting_or_purging_stored_dead_letters_deletes_their_envelopes() -> Re
         &queues.dlq_url,
         &operations::dead_letters::Selection::Id(ids[0].clone()),
         100,
+        &operations::served::Served::new([queues.url.clone()], Some(payloads.clone())),
     )
     .await?;
     assert_eq!(deleted.jobs, vec![ids[0].clone()]);
@@ -655,6 +667,7 @@ async fn deleting_or_purging_stored_dead_letters_deletes_their_envelopes() -> Re
         &[
             ("JOBS_QUEUE_URL", &queues.url),
             ("JOBS_DLQ_URL", &queues.dlq_url),
+            ("JOBS_PAYLOAD_BUCKET", &payloads),
         ],
         &["dlq".into(), "purge".into(), "--yes".into()],
     )?;
@@ -774,7 +787,7 @@ async fn a_50_mib_file_is_staged_by_the_cli_copied_by_the_handler_and_nothing_st
     assert_eq!(staged_crc, crc, "S3 kept the whole object's CRC64NVME");
     release(&local, &queues.url, message).await?;
 
-    let stats = run_until_uploaded(&local, &queues, &key).await?;
+    let stats = run_until_uploaded(&local, &queues, &payloads, &key).await?;
     assert_eq!((stats.done, stats.dead_lettered), (1, 0), "{stats:?}");
     let (copied, copied_crc) = object_and_crc(&local, &local.bucket, &key).await?;
     assert_eq!(
@@ -848,6 +861,7 @@ async fn a_source_is_copied_in_parts_above_the_threshold_and_a_wrong_checksum_is
     let settings = handler::batch::Settings {
         backoff: None,
         multipart_copy_above: 8 * 1024 * 1024,
+        payload_bucket: Some(payloads.clone()),
         ..handler::batch::Settings::new(&queues.dlq_url)
     };
     let handler = local

@@ -6,6 +6,7 @@ mod cancel;
 mod cli;
 mod cli_output;
 mod console;
+mod crafted;
 mod doctor;
 mod events;
 mod http_jobs;

@@ -39,6 +39,7 @@ async fn a_job_run_now_runs_exactly_once_and_a_cancelled_one_zero_times_past_the
         ids.push(envelope.id);
     }
     let [early, cancelled, control] = [&ids[0], &ids[1], &ids[2]];
+    let served = operations::served::Served::new([queues.url.clone()], None);
 
     let listed = ledger_lists::scheduled(&local.dynamodb, &table, now, 1000).await?;
     for id in &ids {
@@ -51,7 +52,7 @@ async fn a_job_run_now_runs_exactly_once_and_a_cancelled_one_zero_times_past_the
         assert_eq!(job.due_at, epoch_seconds(at));
     }
 
-    let ran = ledger_lists::run_now(&local.dynamodb, &local.sqs, &table, early).await?;
+    let ran = ledger_lists::run_now(&local.dynamodb, &local.sqs, &table, early, &served).await?;
     assert_eq!(&ran.job_id, early);
     ledger_lists::cancel_scheduled(&local.dynamodb, &table, cancelled).await?;
     let listed = ledger_lists::scheduled(&local.dynamodb, &table, now, 1000).await?;
@@ -68,7 +69,7 @@ async fn a_job_run_now_runs_exactly_once_and_a_cancelled_one_zero_times_past_the
     assert_eq!(ledger.leg(control).await?, Leg::Carry);
     // A second Run now finds nothing to run; nor does one for the cancelled job.
     for id in [early, cancelled] {
-        let again = ledger_lists::run_now(&local.dynamodb, &local.sqs, &table, id).await;
+        let again = ledger_lists::run_now(&local.dynamodb, &local.sqs, &table, id, &served).await;
         assert!(
             matches!(again, Err(LedgerListError::NotScheduled(_))),
             "{again:?}"

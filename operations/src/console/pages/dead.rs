@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::{Frame, Pages, Shown, changed_queue, plain, render};
 use crate::console::Console;
-use crate::dead_letters::{self, DeadLetter, Selection};
+use crate::dead_letters::{self, DeadLetter, Selection, StoredBody};
 use crate::queues::JobQueue;
 
 #[derive(Debug)]
@@ -40,6 +40,35 @@ struct DeadPage {
     limit: usize,
 }
 
+impl Console {
+    /// A dead-letter queue's letters as a listing reads them. Every read
+    /// hides them for a while and counts as a delivery, so loads within
+    /// [`LISTING_REUSE`](super::LISTING_REUSE) reuse the last read.
+    pub(super) async fn dead_letters(
+        &self,
+        dlq_url: &str,
+    ) -> Result<Vec<DeadLetter>, crate::OpsError> {
+        let mut listings = self.listings.lock().await;
+        if let Some((read_at, letters)) = listings.get(dlq_url)
+            && read_at.elapsed() < super::LISTING_REUSE
+        {
+            return Ok(letters.clone());
+        }
+        let letters =
+            dead_letters::list_dead_letters(&self.clients.sqs, dlq_url, self.limit).await?;
+        listings.insert(
+            dlq_url.to_owned(),
+            (std::time::Instant::now(), letters.clone()),
+        );
+        Ok(letters)
+    }
+
+    /// Forgets a listing once its queue changed, so that the next page reads it.
+    async fn forget_dead_letters(&self, dlq_url: &str) {
+        self.listings.lock().await.remove(dlq_url);
+    }
+}
+
 /// Every queue with its dead letters as a listing reads them; `None` for a
 /// queue without a dead-letter queue.
 pub(super) async fn dead_letters_by_queue(
@@ -48,9 +77,7 @@ pub(super) async fn dead_letters_by_queue(
     let mut listed = Vec::new();
     for queue in &console.queues {
         let letters = match &queue.dead_letters {
-            Some(dlq_url) => Some(
-                dead_letters::list_dead_letters(&console.clients.sqs, dlq_url, console.limit).await,
-            ),
+            Some(dlq_url) => Some(console.dead_letters(dlq_url).await),
             None => None,
         };
         listed.push((queue, letters));
@@ -116,7 +143,7 @@ struct LetterPage {
     body: String,
 }
 
-fn letter_fields(letter: &DeadLetter) -> Vec<(&'static str, String)> {
+fn letter_fields(letter: &DeadLetter, stored_at: String) -> Vec<(&'static str, String)> {
     vec![
         ("job id", letter.job_id.clone()),
         ("kind", letter.kind.clone()),
@@ -130,10 +157,7 @@ fn letter_fields(letter: &DeadLetter) -> Vec<(&'static str, String)> {
             letter.source_queue.clone().unwrap_or_default(),
         ),
         ("message id", letter.message_id.clone()),
-        (
-            "stored at",
-            letter.payload.as_ref().map(|p| p.url()).unwrap_or_default(),
-        ),
+        ("stored at", stored_at),
     ]
 }
 
@@ -159,13 +183,7 @@ pub(super) async fn letter(
             format!("no queue `{}` with dead letters here", query.queue),
         );
     };
-    let letters = match dead_letters::list_dead_letters(
-        &console.clients.sqs,
-        &dlq_url,
-        console.limit,
-    )
-    .await
-    {
+    let letters = match console.dead_letters(&dlq_url).await {
         Ok(letters) => letters,
         Err(e) => return plain(StatusCode::BAD_GATEWAY, e.to_string()),
     };
@@ -181,11 +199,24 @@ pub(super) async fn letter(
             ),
         );
     };
-    // A pointer message is shown with the envelope it points at; if S3 does
-    // not give it, the pointer and S3's answer.
-    let body = match dead_letters::stored_body(&console.clients.s3, &letter).await {
-        Ok(Some(stored)) => pretty_body(&stored),
-        Ok(None) => pretty_body(&letter.body),
+    // A pointer message is shown with the envelope it points at, when that
+    // is in the payload bucket; if S3 does not give it, the pointer and S3's
+    // answer. A pointer anywhere else is shown as it is, and not followed.
+    let stored = dead_letters::stored_body(&console.clients.s3, &letter, &console.served).await;
+    let stored_at = match &stored {
+        Ok(StoredBody::Read { .. }) | Err(_) => {
+            letter.payload.as_ref().map(|p| p.url()).unwrap_or_default()
+        }
+        Ok(StoredBody::Outside(why)) => why.clone(),
+        Ok(StoredBody::Inline) => String::new(),
+    };
+    let body = match stored {
+        Ok(StoredBody::Read { text, cut: false }) => pretty_body(&text),
+        Ok(StoredBody::Read { text, cut: true }) => format!(
+            "{text}\n\n(cut: only the first {} bytes of the stored envelope are shown)",
+            dead_letters::SHOWN_STORED_BYTES
+        ),
+        Ok(StoredBody::Inline | StoredBody::Outside(_)) => pretty_body(&letter.body),
         Err(e) => format!(
             "{}\n\n(the stored envelope could not be read: {e})",
             letter.body
@@ -194,7 +225,7 @@ pub(super) async fn letter(
     let page = LetterPage {
         frame: pages.frame("dead", query.notice.as_deref()),
         queue_name: query.queue,
-        fields: letter_fields(&letter),
+        fields: letter_fields(&letter, stored_at),
         body,
         letter,
     };
@@ -260,6 +291,7 @@ async fn act(pages: &Pages, action: Action, change: Change) -> Response {
             );
         }
     };
+    console.forget_dead_letters(&dlq_url).await;
     let notice = match change {
         Change::Retry => retry_selected(console, queue, &dlq_url, &selection).await,
         Change::Delete => dead_letters::delete(
@@ -268,6 +300,7 @@ async fn act(pages: &Pages, action: Action, change: Change) -> Response {
             &dlq_url,
             &selection,
             console.limit,
+            &console.served,
         )
         .await
         .map(|deleted| match deleted.jobs.len() {
@@ -284,10 +317,16 @@ async fn act(pages: &Pages, action: Action, change: Change) -> Response {
                 for left in &deleted.bodies_left {
                     notice += &format!("; left to the lifecycle rule: {left}");
                 }
+                for outside in &deleted.pointers_outside {
+                    notice += &format!(
+                        "; a pointer outside the payload bucket, `{outside}`, was left alone"
+                    );
+                }
                 notice
             }
         }),
     };
+    console.forget_dead_letters(&dlq_url).await;
     match notice {
         Ok(notice) => {
             Redirect::to(&format!("/dead?notice={}", pages.notice(notice))).into_response()
@@ -309,15 +348,21 @@ async fn retry_selected(
         selection,
         false,
         console.limit,
+        &console.served,
     )
     .await?;
-    Ok(match redrive.moved.len() {
-        0 => "nothing retried: no such dead letter (retried or deleted already?)".to_owned(),
-        n => format!(
+    let mut notice = match (redrive.moved.len(), redrive.refused.len()) {
+        (0, 0) => "nothing retried: no such dead letter (retried or deleted already?)".to_owned(),
+        (0, _) => "nothing retried".to_owned(),
+        (n, _) => format!(
             "retried {n} job(s), each on the queue it failed on: {}",
             redrive.moved.join(", ")
         ),
-    })
+    };
+    for (job, why) in &redrive.refused {
+        notice += &format!("; `{job}` refused: {why}");
+    }
+    Ok(notice)
 }
 
 #[cfg(test)]

@@ -175,7 +175,7 @@ async fn change_scheduled(pages: &Pages, action: ScheduledAction, run_now: bool)
     }
     let (dynamodb, sqs) = (&console.clients.dynamodb, &console.clients.sqs);
     let notice = if run_now {
-        crate::ledger_lists::run_now(dynamodb, sqs, table, id)
+        crate::ledger_lists::run_now(dynamodb, sqs, table, id, &console.served)
             .await
             .map(|ran| {
                 format!(

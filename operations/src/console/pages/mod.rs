@@ -22,6 +22,9 @@ use super::Console;
 use super::guard::same;
 use crate::queues::JobQueue;
 
+/// How long a dead-letter listing is reused by the pages that show it.
+pub(super) const LISTING_REUSE: std::time::Duration = std::time::Duration::from_secs(5);
+
 pub(super) fn router(console: Arc<Console>) -> Router {
     let state = Arc::new(Pages {
         console,
