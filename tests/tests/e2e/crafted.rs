@@ -363,3 +363,178 @@ async fn a_forged_schedule_record_naming_another_queue_is_not_run_now() -> Resul
     assert!(mark.item.is_none(), "no run-now mark: {:?}", mark.item);
     Ok(())
 }
+
+/// A web site of the attacker's on another loopback port: each path it
+/// knows answers its HTML, for as long as the test runs.
+fn another_site(pages: Vec<(String, String)>) -> Result<String> {
+    use std::io::{BufRead as _, BufReader, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let base = format!("http://{}", listener.local_addr()?);
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut request_line = String::new();
+            if BufReader::new(&stream)
+                .read_line(&mut request_line)
+                .is_err()
+            {
+                continue;
+            }
+            let path = request_line.split_whitespace().nth(1).unwrap_or_default();
+            let html = pages
+                .iter()
+                .find(|(p, _)| p == path)
+                .map_or("", |(_, html)| html.as_str());
+            let mut stream = stream;
+            let _ = write!(
+                stream,
+                "HTTP/1.0 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{html}",
+                html.len()
+            );
+        }
+    });
+    Ok(base)
+}
+
+/// How many times SQS has delivered the one message on `url`, counting the
+/// receive that reads it (which makes it visible again at once).
+async fn receive_count(local: &LocalAws, url: &str) -> Result<u64> {
+    let received = local
+        .sqs
+        .receive_message()
+        .queue_url(url)
+        .visibility_timeout(0)
+        .wait_time_seconds(2)
+        .message_system_attribute_names(
+            aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount,
+        )
+        .send()
+        .await?;
+    let message = received.messages().first().context("the letter is there")?;
+    let count = message
+        .attributes()
+        .and_then(|a| {
+            a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount)
+        })
+        .context("no receive count")?;
+    Ok(count.parse()?)
+}
+
+#[tokio::test]
+async fn another_sites_page_neither_reads_dead_letters_through_the_console_nor_changes_anything()
+-> Result<()> {
+    let local = LocalAws::connect().await?;
+    let queues = local.fresh_queues("crafted-site", 3, 30).await?;
+    let id = format!("crafted-site-{}", unique_suffix());
+    local
+        .sqs
+        .send_message()
+        .queue_url(&queues.dlq_url)
+        .message_body(local.text_mail("guarded").with_id(&id).to_json())
+        .send()
+        .await?;
+    let queue = producer::send::queue::queue_name_of(&queues.url).to_owned();
+    let (_console, url) = console(&local, &queues, &[])?;
+    let (_read_only, read_only) = console(&local, &queues, &["--read-only"])?;
+
+    let mut pages = Vec::new();
+    let mut embeds = String::new();
+    for base in [&url, &read_only] {
+        for path in [
+            format!("/jobs?id={id}"),
+            "/dead".to_owned(),
+            format!("/dead/letter?queue={queue}&id={id}"),
+        ] {
+            embeds += &format!("<img src=\"{base}{path}\">");
+        }
+    }
+    pages.push(("/embed".to_owned(), embeds));
+    let routes = [
+        "/dead/retry",
+        "/dead/delete",
+        "/scheduled/run-now",
+        "/scheduled/cancel",
+        "/queues/pause",
+        "/queues/resume",
+    ];
+    let mut posts = Vec::new();
+    for (n, (base, route)) in [&url, &read_only]
+        .into_iter()
+        .flat_map(|base| routes.iter().map(move |route| (base, route)))
+        .enumerate()
+    {
+        let path = format!("/post/{n}");
+        pages.push((
+            path.clone(),
+            format!(
+                "<form method=\"post\" action=\"{base}{route}\">\
+                 <input name=\"queue\" value=\"{queue}\"><input name=\"id\" value=\"{id}\">\
+                 <input name=\"kind\" value=\"mail\"><input name=\"error_code\" value=\"max_receive_count\">\
+                 </form><script>document.forms[0].submit()</script>"
+            ),
+        ));
+        posts.push((path, format!("{base}{route}")));
+    }
+    let site = another_site(pages)?;
+
+    let before = receive_count(&local, &queues.dlq_url).await?;
+    let (_driver, browser) = super::console::browser().await?;
+    let result = async {
+        browser.goto(&format!("{site}/embed")).await?;
+        let loaded: serde_json::Value = browser
+            .execute(
+                "return Array.from(document.images).every(i => i.complete)",
+                vec![],
+            )
+            .await?;
+        assert_eq!(
+            loaded,
+            serde_json::Value::Bool(true),
+            "every image was tried"
+        );
+        for (path, target) in &posts {
+            browser.goto(&format!("{site}{path}")).await?;
+            let mut tries = 0;
+            while browser.current_url().await?.as_str() != target.as_str() {
+                ensure!(tries < 100, "the form to {target} was not sent");
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            let text = super::console::text_of(&browser, "body").await?;
+            assert!(
+                text.contains("refused: a change must come from this console's own pages"),
+                "{target}: {text}"
+            );
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    browser.close().await.ok();
+    result?;
+    assert_eq!(
+        receive_count(&local, &queues.dlq_url).await?,
+        before + 1,
+        "only this test's own receive counted: the console read nothing for the other site"
+    );
+    // A request from the console's own page (and one without Fetch Metadata,
+    // as curl sends) still reads.
+    let (status, page) = http(
+        &url,
+        "GET",
+        "/dead",
+        &[("Sec-Fetch-Site", "same-origin")],
+        "",
+    )?;
+    assert_eq!(status, 200);
+    assert!(page.contains(&id), "{page}");
+    let (status, head, body) =
+        http_full(&url, "GET", "/dead", &[("Sec-Fetch-Site", "same-site")], "")?;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-security-policy: default-src 'none'"),
+        "a refusal carries the security headers: {head}"
+    );
+    assert_eq!(local.queue_depth(&queues.dlq_url).await?, 1);
+    assert_eq!(local.queue_depth(&queues.url).await?, 0);
+    Ok(())
+}
