@@ -209,6 +209,9 @@ pub struct Settings {
     /// under its `payloads/`. `None` follows no pointer: a message's word is
     /// not enough to read or delete an object.
     pub payload_bucket: Option<String>,
+    /// Whether the built-in `http` kind runs (`JOBS_HTTP_JOBS=on`), as with
+    /// [`Runner::http`]. Off, an `http` job is dead-lettered unsent.
+    pub http_jobs: bool,
 }
 
 impl Settings {
@@ -220,6 +223,7 @@ impl Settings {
     pub const CALL_TIMEOUT_ENV: &str = "JOBS_CALL_TIMEOUT_SECONDS";
     pub const DEFAULT_CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
     pub const MULTIPART_COPY_ENV: &str = "JOBS_MULTIPART_COPY_BYTES";
+    pub const HTTP_JOBS_ENV: &str = "JOBS_HTTP_JOBS";
     pub const DEFAULT_MULTIPART_COPY_ABOVE: u64 = 5 * 1024 * 1024 * 1024;
 
     /// Defaults, with a dead-letter queue for messages whose queue has no
@@ -240,6 +244,7 @@ impl Settings {
             http: crate::http::HttpSettings::default(),
             multipart_copy_above: Self::DEFAULT_MULTIPART_COPY_ABOVE,
             payload_bucket: None,
+            http_jobs: false,
         }
     }
 
@@ -329,6 +334,16 @@ impl Settings {
             payload_bucket: std::env::var(producer::contract::pointer::PAYLOAD_BUCKET_ENV)
                 .ok()
                 .filter(|bucket| !bucket.is_empty()),
+            http_jobs: match std::env::var(Self::HTTP_JOBS_ENV).as_deref() {
+                Ok("on") => true,
+                Ok("off" | "") | Err(_) => false,
+                Ok(other) => {
+                    return Err(SettingsError::NotOnOrOff(
+                        Self::HTTP_JOBS_ENV,
+                        other.to_owned(),
+                    ));
+                }
+            },
         })
     }
 }
@@ -349,6 +364,8 @@ pub enum SettingsError {
     Invalid(&'static str, String),
     #[error("{0}")]
     Http(String),
+    #[error("`{0}` must be `on` or `off`, not `{1}`")]
+    NotOnOrOff(&'static str, String),
 }
 
 /// The application's own settings (the stack's `AppSettings` parameter): a
@@ -455,7 +472,12 @@ impl Handler {
             }
             _ => enqueuer,
         };
-        let built_ins = Runner::new()
+        let built_ins = if settings.http_jobs {
+            Runner::new().http()
+        } else {
+            Runner::new()
+        };
+        let built_ins = built_ins
             .resolve(&aws)
             .expect("the built-in kinds are registered once each");
         let http = Arc::new(crate::http::HttpClient::new(

@@ -177,7 +177,9 @@ impl Default for Runner<()> {
 }
 
 impl Runner<()> {
-    /// The built-in `mail`, `upload` and `http` kinds, and no state.
+    /// The built-in `mail` and `upload` kinds, and no state. The `http` kind
+    /// is opt-in ([`Runner::http`], or `JOBS_HTTP_JOBS=on`): it lets anyone
+    /// who can send to the queue make the workers call out.
     pub fn new() -> Self {
         Runner {
             state: State::Ready(Arc::new(())),
@@ -186,7 +188,6 @@ impl Runner<()> {
         }
         .job::<MailJob>()
         .job::<UploadJob>()
-        .job::<HttpJob>()
     }
 
     /// Gives the jobs the application's state (clients, table names, config),
@@ -224,6 +225,16 @@ impl Runner<()> {
 }
 
 impl<S: Send + Sync + 'static> Runner<S> {
+    /// Runs the built-in `http` kind too (once, however often asked).
+    /// Without it an `http` job is dead-lettered at once as `http_disabled`.
+    pub fn http(self) -> Self {
+        if self.jobs.contains_key(HttpJob::KIND) {
+            self
+        } else {
+            self.job::<HttpJob>()
+        }
+    }
+
     /// Registers `J`: messages of kind `J::KIND` run `J::perform`. A kind that
     /// is registered already (a built-in one too) is refused when the runner
     /// starts: two types cannot share a kind. See [`Runner::replace`].
@@ -322,7 +333,12 @@ impl<S: Send + Sync + 'static> Runner<S> {
                 );
             }
         }
-        Handler::new(config, settings).with_runner(self)
+        let runner = if settings.http_jobs {
+            self.http()
+        } else {
+            self
+        };
+        Handler::new(config, settings).with_runner(runner)
     }
 
     /// Runs as a Lambda function on SQS events (`lambda_runtime`), with the
@@ -465,6 +481,20 @@ impl<S: Send + Sync + 'static> Dispatch for Registry<S> {
     fn run<'a>(&'a self, job: Job, parts: &'a RunParts) -> BoxFuture<'a, Result<Done, JobError>> {
         match self.jobs.get(job.kind()) {
             Some(entry) => entry.run(job, Context::new(parts, &self.state)),
+            None if job.kind() == HttpJob::KIND => {
+                let error = JobError::Http {
+                    code: "http_disabled",
+                    class: producer::aws::ErrorClass::Permanent,
+                    status: None,
+                    message: format!(
+                        "`http` jobs are off in this handler: it makes no calls a message asks for unless told to \
+                         (`Runner::http()`, or `{}=on`, the stack's `HttpJobs` parameter)",
+                        crate::batch::Settings::HTTP_JOBS_ENV
+                    ),
+                    retry_after: None,
+                };
+                async move { Err(error) }.boxed()
+            }
             None => {
                 let error = DecodeError::UnknownKind {
                     kind: job.kind().to_owned(),
@@ -483,7 +513,11 @@ mod tests {
     #[test]
     fn the_built_ins_are_registered_and_export_their_schemas() {
         let runner = Runner::new();
-        assert_eq!(runner.kinds(), ["http", "mail", "upload"]);
+        assert_eq!(runner.kinds(), ["mail", "upload"]);
+        assert_eq!(
+            Runner::new().http().http().kinds(),
+            ["http", "mail", "upload"]
+        );
         let schema = runner.schema("mail").expect("mail");
         assert_eq!(schema["x-job-kind"], "mail");
         let mut out = Vec::new();
@@ -566,10 +600,7 @@ mod tests {
     fn a_built_in_kind_is_replaced_on_purpose_only() {
         let replaced = Runner::new().replace::<OwnMail>().job::<Reminder>();
         assert!(replaced.check().is_ok(), "{replaced:?}");
-        assert_eq!(
-            replaced.kinds(),
-            ["http", "mail", "purchase_reminder", "upload"]
-        );
+        assert_eq!(replaced.kinds(), ["mail", "purchase_reminder", "upload"]);
         let not_built_in = Runner::new().replace::<Reminder>();
         let message = not_built_in.check().expect_err("refused").to_string();
         assert!(

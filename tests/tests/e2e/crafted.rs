@@ -538,3 +538,45 @@ async fn another_sites_page_neither_reads_dead_letters_through_the_console_nor_c
     assert_eq!(local.queue_depth(&queues.url).await?, 0);
     Ok(())
 }
+
+#[tokio::test]
+async fn without_http_turned_on_an_http_job_is_dead_lettered_unsent() -> Result<()> {
+    let local = LocalAws::connect().await?;
+    let queues = local.fresh_queues("crafted-http-off", 3, 30).await?;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    listener.set_nonblocking(true)?;
+    let target = format!("http://{}/hook", listener.local_addr()?);
+    let job = producer::Envelope::new(producer::Job::Http(
+        producer::HttpJob::post(&target).header("x-api-key", "k"),
+    ));
+    local
+        .queue(&queues.url)
+        .enqueue(&job, SendOptions::default())
+        .await?;
+    // The built-in kinds of `Runner::new()`, as the stack's handler runs
+    // them with `HttpJobs` off.
+    let handler = local.handler(&queues.dlq_url, None);
+    let stats = run_worker_until(handler, &local, &queues.url, WAIT, || async {
+        Ok((local.queue_depth(&queues.dlq_url).await? >= 1).then_some(()))
+    })
+    .await?;
+    assert_eq!((stats.dead_lettered, stats.retried), (1, 0), "{stats:?}");
+    let letters = local.drain(&queues.dlq_url).await?;
+    let code = letters[0]
+        .message_attributes()
+        .and_then(|a| a.get(ERROR_CODE))
+        .and_then(|v| v.string_value())
+        .unwrap_or_default();
+    assert_eq!(code, "http_disabled");
+    let reason = letters[0]
+        .message_attributes()
+        .and_then(|a| a.get(producer::contract::attributes::ERROR_MESSAGE))
+        .and_then(|v| v.string_value())
+        .unwrap_or_default();
+    assert!(reason.contains("JOBS_HTTP_JOBS=on"), "{reason}");
+    assert!(
+        matches!(listener.accept(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "no connection was made"
+    );
+    Ok(())
+}

@@ -29,6 +29,7 @@ fn handler(local: &LocalAws, dlq_url: &str, backoff: Option<Backoff>) -> Handler
         },
         Settings {
             backoff,
+            http_jobs: true,
             http: HttpSettings {
                 allow: AllowList::parse("127.0.0.1/32").expect("allow list"),
                 ..HttpSettings::default()
@@ -365,6 +366,7 @@ async fn a_signed_call_verifies_with_the_standard_webhooks_library_and_its_secre
         .env("JOBS_WAIT_SECONDS", "1")
         .env("JOBS_HTTP_ALLOW", "127.0.0.1/32")
         .env("JOBS_HTTP_SECRETS_PREFIX", "/jobs/webhooks/")
+        .env("JOBS_HTTP_JOBS", "on")
         .env("RUST_LOG", "debug")
         .env("HTTP_PROXY", &proxy)
         .env("HTTPS_PROXY", &proxy)

@@ -98,6 +98,7 @@ impl Shop {
 /// both binaries run.
 pub fn runner() -> Runner<Shop> {
     Runner::new()
+        .http()
         .with_state_from(Shop::from_env)
         .job::<PurchaseReminder>()
         .job::<PartnerNotice>()
