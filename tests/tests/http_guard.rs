@@ -144,7 +144,8 @@ async fn a_redirect_to_a_refused_address_is_not_followed() -> Result<()> {
     );
     server.reply("/hop", Reply::new(307, "").header("location", "/landed"));
     let client = client(Stub::new(&[&[]]));
-    let reason = refused(call(&client, &HttpJob::post(server.url(1, "/moved"))).await);
+    let moved = HttpJob::post(server.url(1, "/moved")).following_redirects_to_any_origin();
+    let reason = refused(call(&client, &moved).await);
     assert!(reason.contains("127.0.0.3"), "{reason}");
     assert_eq!(server.connections(), [1, 0, 0]);
     // An allowed redirect is followed, with the method and body of a 307.

@@ -8,7 +8,10 @@
 //! - no proxy: `HTTP_PROXY`, `HTTPS_PROXY` and `ALL_PROXY` are not read, since
 //!   a proxy is another address;
 //! - TLS is checked against Mozilla's roots, compiled in;
-//! - redirects are followed, at most [`MAX_REDIRECTS`], each through the same checks;
+//! - redirects are followed, at most [`MAX_REDIRECTS`], each through the same
+//!   checks, and only within the URL's origin unless the job says
+//!   `follow_redirects: any_origin`; then a hop to another origin carries none
+//!   of the job's headers and no signature;
 //! - every try carries `Idempotency-Key: <job id>`, and a signed call the
 //!   Standard Webhooks headers ([`sign`]);
 //! - the whole call, redirects included, has the job's timeout, cut to the
@@ -34,7 +37,9 @@ use http_body_util::{BodyExt as _, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use producer::aws::ErrorClass;
-use producer::contract::http::{HttpJob, SaveTo, Target, USER_AGENT, content_length, parse_url};
+use producer::contract::http::{
+    FollowRedirects, HttpJob, SaveTo, Target, USER_AGENT, content_length, parse_url,
+};
 use sha2::{Digest as _, Sha256};
 
 pub use http::{HeaderMap, HeaderValue};
@@ -208,10 +213,6 @@ impl HttpClient {
             job.body_bytes()
                 .map_err(|e| JobError::Invalid(producer::ValidationErrors(vec![e])))?,
         );
-        let key = match job.secret_parameter() {
-            Some(parameter) => Some(self.secrets.key(parameter).await?),
-            None => None,
-        };
         let mut timeout = job.timeout();
         if let Some(left) = time_left {
             let usable = left.saturating_sub(DEADLINE_MARGIN);
@@ -228,7 +229,12 @@ impl HttpClient {
         let shown = parse_url(&job.url)
             .map(|t| format!("{} {}", job.method, t.redacted()))
             .unwrap_or_else(|_| job.method.clone());
+        // The secret's read is part of the call, inside its deadline.
         let exchange = async {
+            let key = match job.secret_parameter() {
+                Some(parameter) => Some(self.secrets.key(parameter).await?),
+                None => None,
+            };
             let (target, response) = self.follow(job, job_id, key.as_ref(), body).await?;
             self.settle(job, &target, response, s3).await
         };
@@ -260,6 +266,7 @@ impl HttpClient {
         let mut method = job.method.clone();
         let mut body = body;
         let mut headers = job.planned_headers(job_id);
+        let mut key = key;
         for hop in 0..=MAX_REDIRECTS {
             let signature = key.map(|key| {
                 let timestamp = SystemTime::now()
@@ -311,9 +318,24 @@ impl HttpClient {
                 body = Bytes::new();
                 headers.retain(|(name, _)| name != "content-type");
             }
-            // Credentials meant for one site are not handed to another.
             if (next.https, &next.host, next.port) != (target.https, &target.host, target.port) {
-                headers.retain(|(name, _)| !matches!(name.as_str(), "authorization" | "cookie"));
+                if job.follow_redirects != FollowRedirects::AnyOrigin {
+                    return Err(http_error(
+                        "http_redirect_refused",
+                        ErrorClass::Permanent,
+                        Some(status),
+                        format!(
+                            "`{}` redirected to another origin, `{}`: a job follows redirects within its URL's origin \
+                             unless it sets `follow_redirects: any_origin`",
+                            target.redacted(),
+                            next.redacted()
+                        ),
+                    ));
+                }
+                // What the job set, and its signature, were meant for the
+                // first site alone: the next one gets the body and its type.
+                headers.retain(|(name, _)| name == "content-type");
+                key = None;
             }
             target = next;
         }
@@ -425,7 +447,17 @@ impl HttpClient {
                     saved: Some(saved),
                 });
             }
-            let (body, truncated) = read_up_to(body, MAX_BODY_KEPT).await;
+            let (body, truncated) = read_up_to(body, MAX_BODY_KEPT).await.map_err(|e| {
+                http_error(
+                    "http_read",
+                    ErrorClass::Transient,
+                    Some(status),
+                    format!(
+                        "the answer of `{}` broke off while its body was read: {e}",
+                        target.redacted()
+                    ),
+                )
+            })?;
             return Ok(HttpResponse {
                 status,
                 headers: parts.headers,
@@ -434,7 +466,11 @@ impl HttpClient {
                 saved: None,
             });
         }
-        let (start, _) = read_up_to(body, SNIPPET_BYTES).await;
+        // A failure quotes what could be read of its answer.
+        let start = match read_up_to(body, SNIPPET_BYTES).await {
+            Ok((start, _)) => start,
+            Err(_) => Vec::new(),
+        };
         let answer = HttpResponse {
             status,
             headers: parts.headers,
@@ -634,19 +670,20 @@ fn tls_config() -> Arc<rustls::ClientConfig> {
     }))
 }
 
-/// Reads at most `limit` bytes of a body; says whether there was more.
-async fn read_up_to(mut body: Incoming, limit: usize) -> (Vec<u8>, bool) {
+/// Reads at most `limit` bytes of a body; says whether there was more. A
+/// body that breaks off is an error, never a short body.
+async fn read_up_to(mut body: Incoming, limit: usize) -> Result<(Vec<u8>, bool), hyper::Error> {
     let mut kept = Vec::new();
-    while let Some(Ok(frame)) = body.frame().await {
-        if let Ok(data) = frame.into_data() {
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame?.into_data() {
             let room = limit.saturating_sub(kept.len());
             kept.extend_from_slice(&data[..data.len().min(room)]);
             if data.len() > room {
-                return (kept, true);
+                return Ok((kept, true));
             }
         }
     }
-    (kept, false)
+    Ok((kept, false))
 }
 
 /// The start of an answer, as text a reason can carry.
@@ -669,10 +706,11 @@ pub fn retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     Some(at.duration_since(now).unwrap_or_default())
 }
 
-/// The URL a `Location` header points at, from the URL that answered.
+/// The URL a `Location` header points at, from the URL that answered, as
+/// RFC 3986 resolves a reference: absolute only when it starts with a scheme.
 fn resolve_location(base: &Target, location: &str) -> String {
     let location = location.trim();
-    if location.contains("://") {
+    if has_scheme(location) {
         return location.to_owned();
     }
     let scheme = if base.https { "https" } else { "http" };
@@ -680,15 +718,65 @@ fn resolve_location(base: &Target, location: &str) -> String {
         return format!("{scheme}://{rest}");
     }
     let origin = format!("{scheme}://{}", base.host_header());
-    if location.starts_with('/') {
-        return format!("{origin}{location}");
-    }
-    let path = base
+    let base_path = base
         .path_and_query
         .split_once('?')
         .map_or(base.path_and_query.as_str(), |(path, _)| path);
-    let directory = &path[..path.rfind('/').map_or(0, |i| i + 1)];
-    format!("{origin}{directory}{location}")
+    if location.is_empty() {
+        return format!("{origin}{}", base.path_and_query);
+    }
+    if location.starts_with('?') {
+        return format!("{origin}{base_path}{location}");
+    }
+    let (path, query) = location
+        .split_once('?')
+        .map_or((location, None), |(path, query)| (path, Some(query)));
+    let merged = if path.starts_with('/') {
+        path.to_owned()
+    } else {
+        let directory = &base_path[..base_path.rfind('/').map_or(0, |i| i + 1)];
+        format!("{directory}{path}")
+    };
+    let path = remove_dot_segments(&merged);
+    match query {
+        Some(query) => format!("{origin}{path}?{query}"),
+        None => format!("{origin}{path}"),
+    }
+}
+
+/// Whether a reference starts with a scheme (`ALPHA *( ALPHA / DIGIT / "+" /
+/// "-" / "." ) ":"`), as an absolute URL does; `/x?u=https://y` does not.
+fn has_scheme(reference: &str) -> bool {
+    let Some((scheme, _)) = reference.split_once(':') else {
+        return false;
+    };
+    let mut chars = scheme.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+}
+
+/// A path without its `.` and `..` segments (RFC 3986, 5.2.4).
+fn remove_dot_segments(path: &str) -> String {
+    let mut kept: Vec<&str> = Vec::new();
+    let segments: Vec<&str> = path.split('/').collect();
+    for (i, segment) in segments.iter().enumerate().skip(1) {
+        let last = i == segments.len() - 1;
+        match *segment {
+            "." => {
+                if last {
+                    kept.push("");
+                }
+            }
+            ".." => {
+                kept.pop();
+                if last {
+                    kept.push("");
+                }
+            }
+            other => kept.push(other),
+        }
+    }
+    format!("/{}", kept.join("/"))
 }
 
 /// Streams a body to S3: one `PutObject` (its SHA-256 checked by S3) when it
@@ -882,6 +970,31 @@ mod tests {
         );
         let port = parse_url("http://127.0.0.1:8080/a").expect("url");
         assert_eq!(resolve_location(&port, "/b"), "http://127.0.0.1:8080/b");
+        // A relative reference whose query holds a URL stays relative.
+        assert_eq!(
+            resolve_location(&base, "/login?next=https://evil.example/"),
+            "https://a.example/login?next=https://evil.example/"
+        );
+        assert_eq!(
+            resolve_location(&base, "done?u=http://b.example"),
+            "https://a.example/hooks/done?u=http://b.example"
+        );
+        assert_eq!(
+            resolve_location(&base, "?page=2"),
+            "https://a.example/hooks/in?page=2"
+        );
+        assert_eq!(
+            resolve_location(&base, "../up/./there"),
+            "https://a.example/up/there"
+        );
+        assert_eq!(
+            resolve_location(&base, "/a/b/../../../c"),
+            "https://a.example/c"
+        );
+        assert_eq!(
+            resolve_location(&base, "HTTPS://B.example/x"),
+            "HTTPS://B.example/x"
+        );
     }
 
     #[test]

@@ -91,7 +91,16 @@ impl Secrets {
 
     /// Whether a job may name `parameter`: under the prefix, directly or
     /// through Secrets Manager's path.
+    /// A name with an empty, `.` or `..` segment is never allowed: it could
+    /// start with the prefix and name something else.
     pub fn allowed(&self, parameter: &str) -> bool {
+        let plain = parameter.strip_prefix('/').is_some_and(|path| {
+            path.split('/')
+                .all(|segment| !matches!(segment, "" | "." | ".."))
+        });
+        if !plain {
+            return false;
+        }
         let Some(prefix) = &self.prefix else {
             return true;
         };
@@ -196,5 +205,16 @@ mod tests {
         assert!(secrets.allowed("/aws/reference/secretsmanager/jobs/webhooks/partner"));
         assert!(!secrets.allowed("/prod/database/password"));
         assert!(!secrets.allowed("/aws/reference/secretsmanager/prod/db"));
+        for crafted in [
+            "/jobs/webhooks/../../prod/database/password",
+            "/jobs/webhooks/./partner",
+            "/jobs/webhooks//partner",
+            "/aws/reference/secretsmanager/jobs/webhooks/../../prod/db",
+        ] {
+            assert!(!secrets.allowed(crafted), "{crafted}");
+        }
+        let anywhere = Secrets::new(&config, None);
+        assert!(anywhere.allowed("/any/parameter"));
+        assert!(!anywhere.allowed("/any/../parameter"));
     }
 }

@@ -100,7 +100,14 @@ impl ParameterStore {
             .await
             .map_err(|e| ReadError::new(ErrorClass::Transient, e.to_string()))?;
         let status = response.status().as_u16();
-        let (answer, _) = super::read_up_to(response.into_body(), MAX_ANSWER).await;
+        let (answer, _) = super::read_up_to(response.into_body(), MAX_ANSWER)
+            .await
+            .map_err(|e| {
+                ReadError::new(
+                    ErrorClass::Transient,
+                    format!("SSM's answer broke off while it was read: {e}"),
+                )
+            })?;
         let answer: serde_json::Value = serde_json::from_slice(&answer).unwrap_or_default();
         if status == 200 {
             return answer["Parameter"]["Value"]

@@ -94,6 +94,32 @@ pub struct HttpJob {
     /// call succeeds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub save_to: Option<SaveTo>,
+    /// Which redirects are followed: within the URL's origin (scheme, host
+    /// and port) by default; `any_origin` follows them to other sites too,
+    /// without the job's headers and signature.
+    #[serde(default, skip_serializing_if = "FollowRedirects::is_default")]
+    pub follow_redirects: FollowRedirects,
+}
+
+/// Which redirects an `http` job follows.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum FollowRedirects {
+    /// Only to the same scheme, host and port; a redirect elsewhere fails
+    /// for good (`http_redirect_refused`).
+    #[default]
+    SameOrigin,
+    /// To other origins too. Crossing to another origin drops every header
+    /// the job set and the signature: they were meant for the first site.
+    AnyOrigin,
+}
+
+impl FollowRedirects {
+    fn is_default(&self) -> bool {
+        *self == FollowRedirects::default()
+    }
 }
 
 fn default_method() -> String {
@@ -134,7 +160,14 @@ impl HttpJob {
             success_statuses: Vec::new(),
             sign_with: None,
             save_to: None,
+            follow_redirects: FollowRedirects::default(),
         }
+    }
+
+    /// Follows redirects to other origins too (see [`FollowRedirects::AnyOrigin`]).
+    pub fn following_redirects_to_any_origin(mut self) -> Self {
+        self.follow_redirects = FollowRedirects::AnyOrigin;
+        self
     }
 
     pub fn get(url: impl Into<String>) -> Self {
@@ -315,6 +348,8 @@ impl Target {
 /// Reads an absolute URL, refusing what a job must not send: another scheme,
 /// credentials in the URL, a fragment, spaces or control characters.
 pub fn parse_url(url: &str) -> Result<Target, String> {
+    // Reasons quote the URL without its query, which may hold a token.
+    let shown = url.split('?').next().unwrap_or_default();
     if url.len() > MAX_URL_BYTES {
         return Err(format!("is {} bytes; at most {MAX_URL_BYTES}", url.len()));
     }
@@ -326,20 +361,20 @@ pub fn parse_url(url: &str) -> Result<Target, String> {
     }
     let uri: http::Uri = url
         .parse()
-        .map_err(|e| format!("`{url}` is not a URL: {e}"))?;
+        .map_err(|e| format!("`{shown}` is not a URL: {e}"))?;
     let https = match uri.scheme_str() {
         Some("https") => true,
         Some("http") => false,
         Some(other) => return Err(format!("has the scheme `{other}`; only `https` and `http`")),
         None => {
             return Err(format!(
-                "`{url}` is not an absolute URL such as `https://example.com/hook`"
+                "`{shown}` is not an absolute URL such as `https://example.com/hook`"
             ));
         }
     };
     let authority = uri
         .authority()
-        .ok_or_else(|| format!("`{url}` has no host"))?;
+        .ok_or_else(|| format!("`{shown}` has no host"))?;
     if authority.as_str().contains('@') {
         return Err("carries a user name or password; send them in a header instead".into());
     }
@@ -348,7 +383,7 @@ pub fn parse_url(url: &str) -> Result<Target, String> {
         .trim_start_matches('[')
         .trim_end_matches(']');
     if host.is_empty() {
-        return Err(format!("`{url}` has no host"));
+        return Err(format!("`{shown}` has no host"));
     }
     let port = authority.port_u16().unwrap_or(if https { 443 } else { 80 });
     let path_and_query = uri
@@ -481,7 +516,9 @@ pub fn validate_http(job: &HttpJob) -> Result<(), ValidationErrors> {
         let valid = reference.strip_prefix(SECRET_SCHEME).is_some_and(|path| {
             path.starts_with('/')
                 && path.len() <= 2048
-                && !path.contains("//")
+                && path[1..]
+                    .split('/')
+                    .all(|segment| !matches!(segment, "" | "." | ".."))
                 && path
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || "_.-/".contains(c))
@@ -491,7 +528,7 @@ pub fn validate_http(job: &HttpJob) -> Result<(), ValidationErrors> {
                 "job.sign_with",
                 format!(
                     "`{reference}` is not a secret reference such as `ssm:/jobs/webhooks/partner` \
-                     or `ssm:/aws/reference/secretsmanager/NAME`"
+                     or `ssm:/aws/reference/secretsmanager/NAME` (no empty, `.` or `..` segment)"
                 ),
             ));
         }
@@ -640,6 +677,35 @@ mod tests {
             ..HttpJob::post("https://example.com/")
         };
         assert_eq!(fields(&bad_base64), ["job.body.base64"]);
+    }
+
+    #[test]
+    fn a_secret_reference_has_no_empty_dot_or_dot_dot_segment() {
+        for bad in [
+            "ssm:/jobs/webhooks/../billing/key",
+            "ssm:/jobs/webhooks/./partner",
+            "ssm:/jobs//webhooks/partner",
+            "ssm:/jobs/webhooks/",
+            "ssm:/",
+        ] {
+            let job = HttpJob::post("https://example.com/").signed_with(bad);
+            assert_eq!(fields(&job), ["job.sign_with"], "{bad}");
+        }
+        let good =
+            HttpJob::post("https://example.com/").signed_with("ssm:/jobs/webhooks/partner.v2");
+        assert!(validate_http(&good).is_ok());
+    }
+
+    #[test]
+    fn a_url_is_quoted_without_its_query() {
+        for bad in [
+            "/relative?token=s3cret",
+            "https://?token=s3cret",
+            "not a url?token=s3cret",
+        ] {
+            let problem = parse_url(bad).expect_err(bad);
+            assert!(!problem.contains("s3cret"), "{bad}: {problem}");
+        }
     }
 
     #[test]

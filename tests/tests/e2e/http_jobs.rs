@@ -133,7 +133,9 @@ async fn refused_addresses_and_4xx_answers_are_dead_lettered_with_their_reasons(
     );
     let missing = http_job(HttpJob::post(server.url(1, "/missing")));
     let private = http_job(HttpJob::get(server.url(2, "/inside")));
-    let redirected = http_job(HttpJob::post(server.url(1, "/redirect")));
+    // Another origin, followed on request: its address is still checked.
+    let redirected =
+        http_job(HttpJob::post(server.url(1, "/redirect")).following_redirects_to_any_origin());
     let queue = local.queue(&queues.url);
     for job in [&missing, &private, &redirected] {
         queue.enqueue(job, SendOptions::default()).await?;
@@ -589,6 +591,95 @@ async fn the_secret_read_is_signed_as_botocore_signs_it() -> Result<()> {
         .iter()
         .all(|name| signed.contains(name)),
         "{signed:?}"
+    );
+    Ok(())
+}
+
+/// Two test servers on two ports of 127.0.0.1: two origins, both allowed.
+#[tokio::test]
+async fn a_redirect_to_another_origin_is_refused_unless_asked_and_then_carries_no_header_of_the_job()
+-> Result<()> {
+    let local = LocalAws::connect().await?;
+    let queues = local.fresh_queues("http-redirect-origin", 2, 30).await?;
+    let (first, second) = (TestServer::start().await?, TestServer::start().await?);
+    for hop in ["/refused", "/followed"] {
+        first.reply(
+            hop,
+            Reply::new(307, "").header("location", second.url(1, "/landed?token=s3cret")),
+        );
+    }
+    let raw = *uuid::Uuid::new_v4().as_bytes();
+    let parameter = format!("/jobs/webhooks/redirect-{}", unique_suffix());
+    aws_sdk_ssm::Client::new(&local.config)
+        .put_parameter()
+        .name(&parameter)
+        .value(format!(
+            "whsec_{}",
+            base64::engine::general_purpose::STANDARD.encode(raw)
+        ))
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .send()
+        .await
+        .context("put the signing secret in LocalStack's SSM")?;
+    let job = |path: &str| {
+        HttpJob::post(first.url(1, path))
+            .json(&serde_json::json!({"order": 42}))
+            .header("x-api-key", "partner-key")
+            .signed_with(format!("ssm:{parameter}"))
+    };
+    let refused = http_job(job("/refused"));
+    let followed = http_job(job("/followed").following_redirects_to_any_origin());
+    let queue = local.queue(&queues.url);
+    queue.enqueue(&refused, SendOptions::default()).await?;
+    queue.enqueue(&followed, SendOptions::default()).await?;
+    let stats = run_worker_until(
+        handler(&local, &queues.dlq_url, quick_backoff()),
+        &local,
+        &queues.url,
+        Duration::from_secs(60),
+        || async {
+            Ok((local.queue_depth(&queues.url).await? == 0
+                && local.queue_depth(&queues.dlq_url).await? >= 1)
+                .then_some(()))
+        },
+    )
+    .await?;
+    assert_eq!((stats.done, stats.dead_lettered), (1, 1), "{stats:?}");
+    let letters = local.drain(&queues.dlq_url).await?;
+    assert!(letters[0].body().is_some_and(|b| b.contains(&refused.id)));
+    let code = attribute(&letters[0], ERROR_CODE).unwrap_or_default();
+    let reason = attribute(&letters[0], ERROR_MESSAGE).unwrap_or_default();
+    assert_eq!(code, "http_redirect_refused", "{reason}");
+    assert!(
+        reason.contains("any_origin") && reason.contains(&second.url(1, "/landed")),
+        "{reason}"
+    );
+    assert!(
+        !reason.contains("s3cret"),
+        "the query is never quoted: {reason}"
+    );
+
+    // The first site got the job's headers and signature; the second, of the
+    // followed job alone, none of them, and the body.
+    let sent = first.requests_to("/followed");
+    assert_eq!(sent.len(), 1);
+    for name in ["x-api-key", "webhook-signature", "idempotency-key"] {
+        assert!(sent[0].header(name).is_some(), "{name}");
+    }
+    let landed = second.requests_to("/landed");
+    assert_eq!(landed.len(), 1, "only the followed job reached it");
+    for name in [
+        "x-api-key",
+        "webhook-signature",
+        "webhook-id",
+        "webhook-timestamp",
+        "idempotency-key",
+    ] {
+        assert_eq!(landed[0].header(name), None, "{name} was forwarded");
+    }
+    assert_eq!(
+        landed[0].body,
+        serde_json::to_vec(&serde_json::json!({"order": 42}))?
     );
     Ok(())
 }
