@@ -380,7 +380,7 @@ async fn signing_secrets_are_read_with_a_signed_get_parameter() -> Result<()> {
         (
             answer("not base64!"),
             ErrorClass::Permanent,
-            "not a Standard Webhooks secret",
+            "with a Standard Webhooks secret",
         ),
     ] {
         server.reply("/", reply);

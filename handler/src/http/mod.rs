@@ -232,7 +232,14 @@ impl HttpClient {
         // The secret's read is part of the call, inside its deadline.
         let exchange = async {
             let key = match job.secret_parameter() {
-                Some(parameter) => Some(self.secrets.key(parameter).await?),
+                Some(parameter) => {
+                    let key = self.secrets.key(parameter).await?;
+                    let host = parse_url(&job.url).map(|t| t.host).unwrap_or_default();
+                    if !key.may_sign_for(&host) {
+                        return Err(secret_host_error(parameter, &key, &host));
+                    }
+                    Some(key)
+                }
                 None => None,
             };
             let (target, response) = self.follow(job, job_id, key.as_ref(), body).await?;
@@ -333,9 +340,12 @@ impl HttpClient {
                     ));
                 }
                 // What the job set, and its signature, were meant for the
-                // first site alone: the next one gets the body and its type.
-                headers.retain(|(name, _)| name == "content-type");
-                key = None;
+                // first site alone: the next one gets the body and its type,
+                // and a signature only if the secret names its host.
+                key = key.filter(|key| key.may_sign_for(&next.host));
+                headers.retain(|(name, _)| {
+                    name == "content-type" || (key.is_some() && name == "webhook-id")
+                });
             }
             target = next;
         }
@@ -668,6 +678,22 @@ fn tls_config() -> Arc<rustls::ClientConfig> {
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Arc::new(config)
     }))
+}
+
+/// A job asked to sign a call to a host its secret does not name.
+fn secret_host_error(parameter: &str, key: &SigningKey, host: &str) -> JobError {
+    let allowed = if key.hosts().is_empty() {
+        "names no host: store it as `{\"secret\": \"whsec_…\", \"hosts\": [\"partner.example\"]}`"
+            .to_owned()
+    } else {
+        format!("may sign for `{}` only", key.hosts().join("`, `"))
+    };
+    http_error(
+        "http_secret_host",
+        ErrorClass::Permanent,
+        None,
+        format!("the signing secret `{parameter}` {allowed}, not for `{host}`; nothing was sent"),
+    )
 }
 
 /// Reads at most `limit` bytes of a body; says whether there was more. A

@@ -9,6 +9,11 @@
 //! read through SSM's `/aws/reference/secretsmanager/NAME` path, so one client
 //! serves both ([`ssm`](super::ssm)). Each secret is read once per warm container and kept for
 //! [`SECRET_TTL`], so a rotated secret is in use within that time.
+//!
+//! A secret names the hosts it may sign for: it is stored as
+//! `{"secret": "whsec_…", "hosts": ["partner.example", "*.partner.example"]}`.
+//! A job that asks to sign a call to any other host fails for good, so a
+//! message cannot make the handler sign what it chooses for whom it chooses.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -29,14 +34,26 @@ pub const SECRETS_PREFIX_ENV: &str = "JOBS_HTTP_SECRETS_PREFIX";
 pub const SECRETS_MANAGER_PATH: &str = "/aws/reference/secretsmanager";
 const PREFIX: &str = "whsec_";
 
-/// A signing key. Its `Debug` shows nothing of the key.
+/// A signing key and the hosts it may sign for. Its `Debug` shows nothing
+/// of the key.
 #[derive(Clone)]
-pub struct SigningKey(ring::hmac::Key);
+pub struct SigningKey {
+    key: ring::hmac::Key,
+    hosts: Vec<String>,
+}
 
 impl fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("SigningKey(…)")
+        write!(f, "SigningKey(…, hosts: {:?})", self.hosts)
     }
+}
+
+/// How a secret is stored: the secret and the hosts it may sign for.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoredSecret {
+    secret: String,
+    hosts: Vec<String>,
 }
 
 impl SigningKey {
@@ -48,15 +65,52 @@ impl SigningKey {
             .decode(encoded)
             .ok()
             .filter(|bytes| !bytes.is_empty())?;
-        Some(SigningKey(ring::hmac::Key::new(
-            ring::hmac::HMAC_SHA256,
-            &bytes,
-        )))
+        Some(SigningKey {
+            key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &bytes),
+            hosts: Vec::new(),
+        })
+    }
+
+    /// Reads a stored value: `{"secret": "whsec_…", "hosts": [...]}`, or a
+    /// bare secret, which names no host and so signs for none.
+    pub fn from_value(value: &str) -> Option<Self> {
+        match serde_json::from_str::<StoredSecret>(value.trim()) {
+            Ok(stored) => Some(Self::from_secret(&stored.secret)?.for_hosts(stored.hosts)),
+            Err(_) => Self::from_secret(value),
+        }
+    }
+
+    /// The key, allowed to sign for `hosts`: names (lowercase), addresses,
+    /// or `*.domain` for any name under `domain`.
+    pub fn for_hosts(mut self, hosts: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.hosts = hosts
+            .into_iter()
+            .map(|h| h.into().trim().to_ascii_lowercase())
+            .filter(|h| !h.is_empty())
+            .collect();
+        self
+    }
+
+    pub fn hosts(&self) -> &[String] {
+        &self.hosts
+    }
+
+    /// Whether a call to `host` may carry this key's signature.
+    pub fn may_sign_for(&self, host: &str) -> bool {
+        let host = host.to_ascii_lowercase();
+        self.hosts
+            .iter()
+            .any(|allowed| match allowed.strip_prefix("*.") {
+                Some(domain) => host
+                    .strip_suffix(domain)
+                    .is_some_and(|sub| sub.len() > 1 && sub.ends_with('.')),
+                None => *allowed == host,
+            })
     }
 
     /// The `webhook-signature` value for one try.
     pub fn signature(&self, id: &str, timestamp: u64, body: &[u8]) -> String {
-        let mut context = ring::hmac::Context::with_key(&self.0);
+        let mut context = ring::hmac::Context::with_key(&self.key);
         context.update(id.as_bytes());
         context.update(b".");
         context.update(timestamp.to_string().as_bytes());
@@ -132,11 +186,12 @@ impl Secrets {
                 ),
             )
         })?;
-        let key = SigningKey::from_secret(&value).ok_or_else(|| {
+        let key = SigningKey::from_value(&value).ok_or_else(|| {
             secret_error(
                 ErrorClass::Permanent,
                 format!(
-                    "the signing secret `{parameter}` is not a Standard Webhooks secret (`whsec_` and base64)"
+                    "the signing secret `{parameter}` is not `{{\"secret\": \"whsec_…\", \"hosts\": [\"partner.example\"]}}` \
+                     with a Standard Webhooks secret (`whsec_` and base64)"
                 ),
             )
         })?;
@@ -192,7 +247,41 @@ mod tests {
         assert!(SigningKey::from_secret("whsec_not base64!").is_none());
         assert!(SigningKey::from_secret("").is_none());
         let key = SigningKey::from_secret("c2VjcmV0").expect("no prefix");
-        assert_eq!(format!("{key:?}"), "SigningKey(…)");
+        assert_eq!(format!("{key:?}"), "SigningKey(…, hosts: [])");
+    }
+
+    #[test]
+    fn a_secret_signs_only_for_the_hosts_it_names() {
+        let stored = r#"{"secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "hosts": ["Partner.example", "*.hooks.example", "127.0.0.1"]}"#;
+        let key = SigningKey::from_value(stored).expect("stored");
+        for host in [
+            "partner.example",
+            "PARTNER.EXAMPLE",
+            "a.hooks.example",
+            "x.y.hooks.example",
+            "127.0.0.1",
+        ] {
+            assert!(key.may_sign_for(host), "{host}");
+        }
+        for host in [
+            "attacker.example",
+            "hooks.example",
+            "evilhooks.example",
+            "partner.example.evil",
+            "127.0.0.2",
+            "",
+        ] {
+            assert!(!key.may_sign_for(host), "{host}");
+        }
+        let bare = SigningKey::from_value("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").expect("bare");
+        assert!(bare.hosts().is_empty() && !bare.may_sign_for("partner.example"));
+        // The same key either way.
+        assert_eq!(key.signature("m", 1, b"x"), bare.signature("m", 1, b"x"));
+        assert!(SigningKey::from_value(r#"{"secret": "whsec_!!", "hosts": ["a"]}"#).is_none());
+        assert!(
+            SigningKey::from_value(r#"{"secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}"#)
+                .is_none()
+        );
     }
 
     #[test]

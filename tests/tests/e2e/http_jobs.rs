@@ -21,6 +21,16 @@ use tokio::io::AsyncReadExt as _;
 
 /// A handler of the local stack's clients that may call 127.0.0.1 only.
 fn handler(local: &LocalAws, dlq_url: &str, backoff: Option<Backoff>) -> Handler {
+    handler_resolving(local, dlq_url, backoff, HttpSettings::default().resolver)
+}
+
+/// As [`handler`], with names resolved by `resolver`.
+fn handler_resolving(
+    local: &LocalAws,
+    dlq_url: &str,
+    backoff: Option<Backoff>,
+    resolver: std::sync::Arc<dyn handler::http::Resolve>,
+) -> Handler {
     Handler::with_clients(
         AwsClients {
             ses: local.ses.clone(),
@@ -32,6 +42,7 @@ fn handler(local: &LocalAws, dlq_url: &str, backoff: Option<Backoff>) -> Handler
             http_jobs: true,
             http: HttpSettings {
                 allow: AllowList::parse("127.0.0.1/32").expect("allow list"),
+                resolver,
                 ..HttpSettings::default()
             },
             ..Settings::new(dlq_url)
@@ -338,7 +349,7 @@ async fn a_signed_call_verifies_with_the_standard_webhooks_library_and_its_secre
     let ssm = aws_sdk_ssm::Client::new(&local.config);
     ssm.put_parameter()
         .name(&parameter)
-        .value(&secret)
+        .value(stored_secret(&secret, &["127.0.0.1"]))
         .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
         .send()
         .await
@@ -443,7 +454,7 @@ async fn the_shop_tells_its_partner_of_a_reminder_with_a_signed_webhook() -> Res
     aws_sdk_ssm::Client::new(&local.config)
         .put_parameter()
         .name(&parameter)
-        .value(&secret)
+        .value(stored_secret(&secret, &["127.0.0.1"]))
         .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
         .send()
         .await?;
@@ -613,42 +624,79 @@ async fn a_redirect_to_another_origin_is_refused_unless_asked_and_then_carries_n
     aws_sdk_ssm::Client::new(&local.config)
         .put_parameter()
         .name(&parameter)
-        .value(format!(
-            "whsec_{}",
-            base64::engine::general_purpose::STANDARD.encode(raw)
+        .value(stored_secret(
+            &format!(
+                "whsec_{}",
+                base64::engine::general_purpose::STANDARD.encode(raw)
+            ),
+            &["partner.test"],
         ))
         .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
         .send()
         .await
         .context("put the signing secret in LocalStack's SSM")?;
+    // The first site by a name its secret names (resolved to 127.0.0.1 by
+    // the test's resolver); the second by its address, which it does not.
+    let named = |path: &str| format!("http://partner.test:{}{path}", first.port);
     let job = |path: &str| {
-        HttpJob::post(first.url(1, path))
+        HttpJob::post(named(path))
             .json(&serde_json::json!({"order": 42}))
             .header("x-api-key", "partner-key")
             .signed_with(format!("ssm:{parameter}"))
     };
     let refused = http_job(job("/refused"));
     let followed = http_job(job("/followed").following_redirects_to_any_origin());
+    // A secret tied to `partner.test` signs for no other host.
+    let other_host = http_job(
+        HttpJob::post(first.url(1, "/direct"))
+            .json(&serde_json::json!({"order": 42}))
+            .signed_with(format!("ssm:{parameter}")),
+    );
     let queue = local.queue(&queues.url);
-    queue.enqueue(&refused, SendOptions::default()).await?;
-    queue.enqueue(&followed, SendOptions::default()).await?;
+    for job in [&refused, &followed, &other_host] {
+        queue.enqueue(job, SendOptions::default()).await?;
+    }
+    let handler = handler_resolving(
+        &local,
+        &queues.dlq_url,
+        quick_backoff(),
+        std::sync::Arc::new(Loopback),
+    );
     let stats = run_worker_until(
-        handler(&local, &queues.dlq_url, quick_backoff()),
+        handler,
         &local,
         &queues.url,
         Duration::from_secs(60),
         || async {
             Ok((local.queue_depth(&queues.url).await? == 0
-                && local.queue_depth(&queues.dlq_url).await? >= 1)
+                && local.queue_depth(&queues.dlq_url).await? >= 2)
                 .then_some(()))
         },
     )
     .await?;
-    assert_eq!((stats.done, stats.dead_lettered), (1, 1), "{stats:?}");
+    assert_eq!((stats.done, stats.dead_lettered), (1, 2), "{stats:?}");
     let letters = local.drain(&queues.dlq_url).await?;
-    assert!(letters[0].body().is_some_and(|b| b.contains(&refused.id)));
-    let code = attribute(&letters[0], ERROR_CODE).unwrap_or_default();
-    let reason = attribute(&letters[0], ERROR_MESSAGE).unwrap_or_default();
+    let letter_of = |id: &str| {
+        letters
+            .iter()
+            .find(|m| m.body().is_some_and(|b| b.contains(id)))
+            .with_context(|| format!("no dead letter for {id}"))
+    };
+    let unsigned = letter_of(&other_host.id)?;
+    let reason = attribute(unsigned, ERROR_MESSAGE).unwrap_or_default();
+    assert_eq!(
+        attribute(unsigned, ERROR_CODE).as_deref(),
+        Some("http_secret_host"),
+        "{reason}"
+    );
+    assert!(
+        reason.contains("may sign for `partner.test` only, not for `127.0.0.1`"),
+        "{reason}"
+    );
+    assert!(first.requests_to("/direct").is_empty(), "nothing was sent");
+    let letter = letter_of(&refused.id)?;
+    let code = attribute(letter, ERROR_CODE).unwrap_or_default();
+    let reason = attribute(letter, ERROR_MESSAGE).unwrap_or_default();
     assert_eq!(code, "http_redirect_refused", "{reason}");
     assert!(
         reason.contains("any_origin") && reason.contains(&second.url(1, "/landed")),
@@ -682,4 +730,26 @@ async fn a_redirect_to_another_origin_is_refused_unless_asked_and_then_carries_n
         serde_json::to_vec(&serde_json::json!({"order": 42}))?
     );
     Ok(())
+}
+
+/// A secret as the stack stores it: the secret and the hosts it may sign for.
+fn stored_secret(secret: &str, hosts: &[&str]) -> String {
+    serde_json::json!({"secret": secret, "hosts": hosts}).to_string()
+}
+
+/// Resolves every name to 127.0.0.1, so that a test can call a name
+/// without a lookup leaving the machine.
+#[derive(Debug)]
+struct Loopback;
+
+impl handler::http::Resolve for Loopback {
+    fn resolve<'a>(
+        &'a self,
+        _host: &'a str,
+        _port: u16,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = std::io::Result<Vec<std::net::IpAddr>>> + Send + 'a>,
+    > {
+        Box::pin(async { Ok(vec![std::net::IpAddr::from([127, 0, 0, 1])]) })
+    }
 }
