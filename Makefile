@@ -49,6 +49,7 @@ load: build local-install
 lint: lint-template
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	$(CARGO) clippy -p handler --all-targets --locked --no-default-features --features cloudwatch -- -D warnings
 
 TOOLS := .venv/tools/bin
 LAMBDA_TOOLS := .venv/lambda/bin
@@ -77,9 +78,12 @@ CRATE ?= $(PACKAGE)
 # optimizes for size (LAMBDA_OPT_LEVEL, README "Performance": the zip and the cold
 # start); the x86-64 release binaries keep opt-level 3.
 LAMBDA_OPT_LEVEL ?= s
+# LAMBDA_FEATURES=cloudwatch builds with the package's default features off but
+# these (the handler without `http`: no HTTP calls, a smaller zip).
+LAMBDA_FEATURES ?=
 build-lambda: local-install
 	rustup target add aarch64-unknown-linux-gnu
-	CARGO_PROFILE_RELEASE_OPT_LEVEL=$(LAMBDA_OPT_LEVEL) PATH="$(CURDIR)/$(LAMBDA_TOOLS):$$PATH" cargo-lambda lambda build --release --arm64 -p $(PACKAGE) --bin $(LAMBDA_BIN) --output-format zip
+	CARGO_PROFILE_RELEASE_OPT_LEVEL=$(LAMBDA_OPT_LEVEL) PATH="$(CURDIR)/$(LAMBDA_TOOLS):$$PATH" cargo-lambda lambda build --release --arm64 -p $(PACKAGE) --bin $(LAMBDA_BIN) $(if $(LAMBDA_FEATURES),--no-default-features --features $(LAMBDA_FEATURES)) --output-format zip
 	@ls -l target/lambda/$(LAMBDA_BIN)/bootstrap.zip | awk '{ printf "target/lambda/$(LAMBDA_BIN)/bootstrap.zip: %.1f MB (%d bytes)\n", $$5 / 1048576, $$5 }'
 
 # sam build + sam deploy with the same binary (see infra/deploy.sh). The first

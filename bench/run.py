@@ -1003,6 +1003,16 @@ def section_e() -> Section:
                 lambda v: "none" if v == 0 else ", ".join(n.decode() for n in found), target="none", ok_ours=lambda v: v == 0)
     else:
         sec.row("arm64 zip (bootstrap.zip), MB", "not built", target="≤ 3 MB")
+    # The same binary built without the handler's `http` feature: no HTTP
+    # client, TLS roots or signing secrets' reads.
+    bare = TARGET_DIR / "lambda" / "handler" / "bootstrap-without-http.zip"
+    if bare.exists():
+        size_bare = bare.stat().st_size
+        sec.row("arm64 zip without the `http` feature, MB", size_bare / 1048576, "—",
+                lambda v: f"{v:.2f} ({size_bare:,} bytes)", target="≤ 2.6 MB", ok_ours=lambda v: v <= 2.6 * 1.048576)
+        sec.notes.append(f"{rel(bare)}: `make build-lambda LAMBDA_FEATURES=cloudwatch` (default features off but `cloudwatch`).")
+    else:
+        sec.row("arm64 zip without the `http` feature, MB", "not built", target="≤ 2.6 MB")
     return sec
 
 

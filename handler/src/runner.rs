@@ -227,7 +227,16 @@ impl Runner<()> {
 impl<S: Send + Sync + 'static> Runner<S> {
     /// Runs the built-in `http` kind too (once, however often asked).
     /// Without it an `http` job is dead-lettered at once as `http_disabled`.
-    pub fn http(self) -> Self {
+    /// A handler built without the `http` feature refuses to start with it.
+    pub fn http(mut self) -> Self {
+        if cfg!(not(feature = "http")) {
+            self.refused.push(
+                "`Runner::http()` needs the `handler` crate's `http` feature, which this build leaves out \
+                 (with `JOBS_HTTP_JOBS=on`, the same)"
+                    .into(),
+            );
+            return self;
+        }
         if self.jobs.contains_key(HttpJob::KIND) {
             self
         } else {

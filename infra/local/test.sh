@@ -53,6 +53,8 @@ fi
 
 "$cargo" fmt --all -- --check
 "$cargo" clippy --workspace --all-targets --locked -- -D warnings
+# The handler without its `http` feature (the smaller Lambda binary) builds too.
+"$cargo" clippy -p handler --all-targets --locked --no-default-features --features cloudwatch -- -D warnings
 # What the tests run: libraries, binaries (the end-to-end tests start them),
 # tests and examples. The benches were checked by clippy; `make bench` builds them.
 "$cargo" build --workspace --lib --bins --tests --examples --locked

@@ -28,8 +28,7 @@ use crate::error::JobError;
 
 /// How long a secret read from SSM is used before it is read again.
 pub const SECRET_TTL: Duration = Duration::from_secs(300);
-/// The setting that limits which parameters jobs may name.
-pub const SECRETS_PREFIX_ENV: &str = "JOBS_HTTP_SECRETS_PREFIX";
+pub use super::SECRETS_PREFIX_ENV;
 /// Where SSM serves Secrets Manager secrets.
 pub const SECRETS_MANAGER_PATH: &str = "/aws/reference/secretsmanager";
 const PREFIX: &str = "whsec_";

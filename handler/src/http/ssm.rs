@@ -96,11 +96,11 @@ impl ParameterStore {
             )
         })?;
         let shown = target.redacted();
-        let response = super::send_to(&addresses, &target, request, &shown)
+        let response = super::client::send_to(&addresses, &target, request, &shown)
             .await
             .map_err(|e| ReadError::new(ErrorClass::Transient, e.to_string()))?;
         let status = response.status().as_u16();
-        let (answer, _) = super::read_up_to(response.into_body(), MAX_ANSWER)
+        let (answer, _) = super::client::read_up_to(response.into_body(), MAX_ANSWER)
             .await
             .map_err(|e| {
                 ReadError::new(
