@@ -188,4 +188,49 @@ mod tests {
             (None, Some(5_242_880))
         );
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2_000))]
+
+        /// Whatever attributes a sender sets, a record becomes a delivery
+        /// without a panic: its size is read only from a number, its receive
+        /// count defaults to 1, and the body is kept untouched for the decoder.
+        #[test]
+        fn any_attributes_make_a_delivery(
+            attributes in proptest::collection::btree_map(
+                proptest::prop_oneof![
+                    proptest::strategy::Just("jobs.id".to_owned()),
+                    proptest::strategy::Just("ExtendedPayloadSize".to_owned()),
+                    proptest::strategy::Just("SQSLargePayloadSize".to_owned()),
+                    proptest::prelude::any::<String>(),
+                ],
+                proptest::option::of(proptest::prelude::any::<String>()),
+                0..6,
+            ),
+            receive_count in proptest::option::of(proptest::prelude::any::<String>()),
+            body in proptest::option::of(proptest::prelude::any::<String>()),
+        ) {
+            let mut record = SqsMessage::default();
+            record.message_id = Some("m-1".into());
+            record.body = body.clone();
+            if let Some(count) = &receive_count {
+                record.attributes.insert("ApproximateReceiveCount".into(), count.clone());
+            }
+            for (name, value) in &attributes {
+                let mut attribute = aws_lambda_events::sqs::SqsMessageAttribute::default();
+                attribute.string_value = value.clone();
+                attribute.data_type = Some("String".into());
+                record.message_attributes.insert(name.clone(), attribute);
+            }
+            let delivery = delivery_from_record(0, record, None).expect("named");
+            proptest::prop_assert_eq!(delivery.body, body.unwrap_or_default());
+            let named = |name: &str| attributes.get(name).cloned().flatten();
+            let size = named("ExtendedPayloadSize")
+                .or_else(|| named("SQSLargePayloadSize"))
+                .and_then(|s| s.parse::<u64>().ok());
+            proptest::prop_assert_eq!(delivery.payload_size, size);
+            let count = receive_count.and_then(|c| c.parse::<u32>().ok()).unwrap_or(1);
+            proptest::prop_assert_eq!(delivery.receive_count, count);
+        }
+    }
 }

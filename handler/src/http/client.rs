@@ -702,6 +702,35 @@ async fn abort(s3: &aws_sdk_s3::Client, save_to: &SaveTo, upload_id: &str) {
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2_000))]
+
+        /// Whatever a `Location` says, resolving it never panics, and a
+        /// reference without a scheme or a `//` authority stays on the origin
+        /// that answered.
+        #[test]
+        fn a_location_resolves_and_a_relative_one_stays_on_its_origin(
+            location in proptest::prop_oneof![
+                proptest::prelude::any::<String>(),
+                "[a-z./?=:#%]{0,24}",
+            ],
+        ) {
+            let base = parse_url("https://a.example:8443/hooks/in?x=1").expect("url");
+            let resolved = resolve_location(&base, &location);
+            let trimmed = location.trim();
+            if let Ok(target) = parse_url(&resolved)
+                && !has_scheme(trimmed)
+                && !trimmed.starts_with("//")
+            {
+                proptest::prop_assert_eq!(
+                    (target.https, target.host.as_str(), target.port),
+                    (true, "a.example", 8443),
+                    "{} -> {}", location, resolved
+                );
+            }
+        }
+    }
+
     #[test]
     fn locations_resolve_against_the_url_that_answered() {
         let base = parse_url("https://a.example/hooks/in?x=1").expect("url");

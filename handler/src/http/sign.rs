@@ -47,14 +47,6 @@ impl fmt::Debug for SigningKey {
     }
 }
 
-/// How a secret is stored: the secret and the hosts it may sign for.
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct StoredSecret {
-    secret: String,
-    hosts: Vec<String>,
-}
-
 impl SigningKey {
     /// Reads a Standard Webhooks secret: `whsec_` (optional) and base64.
     pub fn from_secret(secret: &str) -> Option<Self> {
@@ -73,10 +65,20 @@ impl SigningKey {
     /// Reads a stored value: `{"secret": "whsec_…", "hosts": [...]}`, or a
     /// bare secret, which names no host and so signs for none.
     pub fn from_value(value: &str) -> Option<Self> {
-        match serde_json::from_str::<StoredSecret>(value.trim()) {
-            Ok(stored) => Some(Self::from_secret(&stored.secret)?.for_hosts(stored.hosts)),
-            Err(_) => Self::from_secret(value),
+        // Read as a `Value`, whose parser the binary has anyway.
+        let Ok(serde_json::Value::Object(stored)) = serde_json::from_str(value.trim()) else {
+            return Self::from_secret(value);
+        };
+        if stored.len() != 2 {
+            return None;
         }
+        let hosts: Option<Vec<&str>> = stored
+            .get("hosts")?
+            .as_array()?
+            .iter()
+            .map(serde_json::Value::as_str)
+            .collect();
+        Some(Self::from_secret(stored.get("secret")?.as_str()?)?.for_hosts(hosts?))
     }
 
     /// The key, allowed to sign for `hosts`: names (lowercase), addresses,
