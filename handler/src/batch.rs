@@ -338,9 +338,9 @@ impl Settings {
                 Ok("on") => true,
                 Ok("off" | "") | Err(_) => false,
                 Ok(other) => {
-                    return Err(SettingsError::NotOnOrOff(
+                    return Err(SettingsError::Invalid(
                         Self::HTTP_JOBS_ENV,
-                        other.to_owned(),
+                        format!("`on` or `off`, not `{other}`"),
                     ));
                 }
             },
@@ -364,8 +364,6 @@ pub enum SettingsError {
     Invalid(&'static str, String),
     #[error("{0}")]
     Http(String),
-    #[error("`{0}` must be `on` or `off`, not `{1}`")]
-    NotOnOrOff(&'static str, String),
 }
 
 /// The application's own settings (the stack's `AppSettings` parameter): a
@@ -567,13 +565,6 @@ impl Handler {
                     staged: None,
                 };
                 match self.open_payload(delivery, pointer).await {
-                    // Not ours: neither read nor, below, deleted.
-                    Err(
-                        error @ JobError::Payload {
-                            code: "payload_outside_bucket",
-                            ..
-                        },
-                    ) => (Err(Failure::from(error)), identity),
                     Ok(Some(body)) => self.decode_and_run(delivery, &body, deadline).await,
                     Ok(None) => (Ok(Progress::Duplicate), identity),
                     Err(error) => (Err(Failure::from(error)), identity),
@@ -841,21 +832,12 @@ impl Handler {
             .is_some_and(|bucket| pointer.is_within(bucket))
     }
 
-    /// Why a pointer is not followed, naming what the handler would follow.
+    /// Why a pointer is not followed, naming the payload bucket.
     fn outside_bucket(&self, what: &str, pointer: &PayloadPointer) -> String {
-        let allowed = match &self.settings.payload_bucket {
-            Some(bucket) => format!(
-                "only `s3://{bucket}/{}…` is read",
-                producer::contract::pointer::PAYLOAD_PREFIX
-            ),
-            None => format!(
-                "no payload bucket is set (`{}`)",
-                producer::contract::pointer::PAYLOAD_BUCKET_ENV
-            ),
-        };
         format!(
-            "{what} is outside the payload bucket (`{}`): {allowed}, and it was neither read nor deleted",
-            pointer.url()
+            "{what} `{}` is outside the payload bucket (`JOBS_PAYLOAD_BUCKET`: `{}`, under `payloads/`); it was neither read nor deleted",
+            pointer.url(),
+            self.settings.payload_bucket.as_deref().unwrap_or("unset")
         )
     }
 

@@ -495,11 +495,7 @@ impl<S: Send + Sync + 'static> Dispatch for Registry<S> {
                     code: "http_disabled",
                     class: producer::aws::ErrorClass::Permanent,
                     status: None,
-                    message: format!(
-                        "`http` jobs are off in this handler: it makes no calls a message asks for unless told to \
-                         (`Runner::http()`, or `{}=on`, the stack's `HttpJobs` parameter)",
-                        crate::batch::Settings::HTTP_JOBS_ENV
-                    ),
+                    message: "`http` jobs are off here: `Runner::http()` or `JOBS_HTTP_JOBS=on` (`HttpJobs`) turns them on".into(),
                     retry_after: None,
                 };
                 async move { Err(error) }.boxed()

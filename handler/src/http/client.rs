@@ -10,9 +10,7 @@ use http_body_util::{BodyExt as _, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use producer::aws::ErrorClass;
-use producer::contract::http::{
-    FollowRedirects, HttpJob, SaveTo, Target, USER_AGENT, content_length, parse_url,
-};
+use producer::contract::http::{HttpJob, SaveTo, Target, USER_AGENT, content_length, parse_url};
 use sha2::{Digest as _, Sha256};
 
 use super::sign::SigningKey;
@@ -148,14 +146,13 @@ impl HttpClient {
                 headers.retain(|(name, _)| name != "content-type");
             }
             if (next.https, &next.host, next.port) != (target.https, &target.host, target.port) {
-                if job.follow_redirects != FollowRedirects::AnyOrigin {
+                if !job.follows_redirects_anywhere() {
                     return Err(http_error(
                         "http_redirect_refused",
                         ErrorClass::Permanent,
                         Some(status),
                         format!(
-                            "`{}` redirected to another origin, `{}`: a job follows redirects within its URL's origin \
-                             unless it sets `follow_redirects: any_origin`",
+                            "`{}` redirected to another origin, `{}`, without `follow_redirects: any_origin`",
                             target.redacted(),
                             next.redacted()
                         ),
@@ -436,17 +433,14 @@ fn tls_config() -> Arc<rustls::ClientConfig> {
 
 /// A job asked to sign a call to a host its secret does not name.
 fn secret_host_error(parameter: &str, key: &SigningKey, host: &str) -> JobError {
-    let allowed = if key.hosts().is_empty() {
-        "names no host: store it as `{\"secret\": \"whsec_…\", \"hosts\": [\"partner.example\"]}`"
-            .to_owned()
-    } else {
-        format!("may sign for `{}` only", key.hosts().join("`, `"))
-    };
     http_error(
         "http_secret_host",
         ErrorClass::Permanent,
         None,
-        format!("the signing secret `{parameter}` {allowed}, not for `{host}`; nothing was sent"),
+        format!(
+            "the signing secret `{parameter}` may sign for `{}` only, not for `{host}`; nothing was sent",
+            key.hosts().join("`, `")
+        ),
     )
 }
 

@@ -191,8 +191,7 @@ impl Secrets {
             secret_error(
                 ErrorClass::Permanent,
                 format!(
-                    "the signing secret `{parameter}` is not `{{\"secret\": \"whsec_…\", \"hosts\": [\"partner.example\"]}}` \
-                     with a Standard Webhooks secret (`whsec_` and base64)"
+                    "the signing secret `{parameter}` is not `{{\"secret\": \"whsec_…\", \"hosts\": […]}}` with a Standard Webhooks secret"
                 ),
             )
         })?;

@@ -97,30 +97,18 @@ pub struct HttpJob {
     /// Which redirects are followed: within the URL's origin (scheme, host
     /// and port) by default; `any_origin` follows them to other sites too,
     /// without the job's headers and signature.
-    #[serde(default, skip_serializing_if = "FollowRedirects::is_default")]
-    pub follow_redirects: FollowRedirects,
+    /// `same_origin` (the default) or `any_origin`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub follow_redirects: Option<String>,
 }
 
-/// Which redirects an `http` job follows.
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum FollowRedirects {
-    /// Only to the same scheme, host and port; a redirect elsewhere fails
-    /// for good (`http_redirect_refused`).
-    #[default]
-    SameOrigin,
-    /// To other origins too. Crossing to another origin drops every header
-    /// the job set and the signature: they were meant for the first site.
-    AnyOrigin,
-}
-
-impl FollowRedirects {
-    fn is_default(&self) -> bool {
-        *self == FollowRedirects::default()
-    }
-}
+/// `follow_redirects` for redirects within the URL's origin only (the
+/// default): a redirect elsewhere fails for good (`http_redirect_refused`).
+pub const SAME_ORIGIN: &str = "same_origin";
+/// `follow_redirects` for redirects to other origins too. Crossing to another
+/// origin drops every header the job set and the signature: they were meant
+/// for the first site.
+pub const ANY_ORIGIN: &str = "any_origin";
 
 fn default_method() -> String {
     "POST".into()
@@ -160,14 +148,19 @@ impl HttpJob {
             success_statuses: Vec::new(),
             sign_with: None,
             save_to: None,
-            follow_redirects: FollowRedirects::default(),
+            follow_redirects: None,
         }
     }
 
     /// Follows redirects to other origins too (see [`FollowRedirects::AnyOrigin`]).
     pub fn following_redirects_to_any_origin(mut self) -> Self {
-        self.follow_redirects = FollowRedirects::AnyOrigin;
+        self.follow_redirects = Some(ANY_ORIGIN.into());
         self
+    }
+
+    /// Whether a redirect to another origin is followed (`any_origin`).
+    pub fn follows_redirects_anywhere(&self) -> bool {
+        self.follow_redirects.as_deref() == Some(ANY_ORIGIN)
     }
 
     pub fn get(url: impl Into<String>) -> Self {
@@ -533,6 +526,16 @@ pub fn validate_http(job: &HttpJob) -> Result<(), ValidationErrors> {
             ));
         }
     }
+    if let Some(follow) = job
+        .follow_redirects
+        .as_deref()
+        .filter(|f| ![SAME_ORIGIN, ANY_ORIGIN].contains(f))
+    {
+        errors.push(FieldError::new(
+            "job.follow_redirects",
+            format!("`{follow}` is neither `{SAME_ORIGIN}` nor `{ANY_ORIGIN}`"),
+        ));
+    }
     if let Some(save_to) = &job.save_to {
         if matches!(job.method.as_str(), "HEAD") {
             errors.push(FieldError::new(
@@ -694,6 +697,22 @@ mod tests {
         let good =
             HttpJob::post("https://example.com/").signed_with("ssm:/jobs/webhooks/partner.v2");
         assert!(validate_http(&good).is_ok());
+    }
+
+    #[test]
+    fn redirects_are_followed_within_the_origin_unless_any_origin_is_asked() {
+        let job = HttpJob::post("https://example.com/");
+        assert!(!job.follows_redirects_anywhere());
+        assert!(
+            job.clone()
+                .following_redirects_to_any_origin()
+                .follows_redirects_anywhere()
+        );
+        let mut odd = job;
+        odd.follow_redirects = Some("everywhere".into());
+        assert_eq!(fields(&odd), ["job.follow_redirects"]);
+        odd.follow_redirects = Some("same_origin".into());
+        assert!(validate_http(&odd).is_ok() && !odd.follows_redirects_anywhere());
     }
 
     #[test]
