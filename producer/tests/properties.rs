@@ -238,7 +238,11 @@ proptest! {
     ]) {
         if let Some(pointer) = PayloadPointer::from_body(&body) {
             prop_assert_eq!(PayloadPointer::from_body(&pointer.to_body()), Some(pointer.clone()));
-            let _ = pointer.is_within("payloads");
+            // Ours only by the exact bucket and the prefix, never by the key alone.
+            prop_assert_eq!(
+                pointer.is_within("payloads"),
+                pointer.bucket == "payloads" && pointer.key.starts_with("payloads/")
+            );
         }
     }
 

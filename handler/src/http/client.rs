@@ -46,23 +46,26 @@ impl HttpClient {
             }
             timeout = timeout.min(usable);
         }
-        let shown = parse_url(&job.url)
-            .map(|t| format!("{} {}", job.method, t.redacted()))
-            .unwrap_or_else(|_| job.method.clone());
+        // Parsed once: the reasons, the secret's hosts and the first hop use it.
+        let first = parse_url(&job.url).map_err(|problem| {
+            JobError::Invalid(producer::ValidationErrors(vec![producer::FieldError::new(
+                "job.url", problem,
+            )]))
+        })?;
+        let shown = format!("{} {}", job.method, first.redacted());
         // The secret's read is part of the call, inside its deadline.
         let exchange = async {
             let key = match job.secret_parameter() {
                 Some(parameter) => {
                     let key = self.secrets.key(parameter).await?;
-                    let host = parse_url(&job.url).map(|t| t.host).unwrap_or_default();
-                    if !key.may_sign_for(&host) {
-                        return Err(secret_host_error(parameter, &key, &host));
+                    if !key.may_sign_for(&first.host) {
+                        return Err(secret_host_error(parameter, &key, &first.host));
                     }
                     Some(key)
                 }
                 None => None,
             };
-            let (target, response) = self.follow(job, job_id, key.as_ref(), body).await?;
+            let (target, response) = self.follow(job, job_id, &first, key.as_ref(), body).await?;
             self.settle(job, &target, response, s3).await
         };
         match tokio::time::timeout(timeout, exchange).await {
@@ -81,14 +84,10 @@ impl HttpClient {
         &self,
         job: &HttpJob,
         job_id: &str,
+        first: &Target,
         key: Option<&SigningKey>,
         body: Bytes,
     ) -> Result<(Target, hyper::Response<Incoming>), JobError> {
-        let first = parse_url(&job.url).map_err(|problem| {
-            JobError::Invalid(producer::ValidationErrors(vec![producer::FieldError::new(
-                "job.url", problem,
-            )]))
-        })?;
         let mut target = first.clone();
         let mut method = job.method.clone();
         let mut body = body;
