@@ -352,8 +352,11 @@ impl<S: Send + Sync + 'static> Runner<S> {
 
     /// Runs as a Lambda function on SQS events (`lambda_runtime`), with the
     /// settings from the environment (the optional `JOBS_*`: `JOBS_QUEUE_URLS` and the rest).
+    /// Credentials, region and endpoints come from the variables Lambda sets
+    /// ([`producer::aws::lambda_config`]); [`Runner::lambda_with_config`] takes
+    /// a configuration loaded another way.
     pub async fn lambda(self) -> Result<(), RunError> {
-        let config = producer::aws::load_config().await;
+        let config = producer::aws::lambda_config();
         self.lambda_with_config(&config).await
     }
 

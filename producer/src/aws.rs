@@ -34,6 +34,63 @@ pub async fn load_config() -> SdkConfig {
     loader.load().await
 }
 
+/// The configuration of a Lambda function, from the variables Lambda sets: the
+/// role's credentials (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+/// `AWS_SESSION_TOKEN`), `AWS_REGION`, and the endpoint overrides
+/// (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_<SERVICE>`), with the same client,
+/// retries and timeouts as [`load_config`].
+///
+/// A function never uses the rest of [`load_config`]'s chains (profiles, SSO,
+/// web identity through STS, ECS, IMDS), and a binary that never calls
+/// [`load_config`] leaves their code out: about 240 KB of the Lambda zip,
+/// measured (docs/performance.md). Credentials missing from the environment
+/// fail each AWS call with the SDK's own "no credentials" error.
+pub fn lambda_config() -> SdkConfig {
+    lambda_config_from(aws_types::os_shim_internal::Env::real())
+}
+
+fn lambda_config_from(env: aws_types::os_shim_internal::Env) -> SdkConfig {
+    let var = |name: &str| env.get(name).ok().filter(|v| !v.is_empty());
+    let region = var("AWS_REGION")
+        .or_else(|| var("AWS_DEFAULT_REGION"))
+        .map(aws_types::region::Region::new);
+    let mut builder = SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .http_client(https_client())
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(
+                aws_config::environment::EnvironmentVariableCredentialsProvider::new(),
+            ),
+        )
+        .retry_config(aws_config::retry::RetryConfig::standard())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(SDK_CONNECT_TIMEOUT)
+                .build(),
+        );
+    builder.set_region(region);
+    builder.set_endpoint_url(var("AWS_ENDPOINT_URL"));
+    builder.service_config(EndpointsFromEnv(env)).build()
+}
+
+/// `aws_config`'s default connect timeout, which [`lambda_config`] keeps.
+const SDK_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(3100);
+
+/// Each service's `AWS_ENDPOINT_URL_<SERVICE>`, read as `aws_config` reads it
+/// (no profile files: a Lambda function has none).
+#[derive(Debug)]
+struct EndpointsFromEnv(aws_types::os_shim_internal::Env);
+
+impl aws_types::service_config::LoadServiceConfig for EndpointsFromEnv {
+    fn load_config(&self, key: aws_types::service_config::ServiceConfigKey<'_>) -> Option<String> {
+        aws_runtime::env_config::EnvConfigValue::new()
+            .env(key.env())
+            .service_id(key.service_id())
+            .load(&self.0, None)
+            .map(|(value, _source)| value.into_owned())
+    }
+}
+
 /// The roots of Amazon Trust Services (Amazon Root CA 1–4 and Starfield Services
 /// Root G2, as Debian's ca-certificates ships them), which every AWS endpoint's
 /// certificate chains to.
@@ -485,6 +542,46 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+
+    #[test]
+    fn a_lambda_functions_configuration_comes_from_the_variables_lambda_sets() {
+        let config = lambda_config_from(aws_types::os_shim_internal::Env::from_slice(&[
+            ("AWS_REGION", "eu-west-1"),
+            ("AWS_DEFAULT_REGION", "us-east-1"),
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:4566"),
+            ("AWS_ENDPOINT_URL_SESV2", "http://127.0.0.1:5000"),
+        ]));
+        assert_eq!(config.region().map(|r| r.as_ref()), Some("eu-west-1"));
+        assert_eq!(config.endpoint_url(), Some("http://127.0.0.1:4566"));
+        assert_eq!(
+            service_endpoint(&config, "SESv2").as_deref(),
+            Some("http://127.0.0.1:5000")
+        );
+        assert_eq!(
+            service_endpoint(&config, "SQS").as_deref(),
+            Some("http://127.0.0.1:4566")
+        );
+        assert!(config.credentials_provider().is_some());
+        assert_eq!(
+            config.timeout_config().and_then(|t| t.connect_timeout()),
+            Some(SDK_CONNECT_TIMEOUT)
+        );
+        assert_eq!(
+            config.retry_config().map(|r| r.max_attempts()),
+            Some(aws_config::retry::RetryConfig::standard().max_attempts())
+        );
+
+        let bare = lambda_config_from(aws_types::os_shim_internal::Env::from_slice(&[(
+            "AWS_DEFAULT_REGION",
+            "us-east-2",
+        )]));
+        assert_eq!(bare.region().map(|r| r.as_ref()), Some("us-east-2"));
+        assert_eq!(bare.endpoint_url(), None);
+        assert_eq!(
+            service_endpoint(&bare, "SSM").as_deref(),
+            Some("https://ssm.us-east-2.amazonaws.com")
+        );
+    }
 
     #[test]
     fn a_service_called_without_its_client_gets_the_endpoint_its_client_would() {
