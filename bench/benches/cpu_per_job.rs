@@ -73,8 +73,10 @@ fn delivery(body: String) -> Delivery {
         queue_arn: None,
         body,
         receive_count: 1,
+        sent_at: None,
         job_id: None,
         payload_size: None,
+        snoozed_until: None,
     }
 }
 

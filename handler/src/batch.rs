@@ -8,12 +8,12 @@ use std::time::{Instant, SystemTime};
 use aws_config::SdkConfig;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata as _;
 use futures::StreamExt as _;
-use producer::Envelope;
 use producer::aws::ErrorClass;
 use producer::contract::pointer::{MAX_PAYLOAD_BYTES, PAYLOAD_SIZE, PayloadPointer};
 use producer::contract::validate::parse_rfc3339;
 use producer::send::queue::{number_attribute, string_attribute};
 use producer::send::routes::DEFAULT_QUEUE;
+use producer::{DecodeError, Envelope};
 
 use crate::backoff::Backoff;
 use crate::error::JobError;
@@ -40,6 +40,8 @@ struct JobIdentity {
     kind: String,
     /// An upload's staged `source`, removed once the job settles.
     staged: Option<PayloadPointer>,
+    /// The envelope's `created_at`, once the body decoded.
+    created_at: Option<SystemTime>,
 }
 
 impl JobIdentity {
@@ -56,6 +58,7 @@ impl JobIdentity {
             id: text("id"),
             kind: text("kind"),
             staged: None,
+            created_at: None,
         }
     }
 }
@@ -67,6 +70,8 @@ enum Progress {
     Duplicate,
     Cancelled,
     Carried { due_in_seconds: u64 },
+    Expired,
+    Snoozed { for_seconds: u64 },
 }
 
 /// One SQS message as the handler sees it, from Lambda or from the worker.
@@ -87,27 +92,49 @@ pub struct Delivery {
     pub body: String,
     /// SQS's `ApproximateReceiveCount`: 1 on the first delivery.
     pub receive_count: u32,
+    /// SQS's `SentTimestamp`: when this message (not the job) was sent. SQS
+    /// sets it, so unlike the envelope's `created_at` no sender can put it
+    /// in the future.
+    pub sent_at: Option<SystemTime>,
     /// The `jobs.id` attribute, when the producer set it.
     pub job_id: Option<String>,
     /// The `ExtendedPayloadSize` attribute of a pointer message (or its older
     /// name, `SQSLargePayloadSize`): the stored envelope's size.
     pub payload_size: Option<u64>,
+    /// The `jobs.snoozed_until` attribute: a snoozed job's time to come back.
+    pub snoozed_until: Option<SystemTime>,
 }
 
 impl Delivery {
     /// The `jobs.id` and `ExtendedPayloadSize` (or `SQSLargePayloadSize`)
     /// attributes, from a message's string attributes as `attribute` finds
     /// them (a Lambda record's, or a received message's).
-    pub fn job_attributes(
-        attribute: impl Fn(&str) -> Option<String>,
-    ) -> (Option<String>, Option<u64>) {
+    pub fn job_attributes(attribute: impl Fn(&str) -> Option<String>) -> JobAttributes {
         use producer::contract::pointer::LEGACY_PAYLOAD_SIZE;
-        let job_id = attribute(producer::contract::attributes::JOB_ID);
-        let payload_size = attribute(PAYLOAD_SIZE)
-            .or_else(|| attribute(LEGACY_PAYLOAD_SIZE))
-            .and_then(|size| size.parse().ok());
-        (job_id, payload_size)
+        JobAttributes {
+            job_id: attribute(producer::contract::attributes::JOB_ID),
+            payload_size: attribute(PAYLOAD_SIZE)
+                .or_else(|| attribute(LEGACY_PAYLOAD_SIZE))
+                .and_then(|size| size.parse().ok()),
+            snoozed_until: attribute(producer::contract::attributes::SNOOZED_UNTIL)
+                .as_deref()
+                .and_then(parse_rfc3339),
+        }
     }
+
+    /// Reads SQS's `SentTimestamp` (milliseconds since the epoch).
+    pub fn sent_timestamp(millis: &str) -> Option<SystemTime> {
+        let millis: u64 = millis.parse().ok()?;
+        SystemTime::UNIX_EPOCH.checked_add(std::time::Duration::from_millis(millis))
+    }
+}
+
+/// The attributes of a job's message that the handler reads.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobAttributes {
+    pub job_id: Option<String>,
+    pub payload_size: Option<u64>,
+    pub snoozed_until: Option<SystemTime>,
 }
 
 /// What became of one message.
@@ -123,6 +150,15 @@ pub enum Outcome {
     /// Leave the message on the queue: it comes back after its visibility timeout,
     /// and the redrive policy dead-letters it after `maxReceiveCount`.
     Retry { reason: String },
+    /// A job of a kind this handler does not run, within its grace period
+    /// ([`Settings::unknown_kind_grace`]): retried as [`Outcome::Retry`] is, so
+    /// that a handler deployed meanwhile runs it, and counted apart so that a
+    /// deploy going wrong shows.
+    UnknownKind {
+        reason: String,
+        /// What is left of the grace period, in seconds.
+        grace_left_seconds: u64,
+    },
     /// The job is not due yet: a copy waits on the queue for up to 15 minutes
     /// more, and this message can be deleted.
     Rescheduled { due_in_seconds: u64 },
@@ -130,12 +166,26 @@ pub enum Outcome {
     Duplicate,
     /// The job was cancelled (`jobs cancel`); nothing was done.
     Cancelled,
+    /// The job had not started by its `expires_at`: dropped, nothing done, no
+    /// dead letter; its ledger claim, if any, released.
+    Expired,
+    /// The job's `perform` asked to come back later (`Done::snooze`): a new
+    /// message carries it, and this one can be deleted.
+    Snoozed { for_seconds: u64 },
 }
 
 impl Outcome {
     /// True when the message must leave the source queue.
     pub fn is_settled(&self) -> bool {
-        !matches!(self, Outcome::Retry { .. })
+        self.retry_reason().is_none()
+    }
+
+    /// Why the message stays on its queue for another try; `None` when it is settled.
+    pub fn retry_reason(&self) -> Option<&str> {
+        match self {
+            Outcome::Retry { reason } | Outcome::UnknownKind { reason, .. } => Some(reason),
+            _ => None,
+        }
     }
 
     fn label(&self) -> &'static str {
@@ -144,9 +194,12 @@ impl Outcome {
             Outcome::Skipped { .. } => "skipped",
             Outcome::DeadLettered { .. } => "dead_lettered",
             Outcome::Retry { .. } => "retry",
+            Outcome::UnknownKind { .. } => "unknown_kind",
             Outcome::Rescheduled { .. } => "rescheduled",
             Outcome::Duplicate => "duplicate",
             Outcome::Cancelled => "cancelled",
+            Outcome::Expired => "expired",
+            Outcome::Snoozed { .. } => "snoozed",
         }
     }
 }
@@ -212,6 +265,11 @@ pub struct Settings {
     /// Whether the built-in `http` kind runs (`JOBS_HTTP_JOBS=on`), as with
     /// [`Runner::http`]. Off, an `http` job is dead-lettered unsent.
     pub http_jobs: bool,
+    /// How long after its `created_at` a job of a kind this handler does not
+    /// run is retried rather than dead-lettered (`JOBS_UNKNOWN_KIND_GRACE_SECONDS`,
+    /// 1 hour; 0 dead-letters it at once): a web app deployed before its
+    /// workers sends kinds that only the next handler knows.
+    pub unknown_kind_grace: std::time::Duration,
 }
 
 impl Settings {
@@ -224,6 +282,9 @@ impl Settings {
     pub const DEFAULT_CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
     pub const MULTIPART_COPY_ENV: &str = "JOBS_MULTIPART_COPY_BYTES";
     pub const HTTP_JOBS_ENV: &str = "JOBS_HTTP_JOBS";
+    pub const UNKNOWN_KIND_GRACE_ENV: &str = "JOBS_UNKNOWN_KIND_GRACE_SECONDS";
+    pub const DEFAULT_UNKNOWN_KIND_GRACE: std::time::Duration =
+        std::time::Duration::from_secs(3_600);
     pub const DEFAULT_MULTIPART_COPY_ABOVE: u64 = 5 * 1024 * 1024 * 1024;
 
     /// Defaults, with a dead-letter queue for messages whose queue has no
@@ -245,6 +306,7 @@ impl Settings {
             multipart_copy_above: Self::DEFAULT_MULTIPART_COPY_ABOVE,
             payload_bucket: None,
             http_jobs: false,
+            unknown_kind_grace: Self::DEFAULT_UNKNOWN_KIND_GRACE,
         }
     }
 
@@ -344,6 +406,17 @@ impl Settings {
                     ));
                 }
             },
+            unknown_kind_grace: match std::env::var(Self::UNKNOWN_KIND_GRACE_ENV) {
+                Ok(v) if !v.is_empty() => {
+                    std::time::Duration::from_secs(v.parse().map_err(|_| {
+                        SettingsError::Invalid(
+                            Self::UNKNOWN_KIND_GRACE_ENV,
+                            format!("a whole number of seconds, 0 or more, not `{v}`"),
+                        )
+                    })?)
+                }
+                _ => Self::DEFAULT_UNKNOWN_KIND_GRACE,
+            },
         })
     }
 }
@@ -393,9 +466,8 @@ pub struct Handler {
     settings: Settings,
     /// Queue URLs looked up from the ARNs in Lambda events, once per queue.
     pub(crate) queue_urls: Arc<Mutex<HashMap<String, String>>>,
-    /// Each queue's dead-letter queue (by the queue's URL), read from its
-    /// `RedrivePolicy` once; `None` for a queue without one.
-    dead_letter_queues: Arc<Mutex<HashMap<String, Option<String>>>>,
+    /// Each queue's `RedrivePolicy` (by the queue's URL), read once.
+    redrive_policies: Arc<Mutex<HashMap<String, RedrivePolicy>>>,
     ledger: Option<Ledger>,
     kinds: Arc<dyn Dispatch>,
     /// Sends the follow-up jobs of `perform` (`Context::enqueue`).
@@ -487,7 +559,7 @@ impl Handler {
             sqs: aws.sqs.clone(),
             aws: Arc::new(aws),
             queue_urls: Arc::default(),
-            dead_letter_queues: Arc::default(),
+            redrive_policies: Arc::default(),
             ledger: None,
             kinds: Arc::new(built_ins),
             enqueuer: Arc::new(enqueuer),
@@ -563,6 +635,7 @@ impl Handler {
                     id: delivery.job_id.clone().unwrap_or_default(),
                     kind: String::new(),
                     staged: None,
+                    created_at: None,
                 };
                 match self.open_payload(delivery, pointer).await {
                     Ok(Some(body)) => self.decode_and_run(delivery, &body, deadline).await,
@@ -594,21 +667,43 @@ impl Handler {
             Ok(Progress::Duplicate) => Outcome::Duplicate,
             Ok(Progress::Cancelled) => Outcome::Cancelled,
             Ok(Progress::Carried { due_in_seconds }) => Outcome::Rescheduled { due_in_seconds },
+            Ok(Progress::Expired) => Outcome::Expired,
+            Ok(Progress::Snoozed { for_seconds }) => Outcome::Snoozed { for_seconds },
             Err(mut failure) => {
                 held_claim = failure.claim.take();
                 self.settle_failure(delivery, &identity, failure).await
             }
         };
         let job_id = identity.id.as_str();
-        let retry_delay = match &outcome {
-            Outcome::Retry { .. } => self.retry_delay(delivery, come_back_in, not_sooner_than),
+        // An unknown kind's deliveries left are spread over its grace period,
+        // so that the last comes once the period is over, whatever the backoff.
+        let max_receive_count = match &outcome {
+            Outcome::UnknownKind { .. } => self.max_receive_count_of(delivery).await,
             _ => None,
+        };
+        let not_sooner_than = match (&outcome, max_receive_count) {
+            (
+                Outcome::UnknownKind {
+                    grace_left_seconds, ..
+                },
+                Some(max),
+            ) => {
+                let deliveries_left = u64::from(max.saturating_sub(delivery.receive_count).max(1));
+                let spread =
+                    u32::try_from(grace_left_seconds.div_ceil(deliveries_left)).unwrap_or(u32::MAX);
+                Some(not_sooner_than.map_or(spread, |floor| floor.max(spread)))
+            }
+            _ => not_sooner_than,
+        };
+        let retry_delay = match outcome.retry_reason() {
+            Some(_) => self.retry_delay(delivery, come_back_in, not_sooner_than),
+            None => None,
         };
         // The claim is given back before the message may come back, so that
         // its next delivery finds the job free.
         if let (Some(ledger), Some(token)) = (&self.ledger, held_claim) {
-            match &outcome {
-                Outcome::Retry { reason } => {
+            match outcome.retry_reason() {
+                Some(reason) => {
                     // Without a delay of its own, it comes back when the
                     // queue's visibility timeout ends.
                     let wait = retry_delay
@@ -622,7 +717,7 @@ impl Handler {
                     };
                     ledger.retry_later(job_id, &token, &next).await;
                 }
-                _ => ledger.release(job_id, &token).await,
+                None => ledger.release(job_id, &token).await,
             }
         }
         let retry_in_seconds = match retry_delay {
@@ -681,6 +776,16 @@ impl Handler {
                 job_id, kind, queue, attempt = delivery.receive_count, outcome = outcome.label(),
                 duration_ms, message_id = %delivery.message_id, "job cancelled; nothing done"
             ),
+            Outcome::Snoozed { for_seconds } => tracing::info!(
+                job_id, kind, queue, attempt = delivery.receive_count, outcome = outcome.label(),
+                duration_ms, message_id = %delivery.message_id, for_seconds,
+                "job snoozed; it comes back later"
+            ),
+            Outcome::Expired => tracing::info!(
+                job_id, kind, queue, attempt = delivery.receive_count, outcome = outcome.label(),
+                duration_ms, message_id = %delivery.message_id,
+                "job not started by its expires_at; dropped, nothing done"
+            ),
             Outcome::Rescheduled { due_in_seconds } => tracing::info!(
                 job_id, kind, queue, attempt = delivery.receive_count, outcome = outcome.label(),
                 duration_ms, message_id = %delivery.message_id, due_in_seconds,
@@ -690,6 +795,11 @@ impl Handler {
                 job_id, kind, queue, attempt = delivery.receive_count, outcome = outcome.label(),
                 duration_ms, message_id = %delivery.message_id, error = %reason,
                 retry_in_seconds, "job will be retried"
+            ),
+            Outcome::UnknownKind { reason, .. } => tracing::warn!(
+                job_id, kind, queue, attempt = delivery.receive_count, outcome = outcome.label(),
+                duration_ms, message_id = %delivery.message_id, error = %reason,
+                retry_in_seconds, "job of a kind this handler does not run; retried while a deploy may bring it"
             ),
         }
         outcome
@@ -708,6 +818,7 @@ impl Handler {
                     id: envelope.id.clone(),
                     kind: envelope.kind().to_owned(),
                     staged: envelope.staged_source(),
+                    created_at: parse_rfc3339(&envelope.created_at),
                 };
                 if let Some(staged) = identity.staged.as_ref().filter(|s| !self.holds(s)) {
                     let error = JobError::Payload {
@@ -935,6 +1046,7 @@ impl Handler {
     ) -> Result<Progress, Failure> {
         let wait = envelope
             .due_at()
+            .max(delivery.snoozed_until)
             .and_then(|due| due.duration_since(SystemTime::now()).ok())
             .filter(|wait| !wait.is_zero());
         // A job that runs now has its upload body checked as it is decoded for
@@ -972,14 +1084,21 @@ impl Handler {
         envelope: Envelope,
         deadline: Option<SystemTime>,
     ) -> Result<Progress, Failure> {
-        let done = |done: Done| match done {
-            Done::Performed => Progress::Done,
-            Done::Skipped { reason } => Progress::Skipped { reason },
-        };
-        let Some(ledger) = &self.ledger else {
-            return self.run(delivery, envelope, deadline, None).await.map(done);
-        };
         let job_id = envelope.id.clone();
+        let kind = envelope.kind().to_owned();
+        let snooze = |wait| self.snooze(delivery, (&job_id, &kind), wait);
+        let Some(ledger) = &self.ledger else {
+            if envelope.is_expired_at(SystemTime::now()) {
+                return Ok(Progress::Expired);
+            }
+            return match self.run(delivery, envelope, deadline, None).await? {
+                Done::Performed => Ok(Progress::Done),
+                Done::Skipped { reason } => Ok(Progress::Skipped { reason }),
+                Done::Snoozed { wait } => Ok(Progress::Snoozed {
+                    for_seconds: snooze(wait).await?,
+                }),
+            };
+        };
         let claim = ClaimFor {
             job_id: &job_id,
             payload_sha256: &payload_sha256(&envelope),
@@ -994,17 +1113,38 @@ impl Handler {
                 lease_ends_in,
             }
             .into()),
+            // Checked under the claim: a delivery that started the job
+            // before its time runs it to its end, and no other starts it.
+            Claim::Granted { token } if envelope.is_expired_at(SystemTime::now()) => {
+                ledger.release(&job_id, &token).await;
+                Ok(Progress::Expired)
+            }
             Claim::Granted { token } => match self
                 .run(delivery, envelope, deadline, Some((ledger, &token)))
                 .await
             {
+                Ok(Done::Snoozed { wait }) => match snooze(wait).await {
+                    // Not done: the claim goes back, for the new message to take.
+                    Ok(for_seconds) => {
+                        ledger.release(&job_id, &token).await;
+                        Ok(Progress::Snoozed { for_seconds })
+                    }
+                    Err(error) => Err(Failure {
+                        error,
+                        by_job: false,
+                        claim: Some(token),
+                    }),
+                },
                 Ok(outcome) => {
                     if let Err(e) = ledger.complete(&job_id, &token).await {
                         // The effect happened. Until the lease runs out nobody runs
                         // the job again; after that a redelivery would.
                         tracing::error!(job_id = %job_id, error = %e, "could not mark the job done");
                     }
-                    Ok(done(outcome))
+                    Ok(match outcome {
+                        Done::Skipped { reason } => Progress::Skipped { reason },
+                        Done::Performed | Done::Snoozed { .. } => Progress::Done,
+                    })
                 }
                 // Given back once the failure is settled: listed for its
                 // retry, or released.
@@ -1144,11 +1284,61 @@ impl Handler {
         if let Some(size) = delivery.payload_size {
             request = request.message_attributes(PAYLOAD_SIZE, number_attribute(size));
         }
+        if let Some(until) = delivery.snoozed_until {
+            request = request.message_attributes(
+                dead_letter_attributes::SNOOZED_UNTIL,
+                string_attribute(&humantime::format_rfc3339_millis(until).to_string()),
+            );
+        }
         request
             .send()
             .await
             .map_err(|e| JobError::aws("sqs_carry_forward", &e))?;
         Ok(due_in_seconds)
+    }
+
+    /// Sends a snoozed job back to its queue as a new message, the body as it
+    /// came, due `wait` from now: the delay SQS allows, and the rest in the
+    /// `jobs.snoozed_until` attribute, which carrying forward honours.
+    async fn snooze(
+        &self,
+        delivery: &Delivery,
+        identity: (&str, &str),
+        wait: std::time::Duration,
+    ) -> Result<u64, JobError> {
+        let (job_id, kind) = identity;
+        let for_seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        let Some(queue_url) = self.queue_url_of(delivery).await else {
+            return Err(JobError::Aws {
+                operation: "sqs_snooze",
+                class: ErrorClass::Transient,
+                message: "the job asked to snooze and its queue is not known".into(),
+            });
+        };
+        let delay = for_seconds.min(u64::from(self.settings.max_delay_seconds));
+        let mut request = self
+            .sqs
+            .send_message()
+            .queue_url(&queue_url)
+            .message_body(&delivery.body)
+            .delay_seconds(i32::try_from(delay).unwrap_or(900))
+            .message_attributes(dead_letter_attributes::JOB_ID, string_attribute(job_id))
+            .message_attributes(dead_letter_attributes::JOB_KIND, string_attribute(kind));
+        if let Some(size) = delivery.payload_size {
+            request = request.message_attributes(PAYLOAD_SIZE, number_attribute(size));
+        }
+        if for_seconds > delay {
+            let until = SystemTime::now() + std::time::Duration::from_secs(for_seconds);
+            request = request.message_attributes(
+                dead_letter_attributes::SNOOZED_UNTIL,
+                string_attribute(&humantime::format_rfc3339_millis(until).to_string()),
+            );
+        }
+        request
+            .send()
+            .await
+            .map_err(|e| JobError::aws("sqs_snooze", &e))?;
+        Ok(for_seconds)
     }
 
     async fn settle_failure(
@@ -1159,8 +1349,8 @@ impl Handler {
     ) -> Outcome {
         let error = &failure.error;
         let last_delivery = self
-            .settings
-            .max_receive_count
+            .max_receive_count_of(delivery)
+            .await
             .is_some_and(|max| delivery.receive_count >= max);
         // The job type's own limit counts the failures of its `perform` only,
         // not a busy claim or a ledger call that failed.
@@ -1169,6 +1359,16 @@ impl Handler {
         } else {
             Retry::Queue
         };
+        if !last_delivery && let Some(left) = self.grace_left(delivery, identity, error) {
+            return Outcome::UnknownKind {
+                reason: format!(
+                    "{error}; retried for {} more, while a deploy may bring a handler that runs it (`{}`)",
+                    humantime::format_duration(left),
+                    Settings::UNKNOWN_KIND_GRACE_ENV
+                ),
+                grace_left_seconds: left.as_secs(),
+            };
+        }
         let reason = match error.class() {
             ErrorClass::Permanent => error.to_string(),
             ErrorClass::Transient if retry == Retry::Never => {
@@ -1196,6 +1396,31 @@ impl Handler {
                 reason: format!("{reason}; and it could not be dead-lettered: {dlq_error}"),
             },
         }
+    }
+
+    /// How much is left of an unknown kind's grace period: counted from the
+    /// job's `created_at`, or from when SQS took this message when that is
+    /// earlier (a `created_at` in the future buys no extra time). `None` for
+    /// any other failure, and once the period is over.
+    fn grace_left(
+        &self,
+        delivery: &Delivery,
+        identity: &JobIdentity,
+        error: &JobError,
+    ) -> Option<std::time::Duration> {
+        if !matches!(error, JobError::Decode(DecodeError::UnknownKind { .. })) {
+            return None;
+        }
+        let now = SystemTime::now();
+        let since = [identity.created_at, delivery.sent_at, Some(now)]
+            .into_iter()
+            .flatten()
+            .min()?;
+        let ends = since.checked_add(self.settings.unknown_kind_grace)?;
+        ends.duration_since(now)
+            .ok()
+            .filter(|left| !left.is_zero())
+            .map(|left| std::time::Duration::from_secs(left.as_secs().max(1)))
     }
 
     /// Sends the original body to the dead-letter queue with the reason as attributes.
@@ -1269,8 +1494,41 @@ impl Handler {
     }
 
     async fn redrive_target_of(&self, queue_url: &str) -> Result<Option<String>, JobError> {
+        let policy = self.redrive_policy_of(queue_url).await?;
+        match policy.target_arn {
+            Some(arn) => Ok(Some(self.queue_url_for(&arn).await.ok_or_else(|| {
+                JobError::Aws {
+                    operation: "sqs_get_queue_url",
+                    class: ErrorClass::Transient,
+                    message: format!("cannot find the dead-letter queue `{arn}`"),
+                }
+            })?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The queue's `maxReceiveCount`: `JOBS_MAX_RECEIVE_COUNT` when set, else
+    /// the queue's `RedrivePolicy`, read once per queue and only when a job
+    /// failed, so that a cold start makes no extra call. `None` when neither
+    /// says (or the queue cannot be read: the redrive policy still bounds it).
+    async fn max_receive_count_of(&self, delivery: &Delivery) -> Option<u32> {
+        if let Some(max) = self.settings.max_receive_count {
+            return Some(max);
+        }
+        let queue_url = self.queue_url_of(delivery).await?;
+        match self.redrive_policy_of(&queue_url).await {
+            Ok(policy) => policy.max_receive_count,
+            Err(e) => {
+                tracing::warn!(queue_url = %queue_url, error = %e,
+                    "could not read the queue's redrive policy; its maxReceiveCount is not known");
+                None
+            }
+        }
+    }
+
+    async fn redrive_policy_of(&self, queue_url: &str) -> Result<RedrivePolicy, JobError> {
         if let Some(known) = self
-            .dead_letter_queues
+            .redrive_policies
             .lock()
             .ok()
             .and_then(|known| known.get(queue_url).cloned())
@@ -1285,27 +1543,43 @@ impl Handler {
             .send()
             .await
             .map_err(|e| JobError::aws("sqs_read_redrive_policy", &e))?;
-        let target_arn = output
-            .attributes
-            .and_then(|mut a| a.remove(&aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy))
-            .and_then(|policy| serde_json::from_str::<serde_json::Value>(&policy).ok())
-            .and_then(|policy| policy["deadLetterTargetArn"].as_str().map(str::to_owned));
-        let target = match target_arn {
-            Some(arn) => Some(
-                self.queue_url_for(&arn)
-                    .await
-                    .ok_or_else(|| JobError::Aws {
-                        operation: "sqs_get_queue_url",
-                        class: ErrorClass::Transient,
-                        message: format!("cannot find the dead-letter queue `{arn}`"),
-                    })?,
-            ),
-            None => None,
-        };
-        if let Ok(mut known) = self.dead_letter_queues.lock() {
-            known.insert(queue_url.to_owned(), target.clone());
+        let policy = RedrivePolicy::parse(
+            output
+                .attributes
+                .and_then(|mut a| a.remove(&aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy))
+                .as_deref(),
+        );
+        if let Ok(mut known) = self.redrive_policies.lock() {
+            known.insert(queue_url.to_owned(), policy.clone());
         }
-        Ok(target)
+        Ok(policy)
+    }
+}
+
+/// What a queue's `RedrivePolicy` says, as far as it can be read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct RedrivePolicy {
+    target_arn: Option<String>,
+    max_receive_count: Option<u32>,
+}
+
+impl RedrivePolicy {
+    /// `{"deadLetterTargetArn": "...", "maxReceiveCount": 10}`; SQS has
+    /// written the count as a number and as a string.
+    fn parse(policy: Option<&str>) -> Self {
+        let Some(policy) = policy.and_then(|p| serde_json::from_str::<serde_json::Value>(p).ok())
+        else {
+            return RedrivePolicy::default();
+        };
+        let count = &policy["maxReceiveCount"];
+        RedrivePolicy {
+            target_arn: policy["deadLetterTargetArn"].as_str().map(str::to_owned),
+            max_receive_count: count
+                .as_u64()
+                .or_else(|| count.as_str().and_then(|c| c.parse().ok()))
+                .and_then(|c| u32::try_from(c).ok())
+                .filter(|c| *c > 0),
+        }
     }
 }
 
@@ -1345,5 +1619,34 @@ fn queue_name(delivery: &Delivery) -> &str {
         (Some(url), _) => producer::send::queue::queue_name_of(url),
         (None, Some(arn)) => arn.rsplit(':').next().unwrap_or_default(),
         (None, None) => "",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_redrive_policy_gives_its_target_and_its_count() {
+        let arn = "arn:aws:sqs:us-east-1:000000000000:jobs-dlq";
+        for policy in [
+            format!(r#"{{"deadLetterTargetArn":"{arn}","maxReceiveCount":10}}"#),
+            format!(r#"{{"deadLetterTargetArn":"{arn}","maxReceiveCount":"10"}}"#),
+        ] {
+            assert_eq!(
+                RedrivePolicy::parse(Some(&policy)),
+                RedrivePolicy {
+                    target_arn: Some(arn.into()),
+                    max_receive_count: Some(10),
+                }
+            );
+        }
+        for unread in [None, Some(""), Some("{"), Some(r#"{"maxReceiveCount":0}"#)] {
+            assert_eq!(
+                RedrivePolicy::parse(unread),
+                RedrivePolicy::default(),
+                "{unread:?}"
+            );
+        }
     }
 }

@@ -49,7 +49,11 @@ pub fn delivery_from_record(
         .get("ApproximateReceiveCount")
         .and_then(|n| n.parse().ok())
         .unwrap_or(1);
-    let (job_id, payload_size) = Delivery::job_attributes(|name| {
+    let sent_at = record
+        .attributes
+        .get("SentTimestamp")
+        .and_then(|millis| Delivery::sent_timestamp(millis));
+    let attributes = Delivery::job_attributes(|name| {
         record
             .message_attributes
             .get(name)
@@ -62,8 +66,10 @@ pub fn delivery_from_record(
         queue_arn: record.event_source_arn,
         body: record.body.unwrap_or_default(),
         receive_count,
-        job_id,
-        payload_size,
+        sent_at,
+        job_id: attributes.job_id,
+        payload_size: attributes.payload_size,
+        snoozed_until: attributes.snoozed_until,
     })
 }
 

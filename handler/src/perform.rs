@@ -104,6 +104,11 @@ pub enum Done {
     /// A success: logged with its reason, counted on its own, and marked done
     /// in the ledger like any success.
     Skipped { reason: String },
+    /// Not now: the job comes back after `wait` as a new message, which does
+    /// not count as a failure, a try of its `Retry`, or a delivery of the
+    /// queue's `maxReceiveCount` (Oban's `{:snooze, s}`). Its ledger claim is
+    /// given back meanwhile.
+    Snoozed { wait: std::time::Duration },
 }
 
 impl Done {
@@ -117,6 +122,13 @@ impl Done {
         Done::Skipped {
             reason: reason.into(),
         }
+    }
+
+    /// "Ask me again in `wait`": a partner's quota is used up, the file is
+    /// not there yet. Waits longer than SQS's 15 minutes are carried forward
+    /// in legs, as a scheduled job's are.
+    pub fn snooze(wait: std::time::Duration) -> Self {
+        Done::Snoozed { wait }
     }
 }
 

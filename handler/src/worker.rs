@@ -266,9 +266,15 @@ pub struct WorkerStats {
     pub skipped: u64,
     pub dead_lettered: u64,
     pub retried: u64,
+    /// Jobs of a kind this handler does not run, retried within their grace period.
+    pub unknown_kind: u64,
     pub rescheduled: u64,
     pub duplicates: u64,
     pub cancelled: u64,
+    /// Jobs not started by their `expires_at`, dropped.
+    pub expired: u64,
+    /// Jobs whose `perform` asked to come back later.
+    pub snoozed: u64,
 }
 
 impl WorkerStats {
@@ -278,9 +284,12 @@ impl WorkerStats {
             Outcome::Skipped { .. } => self.skipped += 1,
             Outcome::DeadLettered { .. } => self.dead_lettered += 1,
             Outcome::Retry { .. } => self.retried += 1,
+            Outcome::UnknownKind { .. } => self.unknown_kind += 1,
             Outcome::Rescheduled { .. } => self.rescheduled += 1,
             Outcome::Duplicate => self.duplicates += 1,
             Outcome::Cancelled => self.cancelled += 1,
+            Outcome::Expired => self.expired += 1,
+            Outcome::Snoozed { .. } => self.snoozed += 1,
         }
     }
 }
@@ -354,6 +363,9 @@ struct BufferState {
     closed: bool,
 }
 
+// Moved once per job taken from the buffers; boxing the delivery would cost
+// an allocation per job instead.
+#[allow(clippy::large_enum_variant)]
 enum Picked {
     Job(usize, Received),
     Empty { closed: bool },
@@ -605,6 +617,7 @@ pub async fn run_with_metrics(
         skipped = stats.skipped,
         dead_lettered = stats.dead_lettered,
         retried = stats.retried,
+        unknown_kind = stats.unknown_kind,
         "worker stopped"
     );
     match failure {
@@ -825,6 +838,7 @@ async fn receive(
         .max_number_of_messages(max_messages)
         .wait_time_seconds(wait_seconds)
         .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+        .message_system_attribute_names(MessageSystemAttributeName::SentTimestamp)
         .message_attribute_names("All")
         .send()
         .await;
@@ -989,13 +1003,19 @@ enum Fed {
 }
 
 fn delivery_of(message: Message, queue_url: &str) -> Option<Delivery> {
-    let receive_count = message
-        .attributes
-        .as_ref()
-        .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+    let system = |name: MessageSystemAttributeName| {
+        message
+            .attributes
+            .as_ref()
+            .and_then(|a| a.get(&name))
+            .cloned()
+    };
+    let receive_count = system(MessageSystemAttributeName::ApproximateReceiveCount)
         .and_then(|n| n.parse().ok())
         .unwrap_or(1);
-    let (job_id, payload_size) = Delivery::job_attributes(|name| {
+    let sent_at = system(MessageSystemAttributeName::SentTimestamp)
+        .and_then(|millis| Delivery::sent_timestamp(&millis));
+    let attributes = Delivery::job_attributes(|name| {
         message
             .message_attributes
             .as_ref()
@@ -1009,8 +1029,10 @@ fn delivery_of(message: Message, queue_url: &str) -> Option<Delivery> {
         queue_arn: None,
         body: message.body.unwrap_or_default(),
         receive_count,
-        job_id,
-        payload_size,
+        sent_at,
+        job_id: attributes.job_id,
+        payload_size: attributes.payload_size,
+        snoozed_until: attributes.snoozed_until,
     })
 }
 
@@ -1181,8 +1203,10 @@ mod tests {
             queue_arn: None,
             body: String::new(),
             receive_count: 1,
+            sent_at: None,
             job_id: None,
             payload_size: None,
+            snoozed_until: None,
         };
         (delivery, place)
     }

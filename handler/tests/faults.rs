@@ -35,8 +35,10 @@ fn delivery(body: String, receive_count: u32) -> Delivery {
         queue_arn: None,
         body,
         receive_count,
+        sent_at: None,
         job_id: None,
         payload_size: None,
+        snoozed_until: None,
     }
 }
 
@@ -169,12 +171,7 @@ async fn invalid_jobs_are_permanent_and_make_no_aws_call() {
     }
     let cases = [
         ("{not json".to_owned(), "malformed_json"),
-        (
-            mail()
-                .to_json()
-                .replace("\"kind\":\"mail\"", "\"kind\":\"fax\""),
-            "unknown_kind",
-        ),
+        (fax(ago(2 * 3_600)).to_json(), "unknown_kind"),
         (bad_mail.to_json(), "invalid_job"),
         (
             Envelope::new(Job::Upload(bad_upload)).to_json(),
@@ -346,6 +343,20 @@ async fn a_template_mail_sends_the_template_name_and_its_data() {
     assert_eq!(ses.num_calls(), 1);
 }
 
+/// An envelope of a kind no handler here runs, created at `created_at`.
+fn fax(created_at: std::time::SystemTime) -> Envelope {
+    let mut envelope = Envelope::new(Job::Custom(producer::CustomJob {
+        kind: "fax".into(),
+        payload: serde_json::json!({"to": "+15550100"}),
+    }));
+    envelope.created_at = humantime::format_rfc3339_millis(created_at).to_string();
+    envelope
+}
+
+fn ago(seconds: u64) -> std::time::SystemTime {
+    std::time::SystemTime::now() - Duration::from_secs(seconds)
+}
+
 #[tokio::test]
 async fn a_transient_failure_hides_the_message_for_a_jittered_backoff() {
     use aws_sdk_sqs::operation::change_message_visibility::ChangeMessageVisibilityOutput;
@@ -373,7 +384,7 @@ async fn a_transient_failure_hides_the_message_for_a_jittered_backoff() {
                 base_seconds: 10,
                 max_seconds: 900,
             }),
-            ..settings(None)
+            ..settings(Some(5))
         },
     );
     let mut failing = delivery(mail().to_json(), 3);
@@ -579,4 +590,190 @@ async fn every_send_keeps_an_attribute_free_and_dead_letters_go_to_the_queues_ow
         sent.iter()
             .any(|(queue, attributes, _)| queue == QUEUE && *attributes == 2)
     );
+}
+
+#[tokio::test]
+async fn an_unknown_kind_is_retried_within_its_grace_period_and_dead_lettered_after_it() {
+    use aws_sdk_sqs::operation::change_message_visibility::ChangeMessageVisibilityOutput;
+    // Within the hour: retried, not dead-lettered. With 5 deliveries allowed
+    // and 4 left after the first, the next comes about a quarter of the hour later.
+    let hide = mock!(aws_sdk_sqs::Client::change_message_visibility)
+        .match_requests(|req| {
+            req.visibility_timeout()
+                .is_some_and(|v| (880..=900).contains(&v))
+        })
+        .then_output(|| ChangeMessageVisibilityOutput::builder().build());
+    let dlq = dlq_expecting("permanent", "unknown_kind");
+    let handler = handler(&[], &[], &[&hide, &dlq], Some(5));
+    let mut fresh = delivery(fax(ago(0)).to_json(), 1);
+    fresh.queue_url = Some("https://queue".into());
+    fresh.receipt_handle = Some("handle-1".into());
+    let outcome = handler.process(&fresh).await;
+    match &outcome {
+        Outcome::UnknownKind {
+            reason,
+            grace_left_seconds,
+        } => {
+            assert!(
+                reason.contains("unknown job `kind` `fax`")
+                    && reason.contains("JOBS_UNKNOWN_KIND_GRACE_SECONDS"),
+                "{reason}"
+            );
+            assert!((3_590..=3_600).contains(grace_left_seconds), "{outcome:?}");
+        }
+        other => panic!("expected a retry within the grace period, got {other:?}"),
+    }
+    assert!(!outcome.is_settled());
+    assert_eq!(
+        hide.num_calls(),
+        1,
+        "the next delivery is spread over the hour"
+    );
+    assert_eq!(dlq.num_calls(), 0);
+
+    // Past it, on the last delivery, with a grace of 0, or with a `created_at`
+    // in the future on a message SQS took two hours ago: dead-lettered.
+    let mut future = delivery(fax(ago(0) + Duration::from_secs(86_400 * 365)).to_json(), 1);
+    future.sent_at = Some(ago(2 * 3_600));
+    let cases = [
+        (
+            handler.settings().clone(),
+            delivery(fax(ago(3_601)).to_json(), 2),
+        ),
+        (
+            handler.settings().clone(),
+            delivery(fax(ago(0)).to_json(), 5),
+        ),
+        (
+            Settings {
+                unknown_kind_grace: Duration::ZERO,
+                ..settings(Some(5))
+            },
+            delivery(fax(ago(0)).to_json(), 1),
+        ),
+        (handler.settings().clone(), future),
+    ];
+    for (settings, delivery) in cases {
+        let dlq = dlq_expecting("permanent", "unknown_kind");
+        let sqs = mock_client!(aws_sdk_sqs, RuleMode::MatchAny, [&dlq], |b| b
+            .retry_config(RetryConfig::disabled()));
+        let handler = Handler::from_clients(
+            mock_client!(aws_sdk_sesv2, [&ses_ok()]),
+            mock_client!(aws_sdk_s3, [&s3_ok()]),
+            sqs,
+            settings,
+        );
+        let outcome = handler.process(&delivery).await;
+        assert!(
+            matches!(
+                &outcome,
+                Outcome::DeadLettered {
+                    code: "unknown_kind",
+                    ..
+                }
+            ),
+            "{delivery:?}: {outcome:?}"
+        );
+        assert_eq!(dlq.num_calls(), 1);
+    }
+}
+
+#[tokio::test]
+async fn a_job_past_its_expiry_is_dropped_unrun_and_not_dead_lettered() {
+    let ses = ses_ok();
+    let dlq = dlq_expecting("permanent", "expired");
+    let handler = handler(&[&ses], &[], &[&dlq], Some(5));
+    let mut envelope = mail();
+    envelope.created_at = humantime::format_rfc3339_millis(ago(120)).to_string();
+    envelope.expires_at = Some(humantime::format_rfc3339_millis(ago(60)).to_string());
+    let outcome = handler.process(&delivery(envelope.to_json(), 2)).await;
+    assert_eq!(outcome, Outcome::Expired);
+    assert!(outcome.is_settled(), "its message is deleted");
+    assert_eq!((ses.num_calls(), dlq.num_calls()), (0, 0));
+
+    // Not yet: it runs.
+    envelope.expires_at = Some(
+        humantime::format_rfc3339_millis(std::time::SystemTime::now() + Duration::from_secs(60))
+            .to_string(),
+    );
+    let outcome = handler.process(&delivery(envelope.to_json(), 1)).await;
+    assert_eq!(outcome, Outcome::Done);
+    assert_eq!(ses.num_calls(), 1);
+}
+
+/// Asks to come back in an hour.
+#[derive(serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+struct NotYet {}
+
+impl producer::JobType for NotYet {
+    const KIND: &'static str = "not_yet";
+}
+
+impl handler::Perform for NotYet {
+    async fn perform(
+        self,
+        _cx: &handler::Context<'_, ()>,
+    ) -> Result<handler::Done, handler::JobError> {
+        Ok(handler::Done::snooze(Duration::from_secs(3_600)))
+    }
+}
+
+#[tokio::test]
+async fn a_snooze_longer_than_sqs_delays_is_carried_by_its_attribute() {
+    let near = |at: Option<std::time::SystemTime>| {
+        at.is_some_and(|at| {
+            let expected = std::time::SystemTime::now() + Duration::from_secs(3_600);
+            let gap = expected.duration_since(at).unwrap_or_else(|e| e.duration());
+            gap < Duration::from_secs(5)
+        })
+    };
+    let resend = mock!(aws_sdk_sqs::Client::send_message)
+        .match_requests(move |req| {
+            let attribute = |name: &str| {
+                req.message_attributes()
+                    .and_then(|a| a.get(name))
+                    .and_then(|v| v.string_value())
+                    .map(str::to_owned)
+            };
+            req.queue_url() == Some("https://queue")
+                && req.delay_seconds() == Some(900)
+                && attribute(attr::JOB_KIND).as_deref() == Some("not_yet")
+                && near(
+                    attribute(attr::SNOOZED_UNTIL)
+                        .as_deref()
+                        .and_then(producer::contract::validate::parse_rfc3339),
+                )
+        })
+        .then_output(|| SendMessageOutput::builder().message_id("m-2").build());
+    let snoozing = handler(&[], &[], &[&resend], Some(2))
+        .with_runner(handler::Runner::new().job::<NotYet>())
+        .expect("one kind");
+    let body = Envelope::new(producer::job_of(&NotYet {}).expect("valid")).to_json();
+    let mut first = delivery(body.clone(), 1);
+    first.queue_url = Some("https://queue".into());
+    let outcome = snoozing.process(&first).await;
+    assert_eq!(outcome, Outcome::Snoozed { for_seconds: 3_600 });
+    assert!(outcome.is_settled());
+    assert_eq!(resend.num_calls(), 1);
+
+    // The new message, 15 minutes on: not run, carried forward with its attribute.
+    let carry = mock!(aws_sdk_sqs::Client::send_message)
+        .match_requests(|req| {
+            req.message_attributes()
+                .is_some_and(|a| a.contains_key(attr::SNOOZED_UNTIL))
+                && req.delay_seconds().is_some_and(|d| d > 0)
+        })
+        .then_output(|| SendMessageOutput::builder().message_id("m-3").build());
+    let carrying = handler(&[], &[], &[&carry], Some(2))
+        .with_runner(handler::Runner::new().job::<NotYet>())
+        .expect("one kind");
+    let mut later = delivery(body, 1);
+    later.queue_url = Some("https://queue".into());
+    later.snoozed_until = Some(std::time::SystemTime::now() + Duration::from_secs(2_700));
+    let outcome = carrying.process(&later).await;
+    assert!(
+        matches!(outcome, Outcome::Rescheduled { due_in_seconds } if (2_690..=2_700).contains(&due_in_seconds)),
+        "{outcome:?}"
+    );
+    assert_eq!(carry.num_calls(), 1);
 }

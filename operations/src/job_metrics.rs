@@ -11,9 +11,10 @@ use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat};
 use crate::{OpsError, ops_error};
 
 /// Outcomes counted as processed: the job ran, or had nothing left to do.
-pub const PROCESSED: &[&str] = &["done", "skipped", "duplicate", "cancelled"];
-/// Outcomes counted as failed: it will be retried, or went to the dead letters.
-pub const FAILED: &[&str] = &["retry", "dead_lettered"];
+pub const PROCESSED: &[&str] = &["done", "skipped", "duplicate", "cancelled", "expired"];
+/// Outcomes counted as failed: it will be retried (a kind no handler runs
+/// yet among them), or went to the dead letters.
+pub const FAILED: &[&str] = &["retry", "unknown_kind", "dead_lettered"];
 
 /// One minute of a queue's jobs.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]

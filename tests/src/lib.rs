@@ -606,6 +606,19 @@ pub fn http_get(base_url: &str, path: &str) -> Result<String> {
     Ok(body.to_owned())
 }
 
+/// `envelope`'s body as a `fax` job, a kind no handler here runs, created two
+/// hours ago: past the handler's grace period for unknown kinds (1 hour), so
+/// it is dead-lettered as `unknown_kind` on its first delivery.
+pub fn fax_body(envelope: &Envelope) -> String {
+    let mut old = envelope.clone();
+    old.created_at = humantime::format_rfc3339_millis(
+        std::time::SystemTime::now() - Duration::from_secs(2 * 3_600),
+    )
+    .to_string();
+    old.to_json()
+        .replace("\"kind\":\"mail\"", "\"kind\":\"fax\"")
+}
+
 /// A message attribute's string value.
 pub fn attribute(message: &Message, name: &str) -> Option<String> {
     message
@@ -718,6 +731,15 @@ pub fn bad_enqueue_inputs(dir: &Path, bucket: &str) -> Result<Vec<BadInput>> {
         case(
             mail(&[&["--at", "2026-02-30T00:00:00Z"][..], &MAIL_ARGS].concat()),
             "--at",
+        ),
+        case(
+            mail(&[&["--expires-in", "soon"][..], &MAIL_ARGS].concat()),
+            "--expires-in",
+        ),
+        // It would expire an hour before it may start.
+        case(
+            mail(&[&["--in", "2h", "--expires-in", "1h"][..], &MAIL_ARGS].concat()),
+            "expires_at",
         ),
         case(
             mail(&[

@@ -266,6 +266,8 @@ fn poison_messages(local: &LocalAws, run: &str, count: usize) -> Vec<Poison> {
                 }
                 2 => {
                     value["kind"] = "fax".into();
+                    // Past the grace period of unknown kinds: dead-lettered at once.
+                    value["created_at"] = "2026-01-01T00:00:00Z".into();
                     Poison {
                         body: value.to_string(),
                         code: "unknown_kind",

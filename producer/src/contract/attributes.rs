@@ -8,6 +8,11 @@ pub const JOB_ID: &str = "jobs.id";
 /// The job's kind, set like [`JOB_ID`].
 pub const JOB_KIND: &str = "jobs.kind";
 
+/// RFC 3339: set by the handler on the new message of a job its `perform`
+/// snoozed (`Done::snooze`); the job does not start before it. A sender who
+/// sets it can only hold back its own message.
+pub const SNOOZED_UNTIL: &str = "jobs.snoozed_until";
+
 /// `permanent` or `transient`: whether a retry could have helped.
 pub const ERROR_CLASS: &str = "jobs.error.class";
 /// A short stable name of the failure, such as `invalid_job`.

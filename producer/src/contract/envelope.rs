@@ -32,18 +32,24 @@ pub struct Envelope {
     /// RFC 3339 time before which the job must not run. SQS delays stop at 15
     /// minutes; the handler carries a job with a later time forward until it is due.
     pub not_before: Option<String>,
+    /// RFC 3339 time after which the job must not start: a job not started by
+    /// then is dropped as `expired` (a code by mail an hour late is worse than none).
+    pub expires_at: Option<String>,
     pub job: Job,
 }
 
 impl Serialize for Envelope {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct as _;
-        let mut envelope = serializer.serialize_struct("Envelope", 6)?;
+        let mut envelope = serializer.serialize_struct("Envelope", 7)?;
         envelope.serialize_field("version", &self.version)?;
         envelope.serialize_field("id", &self.id)?;
         envelope.serialize_field("created_at", &self.created_at)?;
         if let Some(not_before) = &self.not_before {
             envelope.serialize_field("not_before", not_before)?;
+        }
+        if let Some(expires_at) = &self.expires_at {
+            envelope.serialize_field("expires_at", expires_at)?;
         }
         envelope.serialize_field("kind", self.job.kind())?;
         envelope.serialize_field("job", &JobPayload(&self.job))?;
@@ -312,6 +318,7 @@ impl Envelope {
             id: uuid::Uuid::new_v4().to_string(),
             created_at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
             not_before: None,
+            expires_at: None,
             job,
         }
     }
@@ -333,6 +340,18 @@ impl Envelope {
             .and_then(crate::contract::validate::parse_rfc3339)
     }
 
+    /// The job's `expires_at` as a point in time, if it has a valid one.
+    pub fn expiry(&self) -> Option<SystemTime> {
+        self.expires_at
+            .as_deref()
+            .and_then(crate::contract::validate::parse_rfc3339)
+    }
+
+    /// Whether the job may no longer start at `now`.
+    pub fn is_expired_at(&self, now: SystemTime) -> bool {
+        self.expiry().is_some_and(|expiry| expiry <= now)
+    }
+
     pub fn to_json(&self) -> String {
         // An envelope holds only strings, numbers and maps of strings: it always serializes.
         serde_json::to_string(self).unwrap_or_default()
@@ -352,6 +371,7 @@ impl Envelope {
             id: raw.id,
             created_at: raw.created_at,
             not_before: raw.not_before,
+            expires_at: raw.expires_at,
             job,
         })
     }
@@ -366,6 +386,8 @@ struct RawEnvelope {
     created_at: String,
     #[serde(default)]
     not_before: Option<String>,
+    #[serde(default)]
+    expires_at: Option<String>,
     job: serde_json::Value,
 }
 

@@ -21,6 +21,8 @@ pub struct EnqueueOptions {
     pub id: Option<String>,
     /// Run at this time, however far ahead (replaces `delay_seconds`).
     pub at: Option<SystemTime>,
+    /// Not started by this time, the job is dropped as `expired`.
+    pub expires_at: Option<SystemTime>,
 }
 
 impl EnqueueOptions {
@@ -50,6 +52,18 @@ impl EnqueueOptions {
         self.at(SystemTime::now() + wait)
     }
 
+    /// Drop the job as `expired` if it has not started by `at`.
+    pub fn expires_at(mut self, at: SystemTime) -> Self {
+        self.expires_at = Some(at);
+        self
+    }
+
+    /// Drop the job as `expired` if it has not started within `wait` from now
+    /// (Sidekiq Pro's `expires_in`).
+    pub fn expires_in(self, wait: Duration) -> Self {
+        self.expires_at(SystemTime::now() + wait)
+    }
+
     /// These options with every field that `overrides` sets replaced.
     pub fn merged(self, overrides: EnqueueOptions) -> Self {
         EnqueueOptions {
@@ -57,6 +71,7 @@ impl EnqueueOptions {
             delay_seconds: overrides.delay_seconds.or(self.delay_seconds),
             id: overrides.id.or(self.id),
             at: overrides.at.or(self.at),
+            expires_at: overrides.expires_at.or(self.expires_at),
         }
     }
 }

@@ -112,6 +112,30 @@ impl Envelope {
                 "is not an RFC 3339 time such as `2026-11-28T04:21:00Z`",
             );
         }
+        if let Some(expires_at) = &self.expires_at {
+            match parse_rfc3339(expires_at) {
+                None => errors.push(
+                    "expires_at",
+                    "is not an RFC 3339 time such as `2026-11-28T04:21:00Z`",
+                ),
+                Some(expiry) => {
+                    if parse_rfc3339(&self.created_at).is_some_and(|created| expiry <= created) {
+                        errors.push(
+                            "expires_at",
+                            format!("`{expires_at}` is not after `created_at` `{}`: the job could never start", self.created_at),
+                        );
+                    } else if let Some(due) = self.due_at().filter(|due| expiry <= *due) {
+                        errors.push(
+                            "expires_at",
+                            format!(
+                                "`{expires_at}` is not after `not_before` `{}`: the job would expire before it may start",
+                                humantime::format_rfc3339_seconds(due)
+                            ),
+                        );
+                    }
+                }
+            }
+        }
         check_job(&mut errors, &self.job, upload_body);
         errors.finish()
     }
@@ -893,6 +917,41 @@ mod tests {
         let mut envelope = mail(|_| {});
         envelope.created_at = "yesterday".into();
         assert_eq!(fields(&envelope), ["created_at"]);
+    }
+
+    #[test]
+    fn an_expiry_is_a_time_after_the_job_may_start() {
+        let at = |created_at: &str, not_before: Option<&str>, expires_at: &str| {
+            let mut envelope = mail(|_| {});
+            envelope.created_at = created_at.into();
+            envelope.not_before = not_before.map(str::to_owned);
+            envelope.expires_at = Some(expires_at.into());
+            envelope
+        };
+        let created = "2026-12-08T10:00:00Z";
+        assert!(fields(&at(created, None, "2026-12-08T11:00:00Z")).is_empty());
+        assert!(
+            fields(&at(
+                created,
+                Some("2026-12-08T10:30:00Z"),
+                "2026-12-08T11:00:00Z"
+            ))
+            .is_empty()
+        );
+        for (not_before, expires_at) in [
+            (None, "in an hour"),
+            (None, "2026-12-08T10:00:00Z"),
+            (None, "2026-12-08T09:00:00Z"),
+            (Some("2026-12-08T12:00:00Z"), "2026-12-08T11:00:00Z"),
+        ] {
+            let envelope = at(created, not_before, expires_at);
+            assert_eq!(fields(&envelope), ["expires_at"], "{expires_at}");
+        }
+        let late = at(created, None, "2026-12-08T11:00:00Z");
+        let decoded = Envelope::decode(&late.to_json()).expect("decodes");
+        assert_eq!(decoded.expires_at.as_deref(), Some("2026-12-08T11:00:00Z"));
+        assert!(!decoded.is_expired_at(parse_rfc3339("2026-12-08T10:59:59Z").expect("a time")));
+        assert!(decoded.is_expired_at(parse_rfc3339("2026-12-08T11:00:00Z").expect("a time")));
     }
 
     #[test]

@@ -275,6 +275,9 @@ impl Jobs {
         if let Some(id) = options.id {
             envelope.id = id;
         }
+        if let Some(expiry) = options.expires_at {
+            envelope.expires_at = Some(humantime::format_rfc3339_millis(expiry).to_string());
+        }
         let (envelope, send) = match options.at {
             Some(at) => schedule(&envelope, at, SystemTime::now()),
             None => (

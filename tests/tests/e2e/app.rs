@@ -147,6 +147,26 @@ impl Perform<State> for Parse {
     }
 }
 
+/// Not ready on its first three runs: asks to come back a second later.
+#[derive(Serialize, Deserialize, schemars::JsonSchema)]
+struct Snoozy {
+    marker: String,
+}
+
+impl JobType for Snoozy {
+    const KIND: &'static str = "snoozy";
+}
+
+impl Perform<State> for Snoozy {
+    async fn perform(self, cx: &Context<'_, State>) -> Result<Done, JobError> {
+        cx.state().record(Self::KIND, &self.marker, cx.attempt());
+        if cx.state().attempts(Self::KIND, &self.marker).len() <= 3 {
+            return Ok(Done::snooze(Duration::from_secs(1)));
+        }
+        Ok(Done::done())
+    }
+}
+
 fn runner(runs: &State) -> Runner<State> {
     Runner::new()
         .with_state(Arc::clone(runs))
@@ -155,6 +175,7 @@ fn runner(runs: &State) -> Runner<State> {
         .job::<Invoice>()
         .job::<Chained>()
         .job::<Parse>()
+        .job::<Snoozy>()
 }
 
 /// The stack's receive count (10), one-second backoff, and the queue for follow-ups.
@@ -468,5 +489,235 @@ async fn a_worker_runs_inside_the_applications_process_until_its_shutdown_signal
         Ok((local.queue_depth(&queues.url).await? == 0).then_some(()))
     })
     .await?;
+    Ok(())
+}
+
+/// A web app deployed before its workers: the worker of the day does not know
+/// the new kind yet, and keeps the job through the grace period until a
+/// worker that knows it runs it. Past the period, the same job is dead-lettered.
+#[tokio::test]
+async fn a_new_kind_waits_out_the_workers_deploy_then_runs() -> Result<()> {
+    use aws_sdk_sqs::types::QueueAttributeName;
+    let local = LocalAws::connect().await?;
+    let queues = local.fresh_queues("deploy", 10, 30).await?;
+    let marker = unique_suffix();
+    Jobs::new(local.sqs.clone())
+        .with_default_queue(&queues.url)
+        .enqueue(&Invoice {
+            marker: marker.clone(),
+        })
+        .await?;
+    // Twenty seconds of grace over 10 deliveries: the next in about 3 s, not
+    // the backoff's 1 s.
+    let grace = |settings: Settings| Settings {
+        unknown_kind_grace: Duration::from_secs(20),
+        ..settings
+    };
+    let old = local.handler_with(
+        local.ses.clone(),
+        grace(settings(&queues.url, &queues.dlq_url)),
+    );
+    let stats = run_worker_until(
+        old,
+        &local,
+        &queues.url,
+        Duration::from_secs(30),
+        || async {
+            let hidden = local
+                .queue_attribute(
+                    &queues.url,
+                    QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
+                )
+                .await?;
+            Ok((hidden == "1").then_some(()))
+        },
+    )
+    .await
+    .context("the worker of the day keeps the job")?;
+    assert!(
+        stats.unknown_kind >= 1 && stats.dead_lettered == 0 && stats.done == 0,
+        "{stats:?}"
+    );
+
+    let runs = State::default();
+    let new = local
+        .handler_with(
+            local.ses.clone(),
+            grace(settings(&queues.url, &queues.dlq_url)),
+        )
+        .with_runner(runner(&runs))?;
+    let stats = run_worker_until(
+        new,
+        &local,
+        &queues.url,
+        Duration::from_secs(30),
+        || async { Ok((!runs.attempts("invoice", &marker).is_empty()).then_some(())) },
+    )
+    .await
+    .context("the new worker runs it")?;
+    assert_eq!(stats.done, 1, "{stats:?}");
+    let attempts = runs.attempts("invoice", &marker);
+    assert!(attempts.len() == 1 && attempts[0] >= 2, "{attempts:?}");
+    assert_eq!(local.queue_depth(&queues.dlq_url).await?, 0);
+
+    // Created before the period: dead-lettered by the old worker at once. A
+    // queue of its own: the last worker's long poll may still take a message
+    // sent to the first just after it stopped.
+    let late_queues = local.fresh_queues("deploy-late", 10, 30).await?;
+    let mut late = producer::Envelope::new(producer::Job::Custom(producer::CustomJob {
+        kind: Invoice::KIND.into(),
+        payload: serde_json::json!({ "marker": marker }),
+    }));
+    late.created_at =
+        humantime::format_rfc3339_millis(std::time::SystemTime::now() - Duration::from_secs(60))
+            .to_string();
+    local
+        .queue(&late_queues.url)
+        .enqueue(&late, producer::SendOptions::default())
+        .await?;
+    let old = local.handler_with(
+        local.ses.clone(),
+        grace(settings(&late_queues.url, &late_queues.dlq_url)),
+    );
+    let stats = run_worker_until(
+        old,
+        &local,
+        &late_queues.url,
+        Duration::from_secs(30),
+        || async { Ok((local.queue_depth(&late_queues.dlq_url).await? >= 1).then_some(())) },
+    )
+    .await
+    .context("a job created before the period is dead-lettered")?;
+    assert_eq!(
+        (stats.dead_lettered, stats.unknown_kind),
+        (1, 0),
+        "{stats:?}"
+    );
+    let letters = local.drain(&late_queues.dlq_url).await?;
+    assert_eq!(
+        attribute(&letters[0], attr::ERROR_CODE).as_deref(),
+        Some("unknown_kind")
+    );
+    Ok(())
+}
+
+/// `jobs enqueue --expires-in`: a job not started by its time is dropped as
+/// `expired`, counted, with no dead letter and no mail, and its ledger claim
+/// given back.
+#[tokio::test]
+async fn a_job_not_started_by_its_expiry_is_dropped_and_counted() -> Result<()> {
+    let local = LocalAws::connect().await?;
+    let table = local.env.get("JOBS_IDEMPOTENCY_TABLE")?.to_owned();
+    let queues = local.fresh_queues("expiry", 3, 30).await?;
+    let marker = unique_suffix();
+    let id = format!("expiring-{marker}");
+    let subject = format!("your code {marker}");
+    let args = [
+        "enqueue",
+        "--expires-in",
+        "1s",
+        "mail",
+        "--to",
+        "ann@example.com",
+        "--subject",
+        &subject,
+        "--text",
+        "123456",
+        "--id",
+        &id,
+    ];
+    let sent = integration_tests::run_jobs(
+        &local,
+        &[("JOBS_QUEUE_URL", &queues.url), ("JOBS_QUEUE_URLS", "")],
+        &args.map(str::to_owned),
+    )?;
+    ensure!(
+        sent.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sent.stderr)
+    );
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+
+    let handler = local
+        .handler(&queues.dlq_url, Some(3))
+        .with_ledger(local.ledger(Duration::from_secs(30))?);
+    let stats = run_worker_until(
+        handler,
+        &local,
+        &queues.url,
+        Duration::from_secs(30),
+        || async { Ok((local.queue_depth(&queues.url).await? == 0).then_some(())) },
+    )
+    .await?;
+    assert_eq!(
+        (
+            stats.expired,
+            stats.done,
+            stats.dead_lettered,
+            stats.retried
+        ),
+        (1, 0, 0, 0),
+        "{stats:?}"
+    );
+    assert_eq!(
+        local.queue_depth(&queues.dlq_url).await?,
+        0,
+        "no dead letter"
+    );
+    assert!(local.mails_with(&marker)?.is_empty(), "no mail went out");
+    let record = producer::contract::ledger::read(&local.dynamodb, &table, &id).await?;
+    assert!(record.is_empty(), "the claim was given back: {record:?}");
+    Ok(())
+}
+
+/// Snoozed more times than the queue's `maxReceiveCount` (2), a job is never
+/// dead-lettered: each snooze is a new message, and not a failure.
+#[tokio::test]
+async fn a_job_snoozed_more_often_than_the_queue_allows_deliveries_still_runs() -> Result<()> {
+    let local = LocalAws::connect().await?;
+    let queues = local.fresh_queues("snooze", 2, 30).await?;
+    let marker = unique_suffix();
+    Jobs::new(local.sqs.clone())
+        .with_default_queue(&queues.url)
+        .enqueue(&Snoozy {
+            marker: marker.clone(),
+        })
+        .await?;
+    let runs = State::default();
+    let handler = local
+        .handler_with(
+            local.ses.clone(),
+            Settings {
+                max_receive_count: Some(2),
+                ..settings(&queues.url, &queues.dlq_url)
+            },
+        )
+        .with_ledger(local.ledger(Duration::from_secs(30))?)
+        .with_runner(runner(&runs))?;
+    let stats = run_worker_until(
+        handler,
+        &local,
+        &queues.url,
+        Duration::from_secs(45),
+        || async { Ok((runs.attempts("snoozy", &marker).len() >= 4).then_some(())) },
+    )
+    .await?;
+    assert_eq!(
+        (
+            stats.snoozed,
+            stats.done,
+            stats.dead_lettered,
+            stats.retried
+        ),
+        (3, 1, 0, 0),
+        "{stats:?}"
+    );
+    assert_eq!(
+        runs.attempts("snoozy", &marker),
+        [1, 1, 1, 1],
+        "each run the first delivery of its message"
+    );
+    assert_eq!(local.queue_depth(&queues.dlq_url).await?, 0);
+    assert_eq!(local.queue_depth(&queues.url).await?, 0);
     Ok(())
 }

@@ -37,12 +37,8 @@ async fn stats_list_show_redrive_and_purge() -> Result<()> {
     let queues = local.fresh_queues("ops", 3, 5).await?;
     let marker = unique_suffix();
     let good = local.text_mail(format!("ops {marker}"));
-    let fax = |n: u32| {
-        good.clone()
-            .with_id(format!("fax-{n}-{marker}"))
-            .to_json()
-            .replace("\"kind\":\"mail\"", "\"kind\":\"fax\"")
-    };
+    let fax =
+        |n: u32| integration_tests::fax_body(&good.clone().with_id(format!("fax-{n}-{marker}")));
     let mut bad_address = good.clone().with_id(format!("bad-address-{marker}"));
     if let Job::Mail(m) = &mut bad_address.job {
         m.to = vec!["nobody".into()];

@@ -1,4 +1,4 @@
-//! Backoff with jitter, calls that never answer, and jobs scheduled past SQS's
+//! Backoff with jitter, the queue's own `maxReceiveCount`, calls that never answer, and jobs scheduled past SQS's
 //! 15-minute delay.
 
 use std::time::{Duration, SystemTime};
@@ -37,10 +37,21 @@ async fn backoff_brings_a_failed_job_back_before_the_visibility_timeout() -> Res
         || async { Ok((local.queue_depth(&queues.dlq_url).await? > 0).then_some(())) },
     )
     .await?;
+    // Without `JOBS_MAX_RECEIVE_COUNT` the handler read the queue's count (3)
+    // from its redrive policy: the third failure is its own dead letter, with
+    // the reason, not a bare move by SQS.
     assert_eq!(
-        stats.retried, 3,
-        "three deliveries, each failed and backed off: {stats:?}"
+        (stats.retried, stats.dead_lettered),
+        (2, 1),
+        "two deliveries failed and backed off, the third dead-lettered: {stats:?}"
     );
+    let letters = local.drain(&queues.dlq_url).await?;
+    let reason = integration_tests::attribute(
+        &letters[0],
+        handler::batch::dead_letter_attributes::ERROR_MESSAGE,
+    )
+    .unwrap_or_default();
+    assert!(reason.starts_with("gave up after 3 deliveries"), "{reason}");
     Ok(())
 }
 
@@ -125,8 +136,10 @@ async fn a_call_that_never_answers_is_cut_off_and_the_job_retried() -> Result<()
         queue_arn: None,
         body: local.text_mail("never answered").to_json(),
         receive_count: 1,
+        sent_at: None,
         job_id: None,
         payload_size: None,
+        snoozed_until: None,
     };
     let outcome = tokio::time::timeout(Duration::from_secs(60), handler.process(&delivery))
         .await

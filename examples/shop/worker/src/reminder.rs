@@ -37,7 +37,7 @@ impl Perform<Shop> for PurchaseReminder {
         };
         let status = match done {
             Done::Performed => "reminder sent",
-            Done::Skipped { .. } => "reminder not sent",
+            Done::Skipped { .. } | Done::Snoozed { .. } => "reminder not sent",
         };
         tracing::info!(
             job_id = cx.job_id(),

@@ -74,6 +74,18 @@ pub struct EnqueueArgs {
     /// Run after this long, however long (e.g. `90m`, `3h`, `2days`).
     #[arg(long = "in", global = true, value_name = "DURATION")]
     pub in_: Option<String>,
+    /// Drop the job as `expired` if it has not started within this long (e.g.
+    /// `1h`): a code by mail an hour late is worse than none.
+    #[arg(
+        long,
+        global = true,
+        value_name = "DURATION",
+        conflicts_with = "expires_at"
+    )]
+    pub expires_in: Option<String>,
+    /// Drop the job as `expired` if it has not started by this RFC 3339 time.
+    #[arg(long, global = true, value_name = "TIME")]
+    pub expires_at: Option<String>,
     /// A file holding one envelope, or one envelope per line (JSON Lines); `-` reads standard input.
     /// Any registered kind: `mail`, `upload`, `http`, or one of the application's own.
     #[arg(long, value_name = "FILE")]
@@ -139,6 +151,26 @@ fn when(args: &EnqueueArgs) -> Result<Option<SystemTime>, InputError> {
             ))
         })?;
         return Ok(Some(SystemTime::now() + wait));
+    }
+    Ok(None)
+}
+
+/// The time `--expires-in` or `--expires-at` sets, if either.
+fn expiry(args: &EnqueueArgs, now: SystemTime) -> Result<Option<SystemTime>, InputError> {
+    if let Some(at) = &args.expires_at {
+        return parse_rfc3339(at).map(Some).ok_or_else(|| {
+            InputError(format!(
+                "`--expires-at` takes an RFC 3339 time such as `2026-12-01T09:00:00Z`, not `{at}`"
+            ))
+        });
+    }
+    if let Some(wait) = &args.expires_in {
+        let wait = humantime::parse_duration(wait).map_err(|e| {
+            InputError(format!(
+                "`--expires-in` takes a duration such as `30m` or `1h`, not `{wait}`: {e}"
+            ))
+        })?;
+        return Ok(Some(now + wait));
     }
     Ok(None)
 }
@@ -262,9 +294,18 @@ async fn enqueue_staged(
     };
     // One `now` for every job, so both passes shape each job alike.
     let now = SystemTime::now();
-    let shape = |envelope: Envelope| match at {
-        None => (envelope, SendOptions::delayed(args.delay)),
-        Some(at) => schedule(&envelope, at, now),
+    let expires_at = match expiry(&args, now) {
+        Ok(expiry) => expiry.map(|at| humantime::format_rfc3339_millis(at).to_string()),
+        Err(e) => return refuse(e.0),
+    };
+    let shape = |mut envelope: Envelope| {
+        if let Some(expiry) = &expires_at {
+            envelope.expires_at = Some(expiry.clone());
+        }
+        match at {
+            None => (envelope, SendOptions::delayed(args.delay)),
+            Some(at) => schedule(&envelope, at, now),
+        }
     };
     let lines = match input {
         Input::One(envelope) => {
