@@ -1250,72 +1250,59 @@ impl Handler {
     }
 
     /// Sends the same body back to its queue with the longest delay allowed (or
-    /// the time left), so that the job runs within seconds of its `not_before`.
+    /// the time left), so that the job runs within seconds of its `not_before`
+    /// (or of its snooze's end, whose attribute goes along).
     async fn carry_forward(
         &self,
         delivery: &Delivery,
         envelope: &Envelope,
         wait: std::time::Duration,
     ) -> Result<u64, JobError> {
-        let due_in_seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-        let Some(queue_url) = self.queue_url_of(delivery).await else {
-            return Err(JobError::Aws {
-                operation: "sqs_carry_forward",
-                class: ErrorClass::Transient,
-                message: "the job is not due yet and its queue is not known".into(),
-            });
-        };
-        let delay = due_in_seconds.min(u64::from(self.settings.max_delay_seconds));
-        // The body as it came: a pointer stays a pointer, with its size.
-        let mut request = self
-            .sqs
-            .send_message()
-            .queue_url(&queue_url)
-            .message_body(&delivery.body)
-            .delay_seconds(i32::try_from(delay).unwrap_or(900))
-            .message_attributes(
-                dead_letter_attributes::JOB_ID,
-                string_attribute(&envelope.id),
-            )
-            .message_attributes(
-                dead_letter_attributes::JOB_KIND,
-                string_attribute(envelope.kind()),
-            );
-        if let Some(size) = delivery.payload_size {
-            request = request.message_attributes(PAYLOAD_SIZE, number_attribute(size));
-        }
-        if let Some(until) = delivery.snoozed_until {
-            request = request.message_attributes(
-                dead_letter_attributes::SNOOZED_UNTIL,
-                string_attribute(&humantime::format_rfc3339_millis(until).to_string()),
-            );
-        }
-        request
-            .send()
-            .await
-            .map_err(|e| JobError::aws("sqs_carry_forward", &e))?;
-        Ok(due_in_seconds)
+        self.send_again(
+            delivery,
+            (&envelope.id, envelope.kind()),
+            wait,
+            delivery.snoozed_until,
+            "sqs_carry_forward",
+        )
+        .await
     }
 
-    /// Sends a snoozed job back to its queue as a new message, the body as it
-    /// came, due `wait` from now: the delay SQS allows, and the rest in the
-    /// `jobs.snoozed_until` attribute, which carrying forward honours.
+    /// Sends a snoozed job back to its queue as a new message, due `wait` from
+    /// now: the delay SQS allows, and past it the `jobs.snoozed_until`
+    /// attribute, which carrying forward honours.
     async fn snooze(
         &self,
         delivery: &Delivery,
         identity: (&str, &str),
         wait: std::time::Duration,
     ) -> Result<u64, JobError> {
-        let (job_id, kind) = identity;
-        let for_seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        let past_delay = wait.as_secs() > u64::from(self.settings.max_delay_seconds);
+        let until = past_delay.then(|| SystemTime::now() + wait);
+        self.send_again(delivery, identity, wait, until, "sqs_snooze")
+            .await
+    }
+
+    /// Sends the body as it came (a pointer stays a pointer, with its size)
+    /// back to its queue as a new message, due `wait` from now, with
+    /// `snoozed_until` when given; returns the wait in whole seconds.
+    async fn send_again(
+        &self,
+        delivery: &Delivery,
+        (job_id, kind): (&str, &str),
+        wait: std::time::Duration,
+        snoozed_until: Option<SystemTime>,
+        operation: &'static str,
+    ) -> Result<u64, JobError> {
+        let due_in_seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
         let Some(queue_url) = self.queue_url_of(delivery).await else {
             return Err(JobError::Aws {
-                operation: "sqs_snooze",
+                operation,
                 class: ErrorClass::Transient,
-                message: "the job asked to snooze and its queue is not known".into(),
+                message: "the job is not due yet and its queue is not known".into(),
             });
         };
-        let delay = for_seconds.min(u64::from(self.settings.max_delay_seconds));
+        let delay = due_in_seconds.min(u64::from(self.settings.max_delay_seconds));
         let mut request = self
             .sqs
             .send_message()
@@ -1327,8 +1314,7 @@ impl Handler {
         if let Some(size) = delivery.payload_size {
             request = request.message_attributes(PAYLOAD_SIZE, number_attribute(size));
         }
-        if for_seconds > delay {
-            let until = SystemTime::now() + std::time::Duration::from_secs(for_seconds);
+        if let Some(until) = snoozed_until {
             request = request.message_attributes(
                 dead_letter_attributes::SNOOZED_UNTIL,
                 string_attribute(&humantime::format_rfc3339_millis(until).to_string()),
@@ -1337,8 +1323,8 @@ impl Handler {
         request
             .send()
             .await
-            .map_err(|e| JobError::aws("sqs_snooze", &e))?;
-        Ok(for_seconds)
+            .map_err(|e| JobError::aws(operation, &e))?;
+        Ok(due_in_seconds)
     }
 
     async fn settle_failure(

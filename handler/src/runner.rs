@@ -356,7 +356,7 @@ impl<S: Send + Sync + 'static> Runner<S> {
     /// ([`producer::aws::lambda_config`]); [`Runner::lambda_with_config`] takes
     /// a configuration loaded another way.
     pub async fn lambda(self) -> Result<(), RunError> {
-        let config = producer::aws::lambda_config();
+        let config = producer::aws::lambda_config().await;
         self.lambda_with_config(&config).await
     }
 

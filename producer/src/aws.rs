@@ -45,11 +45,11 @@ pub async fn load_config() -> SdkConfig {
 /// [`load_config`] leaves their code out: about 240 KB of the Lambda zip,
 /// measured (docs/performance.md). Credentials missing from the environment
 /// fail each AWS call with the SDK's own "no credentials" error.
-pub fn lambda_config() -> SdkConfig {
-    lambda_config_from(aws_types::os_shim_internal::Env::real())
+pub async fn lambda_config() -> SdkConfig {
+    lambda_config_from(aws_types::os_shim_internal::Env::real()).await
 }
 
-fn lambda_config_from(env: aws_types::os_shim_internal::Env) -> SdkConfig {
+async fn lambda_config_from(env: aws_types::os_shim_internal::Env) -> SdkConfig {
     let var = |name: &str| env.get(name).ok().filter(|v| !v.is_empty());
     let region = var("AWS_REGION")
         .or_else(|| var("AWS_DEFAULT_REGION"))
@@ -64,17 +64,14 @@ fn lambda_config_from(env: aws_types::os_shim_internal::Env) -> SdkConfig {
         )
         .retry_config(aws_config::retry::RetryConfig::standard())
         .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(SDK_CONNECT_TIMEOUT)
-                .build(),
+            aws_config::default_provider::timeout_config::default_provider()
+                .timeout_config()
+                .await,
         );
     builder.set_region(region);
     builder.set_endpoint_url(var("AWS_ENDPOINT_URL"));
     builder.service_config(EndpointsFromEnv(env)).build()
 }
-
-/// `aws_config`'s default connect timeout, which [`lambda_config`] keeps.
-const SDK_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(3100);
 
 /// Each service's `AWS_ENDPOINT_URL_<SERVICE>`, read as `aws_config` reads it
 /// (no profile files: a Lambda function has none).
@@ -543,14 +540,15 @@ mod tests {
 
     use super::*;
 
-    #[test]
-    fn a_lambda_functions_configuration_comes_from_the_variables_lambda_sets() {
+    #[tokio::test]
+    async fn a_lambda_functions_configuration_comes_from_the_variables_lambda_sets() {
         let config = lambda_config_from(aws_types::os_shim_internal::Env::from_slice(&[
             ("AWS_REGION", "eu-west-1"),
             ("AWS_DEFAULT_REGION", "us-east-1"),
             ("AWS_ENDPOINT_URL", "http://127.0.0.1:4566"),
             ("AWS_ENDPOINT_URL_SESV2", "http://127.0.0.1:5000"),
-        ]));
+        ]))
+        .await;
         assert_eq!(config.region().map(|r| r.as_ref()), Some("eu-west-1"));
         assert_eq!(config.endpoint_url(), Some("http://127.0.0.1:4566"));
         assert_eq!(
@@ -562,19 +560,32 @@ mod tests {
             Some("http://127.0.0.1:4566")
         );
         assert!(config.credentials_provider().is_some());
-        assert_eq!(
-            config.timeout_config().and_then(|t| t.connect_timeout()),
-            Some(SDK_CONNECT_TIMEOUT)
+        // The timeouts and retries `load_config`'s loader would give.
+        let loaded = aws_config::defaults(BehaviorVersion::latest())
+            .region(aws_config::Region::new("eu-west-1"))
+            .credentials_provider(aws_credential_types::Credentials::new(
+                "AKIDEXAMPLE",
+                "secret",
+                None,
+                None,
+                "test",
+            ))
+            .load()
+            .await;
+        assert_eq!(config.timeout_config(), loaded.timeout_config());
+        assert!(
+            config
+                .timeout_config()
+                .and_then(|t| t.connect_timeout())
+                .is_some()
         );
-        assert_eq!(
-            config.retry_config().map(|r| r.max_attempts()),
-            Some(aws_config::retry::RetryConfig::standard().max_attempts())
-        );
+        assert_eq!(config.retry_config(), loaded.retry_config());
 
         let bare = lambda_config_from(aws_types::os_shim_internal::Env::from_slice(&[(
             "AWS_DEFAULT_REGION",
             "us-east-2",
-        )]));
+        )]))
+        .await;
         assert_eq!(bare.region().map(|r| r.as_ref()), Some("us-east-2"));
         assert_eq!(bare.endpoint_url(), None);
         assert_eq!(

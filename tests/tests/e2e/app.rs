@@ -147,7 +147,8 @@ impl Perform<State> for Parse {
     }
 }
 
-/// Not ready on its first three runs: asks to come back a second later.
+/// Not ready on its first three runs: asks to come back 3 s later, past
+/// these tests' longest delay (2 s), so the rest rides `jobs.snoozed_until`.
 #[derive(Serialize, Deserialize, schemars::JsonSchema)]
 struct Snoozy {
     marker: String,
@@ -161,7 +162,7 @@ impl Perform<State> for Snoozy {
     async fn perform(self, cx: &Context<'_, State>) -> Result<Done, JobError> {
         cx.state().record(Self::KIND, &self.marker, cx.attempt());
         if cx.state().attempts(Self::KIND, &self.marker).len() <= 3 {
-            return Ok(Done::snooze(Duration::from_secs(1)));
+            return Ok(Done::snooze(Duration::from_secs(3)));
         }
         Ok(Done::done())
     }
@@ -509,14 +510,16 @@ async fn a_new_kind_waits_out_the_workers_deploy_then_runs() -> Result<()> {
         .await?;
     // Twenty seconds of grace over 10 deliveries: the next in about 3 s, not
     // the backoff's 1 s.
-    let grace = |settings: Settings| Settings {
-        unknown_kind_grace: Duration::from_secs(20),
-        ..settings
+    let with_grace = |queues: &TestQueues| {
+        local.handler_with(
+            local.ses.clone(),
+            Settings {
+                unknown_kind_grace: Duration::from_secs(20),
+                ..settings(&queues.url, &queues.dlq_url)
+            },
+        )
     };
-    let old = local.handler_with(
-        local.ses.clone(),
-        grace(settings(&queues.url, &queues.dlq_url)),
-    );
+    let old = with_grace(&queues);
     let stats = run_worker_until(
         old,
         &local,
@@ -540,12 +543,7 @@ async fn a_new_kind_waits_out_the_workers_deploy_then_runs() -> Result<()> {
     );
 
     let runs = State::default();
-    let new = local
-        .handler_with(
-            local.ses.clone(),
-            grace(settings(&queues.url, &queues.dlq_url)),
-        )
-        .with_runner(runner(&runs))?;
+    let new = with_grace(&queues).with_runner(runner(&runs))?;
     let stats = run_worker_until(
         new,
         &local,
@@ -575,10 +573,7 @@ async fn a_new_kind_waits_out_the_workers_deploy_then_runs() -> Result<()> {
         .queue(&late_queues.url)
         .enqueue(&late, producer::SendOptions::default())
         .await?;
-    let old = local.handler_with(
-        local.ses.clone(),
-        grace(settings(&late_queues.url, &late_queues.dlq_url)),
-    );
+    let old = with_grace(&late_queues);
     let stats = run_worker_until(
         old,
         &local,
@@ -671,7 +666,9 @@ async fn a_job_not_started_by_its_expiry_is_dropped_and_counted() -> Result<()> 
 }
 
 /// Snoozed more times than the queue's `maxReceiveCount` (2), a job is never
-/// dead-lettered: each snooze is a new message, and not a failure.
+/// dead-lettered: each snooze is a new message, and not a failure. Each wait
+/// is longer than the longest delay, so each is carried forward once more by
+/// its `jobs.snoozed_until` before the job runs again.
 #[tokio::test]
 async fn a_job_snoozed_more_often_than_the_queue_allows_deliveries_still_runs() -> Result<()> {
     let local = LocalAws::connect().await?;
@@ -712,6 +709,7 @@ async fn a_job_snoozed_more_often_than_the_queue_allows_deliveries_still_runs() 
         (3, 1, 0, 0),
         "{stats:?}"
     );
+    assert!(stats.rescheduled >= 3, "each snooze's last leg: {stats:?}");
     assert_eq!(
         runs.attempts("snoozy", &marker),
         [1, 1, 1, 1],

@@ -137,37 +137,40 @@ fn when(args: &EnqueueArgs) -> Result<Option<SystemTime>, InputError> {
             "give one of `--delay`, `--at` and `--in`".into(),
         ));
     }
-    if let Some(at) = &args.at {
-        return parse_rfc3339(at).map(Some).ok_or_else(|| {
-            InputError(format!(
-                "`--at` takes an RFC 3339 time such as `2026-12-01T09:00:00Z`, not `{at}`"
-            ))
-        });
-    }
-    if let Some(wait) = &args.in_ {
-        let wait = humantime::parse_duration(wait).map_err(|e| {
-            InputError(format!(
-                "`--in` takes a duration such as `90m` or `3h`, not `{wait}`: {e}"
-            ))
-        })?;
-        return Ok(Some(SystemTime::now() + wait));
-    }
-    Ok(None)
+    time_from(
+        ("--at", args.at.as_deref()),
+        ("--in", args.in_.as_deref()),
+        SystemTime::now(),
+    )
 }
 
 /// The time `--expires-in` or `--expires-at` sets, if either.
 fn expiry(args: &EnqueueArgs, now: SystemTime) -> Result<Option<SystemTime>, InputError> {
-    if let Some(at) = &args.expires_at {
+    time_from(
+        ("--expires-at", args.expires_at.as_deref()),
+        ("--expires-in", args.expires_in.as_deref()),
+        now,
+    )
+}
+
+/// An RFC 3339 time given to the option `at`, else a duration from `now`
+/// given to the option `after`; each refusal names its option.
+fn time_from(
+    (at_option, at): (&str, Option<&str>),
+    (after_option, after): (&str, Option<&str>),
+    now: SystemTime,
+) -> Result<Option<SystemTime>, InputError> {
+    if let Some(at) = at {
         return parse_rfc3339(at).map(Some).ok_or_else(|| {
             InputError(format!(
-                "`--expires-at` takes an RFC 3339 time such as `2026-12-01T09:00:00Z`, not `{at}`"
+                "`{at_option}` takes an RFC 3339 time such as `2026-12-01T09:00:00Z`, not `{at}`"
             ))
         });
     }
-    if let Some(wait) = &args.expires_in {
+    if let Some(wait) = after {
         let wait = humantime::parse_duration(wait).map_err(|e| {
             InputError(format!(
-                "`--expires-in` takes a duration such as `30m` or `1h`, not `{wait}`: {e}"
+                "`{after_option}` takes a duration such as `30m` or `3h`, not `{wait}`: {e}"
             ))
         })?;
         return Ok(Some(now + wait));
